@@ -1,0 +1,51 @@
+# Inklock: `make demo` and `make test` work as the first command on a fresh
+# Debian/Ubuntu machine: each installs what is missing first (`make setup`).
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Debian packages the product needs (OCR engine and headers for the in-memory
+# binding, PDF rendering) and those the tests need (browser, handwriting fonts).
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config \
+	poppler-utils chromium chromium-driver fonts-dejavu-core \
+	fonts-dkg-handwriting fonts-breip fonts-bwht fonts-femkeklaver fonts-humor-sans \
+	fonts-sjfonts fonts-dancingscript fonts-kristi fonts-rufscript fonts-comic-neue
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup apt venv demo test bench bench-small clean
+
+setup: apt venv
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# tesserocr is built from source against Debian's libtesseract (5.3.0): the
+# PyPI wheel bundles Tesseract 5.5.4, which reads handwriting worse (README).
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --no-binary tesserocr -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/inklock demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m bench
+
+bench-small: setup
+	$(PY) -m bench --small
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

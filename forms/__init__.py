@@ -1,0 +1,4 @@
+"""Inklock forms: template model, built-in templates, renderer and field geometry.
+
+Imports nothing from ``scanner``.
+"""

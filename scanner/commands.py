@@ -1,0 +1,164 @@
+"""Registers every ``inklock`` command on the CLI group (SPEC section 8).
+
+Commands that a later release fills in say so in one sentence and exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from scanner.cli import AppContext, emit_json, not_available
+from scanner.errors import BadInput
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (SPEC section 8).")
+@click.option("--remove-source", is_flag=True,
+              help="Delete each input file once every page of it is stored (never a file with a failed page).")
+@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True, help="Page reader processes.")
+@pass_app
+def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_source: bool, workers: int) -> None:
+    """Read scanned pages (PDF, PNG, JPEG, TIFF, or folders of them) into the vault.
+
+    Pages may come in any order and orientation; blank backs are counted and
+    skipped; pages that cannot be placed on a sheet wait in review's unmatched
+    queue. Ingesting the same file twice adds nothing.
+    """
+    from scanner.ingest import ingest as run_ingest
+    from scanner.ui import page_progress
+
+    vault = app.vault()
+    with page_progress(enabled=not as_json) as progress:
+        summary = run_ingest(vault, list(paths), workers=workers, remove_source=remove_source,
+                             extra_template_dirs=app.template_dirs(), progress=progress)
+    data = summary.as_dict()
+    if as_json:
+        emit_json(data)
+    else:
+        from scanner.ui import print_ingest_summary
+
+        print_ingest_summary(data)
+    if summary.failed or summary.failed_files:
+        raise BadInput(f"{summary.failed + summary.failed_files} page(s) or file(s) could not be read; "
+                       "everything else was stored (see the problems listed).")
+
+
+@click.command()
+@click.option("--client", default=None, help="Only this client's sessions.")
+@click.option("--pending", is_flag=True, help="Only scanned sessions with unconfirmed fields.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def sessions(app: AppContext, client: str | None, pending: bool, as_json: bool) -> None:
+    """List sessions (printed sheets) with the pages received and fields pending."""
+    from scanner import store
+
+    rows = store.list_sessions(app.vault(), client=client, pending=pending)
+    if as_json:
+        emit_json({"sessions": rows})
+        return
+    from scanner.ui import print_sessions
+
+    print_sessions(rows)
+
+
+@click.command()
+@click.argument("session")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def show(app: AppContext, session: str, as_json: bool) -> None:
+    """Show one session: its pages and every field with value, confidence and status."""
+    from scanner import store
+
+    data = store.show_session(app.vault(), session)
+    if as_json:
+        for f in data["fields"]:
+            f.pop("crop_file", None)
+            f.pop("id", None)
+        for p in data["pages"]:
+            p.pop("image_file", None)
+        emit_json(data)
+        return
+    from scanner.ui import print_session
+
+    print_session(data)
+
+
+@click.command()
+@click.argument("session")
+@click.argument("field_key")
+@click.option("--value", default=None, help="The corrected value (omit to accept the value as read).")
+@pass_app
+def confirm(app: AppContext, session: str, field_key: str, value: str | None) -> None:
+    """Confirm one field of a session, as read or with a corrected --value.
+
+    \b
+    Values by kind: checkbox yes|no; choice an option value (several, comma-
+    separated, where the field allows more than one; 'none' for no answer);
+    scale a number on the scale or 'none'; digits the digits; line/text the text.
+    """
+    from scanner import store
+
+    vault = app.vault()
+    sheet = store.get_sheet(vault, session)
+    layout = app.field_layout(sheet, field_key)
+    done = store.confirm_field(vault, session, field_key, field_layout=layout, typed=value)
+    click.echo(f"Session {done['session']}: {field_key} {'confirmed' if done['action'] == 'confirm' else 'corrected and confirmed'}.")
+
+
+@click.command()
+@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
+@pass_app
+def review(app: AppContext, port: int, no_browser: bool) -> None:
+    """Open the local review page to confirm or correct every field."""
+    not_available("review", "the review release")
+
+
+@click.command()
+@click.argument("query")
+@click.option("--client", default=None)
+@click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
+@click.option("--until", default=None, help="Up to this date (YYYY-MM-DD).")
+@click.option("--field", "field_key", default=None, help="Only this field key.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def search(app, query, client, since, until, field_key, as_json) -> None:
+    """Search confirmed text and OCR drafts, tolerant of OCR errors and shorthand."""
+    not_available("search", "the search release")
+
+
+@click.command()
+@pass_app
+def demo(app: AppContext) -> None:
+    """Run the whole pipeline on samples/ in a throwaway vault (your own vault is not touched)."""
+    from scanner.demo import run
+
+    run(click.echo)
+
+
+def register(group: click.Group) -> None:
+    """Attach every command to the top-level group."""
+    from scanner import cli_forms, cli_note, cli_print, cli_vault
+
+    for cmd in (
+        cli_vault.init,
+        cli_forms.forms,
+        cli_print.print_cmd,
+        ingest,
+        sessions,
+        show,
+        confirm,
+        review,
+        cli_note.note,
+        search,
+        cli_vault.passwd,
+        cli_vault.backup,
+        cli_vault.restore,
+        demo,
+    ):
+        group.add_command(cmd)

@@ -1,0 +1,432 @@
+"""The one OCR wrapper: handwritten ``line`` and ``text`` fields through Tesseract LSTM.
+
+Tesseract runs in memory through tesserocr (built against Debian's libtesseract
+5.3.0, which reads handwriting better than the 5.5.4 in the PyPI wheel): no crop
+or text ever touches the disk, and the engine stays loaded per worker.
+
+Reading a field is: clean the crop (paper level, remove light printed guide
+lines and box outlines, drop specks), decide whether there is ink at all, crop
+to the ink and scale it to a size Tesseract reads well, recognise, correct
+non-words against a vocabulary that leaves shorthand and codes alone, and turn
+Tesseract's over-confident scores into an honest probability. The text is only
+ever a draft for the clinician to confirm (SPEC section 4).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from scanner.errors import BadInput, UsageError
+from scanner.shorthand import Shorthand
+
+LOW_CONFIDENCE = 0.8
+EMPTY_CONFIDENCE = 0.99
+
+# Darkness (paper minus pixel, 0..255) below which nothing counts as pen ink.
+# Printed guide lines are light grey (about 40-90 below paper after scanning);
+# ballpoint and gel ink are well past 100.
+MIN_INK_DARKNESS = 70
+# Connected ink components smaller than this (in pixels at the crop's scale,
+# relative to its height) are scan specks, not writing.
+SPECK_FRACTION = 0.004
+# Tesseract's LSTM reads best with an x-height of roughly 30 px.
+TARGET_X_HEIGHT = 30.0
+
+# Honest confidence: Tesseract's mean word confidence (0..100) mapped to the
+# probability that the whole line is exactly right. Fitted with isotonic
+# regression by ``bench/ocr_eval.py --fit`` on synthetic handwriting-font lines
+# and real handwritten words, then kept conservative enough that real misreads
+# stay below LOW_CONFIDENCE. Two curves: a line whose every word is known
+# (vocabulary, shorthand, number) is more often right than one with unknown words.
+_CALIB_KNOWN: tuple[tuple[float, float], ...] = ((0.0, 0.02), (50.0, 0.05), (80.0, 0.3), (90.0, 0.6), (96.0, 0.85), (100.0, 0.95))
+_CALIB_UNKNOWN: tuple[tuple[float, float], ...] = ((0.0, 0.01), (80.0, 0.05), (95.0, 0.4), (100.0, 0.6))
+
+
+@dataclass
+class OcrResult:
+    """What OCR made of one field: a draft, never a decision.
+
+    ``confidence`` is an estimate of the probability that ``text`` is exactly
+    right (0..1). ``raw_text`` is Tesseract's output before post-correction;
+    ``words`` pairs each raw word with Tesseract's own score (0..1).
+    """
+
+    text: str
+    confidence: float
+    flags: list[str] = field(default_factory=list)
+    words: list[tuple[str, float]] = field(default_factory=list)
+    raw_text: str = ""
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def _as_gray(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.size == 0:
+        raise BadInput("The field crop is empty or not an image.")
+    if image.ndim == 3:
+        image = cv2.cvtColor(image[..., :3].astype(np.uint8), cv2.COLOR_BGR2GRAY)
+    if image.ndim != 2:
+        raise BadInput("The field crop is not a grey or colour image.")
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    return image
+
+
+def darkness(gray: np.ndarray) -> np.ndarray:
+    """Paper level minus each pixel, clipped at 0 (uint8): 0 is paper, 255 is black.
+
+    The paper level is a high percentile, so a scan that is grey overall still
+    has paper at 0.
+    """
+    gray = _as_gray(gray)
+    paper = float(np.percentile(gray, 90))
+    return np.clip(paper - gray.astype(np.int16), 0, 255).astype(np.uint8)
+
+
+def _long_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels of long thin horizontal or vertical structures (guide lines, box edges)."""
+    h, w = mask.shape
+    kw = max(25, w // 6)
+    # Vertical strokes of writing are shorter than most of the crop's height;
+    # box outlines run through all of it.
+    kh = max(25, int(h * 0.75))
+    # Thicken across the line first so a slightly skewed scan still has one
+    # unbroken run along it.
+    along_h = cv2.dilate(mask, np.ones((3, 1), np.uint8))
+    along_v = cv2.dilate(mask, np.ones((1, 3), np.uint8))
+    horiz = cv2.morphologyEx(along_h, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (kw, 1)))
+    vert = cv2.morphologyEx(along_v, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, kh)))
+    lines = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((3, 3), np.uint8))
+    return cv2.bitwise_and(lines, mask)
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Boolean mask of pen ink: guide lines, box outlines and specks removed.
+
+    Printed lines are found as long thin horizontal/vertical runs and removed,
+    except where a pixel is clearly darker than the line itself (a pen stroke
+    crossing it). Ink is then what is darker than a threshold set from the
+    darkest remaining marks: faint pencil is kept, and a field with only
+    paper noise stays empty because the threshold never drops below
+    ``MIN_INK_DARKNESS / 2``.
+    """
+    dark = darkness(gray)
+    h, w = dark.shape
+    faint = (dark > 25).astype(np.uint8) * 255
+    lines = _long_lines(faint) > 0
+    candidate = np.ones_like(lines)
+    if lines.any():
+        line_level = float(np.median(dark[lines]))
+        candidate = ~lines | (dark > line_level + 60)
+    rest = dark[candidate]
+    peak = float(np.percentile(rest, 99.7)) if rest.size else 0.0
+    threshold = float(np.clip(0.45 * peak, MIN_INK_DARKNESS / 2, MIN_INK_DARKNESS))
+    ink = candidate & (dark >= threshold)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    min_area = max(6, int(SPECK_FRACTION * h * h))
+    big = np.zeros(n, dtype=bool)
+    big[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    if not big[1:].any():
+        return np.zeros_like(ink)
+    # Small marks next to writing are i-dots, commas and full stops; small
+    # marks on their own are specks.
+    reach = max(3, h // 5)
+    near = cv2.dilate(big[labels].astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+    keep = big.copy()
+    keep[np.unique(labels[near & ink])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def _x_height(mask: np.ndarray) -> float:
+    """Rough x-height: the run of rows where most of the ink is."""
+    rows = mask.sum(axis=1).astype(np.float64)
+    if rows.max() <= 0:
+        return 0.0
+    dense = np.flatnonzero(rows >= 0.35 * rows.max())
+    return float(dense[-1] - dense[0] + 1)
+
+
+def prepare(gray: np.ndarray, *, binarize: bool = False) -> np.ndarray | None:
+    """A cleaned crop for Tesseract (dark ink on white), or None when there is no ink.
+
+    Guide lines and specks are removed, the image is cropped to the ink with a
+    margin and scaled so the x-height is about ``TARGET_X_HEIGHT`` pixels.
+    """
+    dark = darkness(gray)
+    mask = ink_mask(gray)
+    if not mask.any():
+        return None
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    # Keep the ink's own grey levels (anti-aliased edges help the LSTM) but
+    # only where the mask says ink; everything else becomes paper.
+    ink_dark = float(np.percentile(dark[mask], 90)) or 255.0
+    level = np.clip(dark.astype(np.float32) * (255.0 / max(ink_dark, 1.0)), 0, 255)
+    soft = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    level[~soft] = 0
+    if binarize:
+        level = np.where(mask, 255.0, 0.0)
+    out = (255 - level).astype(np.uint8)[y0:y1, x0:x1]
+    xh = _x_height(mask[y0:y1, x0:x1])
+    scale = float(np.clip(TARGET_X_HEIGHT / xh, 0.5, 4.0)) if xh > 0 else 1.0
+    if abs(scale - 1.0) > 0.1:
+        interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+        out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=interp)
+    pad = max(10, int(TARGET_X_HEIGHT * 0.6))
+    return cv2.copyMakeBorder(out, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+
+
+# ------------------------------------------------------- vocabulary correction
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> frozenset[str]:
+    """Lower-case English words plus clinical terms (``scanner/data``)."""
+    words: set[str] = set()
+    for name in ("words.txt", "clinical.txt"):
+        text = resources.files("scanner").joinpath("data", name).read_text(encoding="utf-8")
+        words.update(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
+    return frozenset(words)
+
+
+@lru_cache(maxsize=1)
+def _vocabulary_by_length() -> dict[int, tuple[str, ...]]:
+    by_len: dict[int, list[str]] = {}
+    for w in vocabulary():
+        by_len.setdefault(len(w), []).append(w)
+    return {n: tuple(sorted(ws)) for n, ws in by_len.items()}
+
+
+_EDGE = re.compile(r"^([^\w↑↓]*)(.*?)([^\w↑↓/]*)$", re.UNICODE)
+
+
+def _is_protected(core: str, shorthand: Shorthand) -> bool:
+    """Tokens post-correction must never touch: shorthand, numbers, dates, codes."""
+    if not core or shorthand.is_shorthand(core):
+        return True
+    if any(c.isdigit() for c in core) or not core.isalpha():
+        return True  # dates, doses, codes, w/o, f/u, arrows, hyphenated words
+    if core.isupper():
+        return True  # acronyms (PHQ, GAD), and names written in block capitals
+    return len(core) < 3
+
+
+def _match_case(word: str, like: str) -> str:
+    if like.isupper():
+        return word.upper()
+    if like[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word
+
+
+# Letter pairs handwriting OCR confuses often: a substitution between them
+# costs less, so "beller" is nearer "better" than "feller".
+_CONFUSABLE = {
+    frozenset(p)
+    for p in ("lt", "li", "il", "ij", "ae", "ao", "au", "ce", "co", "nu", "nh", "mn", "rv", "rn",
+              "gy", "gq", "bh", "ft", "ec", "ur", "vu", "kh", "dl")
+}
+
+
+def _cost(src: str, dst: str) -> float:
+    """Edit cost with cheap look-alike substitutions; a swap of neighbours is one edit."""
+    from rapidfuzz.distance import OSA, Levenshtein
+
+    swaps = OSA.distance(src, dst)
+    if swaps < Levenshtein.distance(src, dst):
+        return float(swaps)
+    cost = 0.0
+    for op in Levenshtein.editops(src, dst):
+        if op.tag == "replace" and frozenset((src[op.src_pos], dst[op.dest_pos])) in _CONFUSABLE:
+            cost += 0.5
+        else:
+            cost += 1.0
+    return cost
+
+
+def correct_word(core: str, shorthand: Shorthand) -> str:
+    """The closest vocabulary word when it is close and unambiguous, else ``core``."""
+    from rapidfuzz.distance import OSA
+
+    if _is_protected(core, shorthand) or core.lower() in vocabulary():
+        return core
+    low = core.lower()
+    limit = 1 if len(low) <= 5 else 2
+    by_len = _vocabulary_by_length()
+    scored: list[tuple[float, str]] = []
+    for n in range(len(low) - limit, len(low) + limit + 1):
+        for w in by_len.get(n, ()):
+            if OSA.distance(low, w, score_cutoff=limit) <= limit:
+                scored.append((_cost(low, w), w))
+    if not scored:
+        return core
+    scored.sort()
+    best_cost, best = scored[0]
+    # Only when the best is clearly better than the runner-up: a tie means the
+    # handwriting could be either word, and guessing would hide that.
+    if len(scored) > 1 and scored[1][0] - best_cost < 0.5:
+        return core
+    return _match_case(best, core)
+
+
+def postcorrect(text: str, shorthand: Shorthand) -> tuple[str, int, int]:
+    """Correct non-words in ``text``; returns (text, words changed, unknown words left)."""
+    changed = unknown = 0
+    out_lines = []
+    for line in text.split("\n"):
+        tokens = []
+        for token in line.split():
+            m = _EDGE.match(token)
+            lead, core, trail = (m.group(1), m.group(2), m.group(3)) if m else ("", token, "")
+            fixed = correct_word(core, shorthand)
+            if fixed != core:
+                changed += 1
+            elif not _is_protected(core, shorthand) and core.lower() not in vocabulary():
+                unknown += 1
+            tokens.append(f"{lead}{fixed}{trail}")
+        out_lines.append(" ".join(tokens))
+    return "\n".join(out_lines), changed, unknown
+
+
+# ------------------------------------------------------------ honest confidence
+
+
+def calibrate(mean_conf: float, all_known: bool) -> float:
+    """Tesseract's mean word confidence (0..100) -> probability the line is exactly right."""
+    table = _CALIB_KNOWN if all_known else _CALIB_UNKNOWN
+    xs, ys = zip(*table)
+    return float(np.interp(mean_conf, xs, ys))
+
+
+# ------------------------------------------------------------------- the engine
+
+
+class OcrEngine:
+    """One Tesseract LSTM engine, loaded on first use and kept for the worker's life.
+
+    Not thread-safe: a tesserocr API object holds one image and one result at a
+    time. Make one ``OcrEngine`` per worker process (or thread), never share one.
+    """
+
+    def __init__(self, shorthand: Shorthand | None = None, *, correct: bool = True, binarize: bool = False):
+        self.shorthand = shorthand or Shorthand()
+        self.correct = correct
+        self.binarize = binarize
+        self._api = None
+
+    def _engine(self):
+        if self._api is None:
+            try:
+                import tesserocr
+            except ImportError as exc:
+                raise UsageError(
+                    "The OCR binding tesserocr is missing: run `make setup` "
+                    "(Debian: apt install libtesseract-dev libleptonica-dev pkg-config tesseract-ocr-eng)."
+                ) from exc
+            try:
+                self._api = tesserocr.PyTessBaseAPI(lang="eng", oem=tesserocr.OEM.LSTM_ONLY)
+            except RuntimeError as exc:
+                raise UsageError(
+                    "Tesseract could not load its English model: install tesseract-ocr-eng."
+                ) from exc
+        return self._api
+
+    def close(self) -> None:
+        """Free the engine (it is loaded again if the object is used afterwards)."""
+        if self._api is not None:
+            self._api.End()
+            self._api = None
+
+    def __enter__(self) -> OcrEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _recognise(self, image: np.ndarray, psm: int) -> tuple[str, list[tuple[str, float]]]:
+        api = self._engine()
+        api.SetPageSegMode(psm)
+        api.SetImage(Image.fromarray(image))  # in memory: never a file
+        api.SetSourceResolution(300)
+        text = api.GetUTF8Text().strip()
+        # tesserocr complains on stderr when asked for words of an empty result.
+        words = [(w, c / 100.0) for w, c in api.MapWordConfidences() if w.strip()] if text else []
+        api.Clear()
+        return text, words
+
+    def _finish(self, raw: str, words: list[tuple[str, float]], parts: int = 1) -> OcrResult:
+        if not raw:
+            # Ink was there but nothing was read: not empty, and not trusted.
+            return OcrResult("", 0.0, ["low_confidence"], words, raw)
+        text, _changed, unknown = postcorrect(raw, self.shorthand) if self.correct else (raw, 0, 0)
+        if not self.correct:
+            unknown = postcorrect(raw, self.shorthand)[2]
+        mean = 100.0 * float(np.mean([c for _, c in words])) if words else 0.0
+        conf = calibrate(mean, unknown == 0)
+        flags = ["low_confidence"] if conf < LOW_CONFIDENCE else []
+        return OcrResult(text, conf, flags, words, raw)
+
+    def read_line(self, gray: np.ndarray) -> OcrResult:
+        """Read a one-line field (Tesseract page segmentation 7)."""
+        image = prepare(gray, binarize=self.binarize)
+        if image is None:
+            return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
+        import tesserocr
+
+        text, words = self._recognise(image, tesserocr.PSM.SINGLE_LINE)
+        if not text:
+            # Page segmentation 7 still runs layout analysis, which sometimes
+            # finds no text in joined-up writing; 13 reads the image as one line.
+            text, words = self._recognise(image, tesserocr.PSM.RAW_LINE)
+        return self._finish(" ".join(text.split()), words)
+
+    def read_area(self, gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]] | None = None) -> OcrResult:
+        """Read a multi-line ``text`` field.
+
+        With ``line_boxes`` (x0, y0, x1, y1 in pixels within the crop, one per
+        ruled line) each line is read on its own and the lines are joined with
+        newlines; otherwise Tesseract segments the block (page segmentation 6).
+        The confidence of several lines is the product of theirs: all must be
+        right for the text to be right.
+        """
+        gray = _as_gray(gray)
+        if not ink_mask(gray).any():
+            return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
+        if not line_boxes:
+            import tesserocr
+
+            image = prepare(gray, binarize=self.binarize)
+            if image is None:
+                return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
+            text, words = self._recognise(image, tesserocr.PSM.SINGLE_BLOCK)
+            text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+            return self._finish(text, words)
+        h, w = gray.shape
+        lines: list[OcrResult] = []
+        for x0, y0, x1, y1 in line_boxes:
+            x0, x1 = max(0, int(x0)), min(w, int(x1))
+            y0, y1 = max(0, int(y0)), min(h, int(y1))
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            result = self.read_line(gray[y0:y1, x0:x1])
+            if "empty" not in result.flags:
+                lines.append(result)
+        if not lines:
+            return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
+        conf = float(np.prod([r.confidence for r in lines]))
+        return OcrResult(
+            "\n".join(r.text for r in lines if r.text),
+            conf,
+            ["low_confidence"] if conf < LOW_CONFIDENCE else [],
+            [wc for r in lines for wc in r.words],
+            "\n".join(r.raw_text for r in lines if r.raw_text),
+        )

@@ -1,0 +1,223 @@
+"""Page loading: turn the paths a user gives into a stream of page images.
+
+Pages are produced one at a time (a generator), so memory does not grow with
+the batch. A scanner's PDF page that is one embedded image is taken out as it
+is (pikepdf); any other PDF page is rendered with pdf2image/poppler at 300 dpi,
+through a pipe (no temp files). Problems with one file become a
+:class:`FileProblem` in the stream; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, ImageSequence
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED = IMAGE_SUFFIXES | PDF_SUFFIXES
+RENDER_DPI = 300
+# A letter page at 600 dpi is 34 Mpx; anything far beyond is a decompression bomb.
+MAX_PIXELS = 80_000_000
+
+
+@dataclass
+class PageImage:
+    """One page of one input file, as an 8-bit grayscale array."""
+
+    source: Path
+    sha256: str
+    index: int  # 0-based page index within the source file
+    image: np.ndarray
+    dpi: float | None = None
+
+
+@dataclass
+class FileProblem:
+    """A file (or one page of it) that could not be read; ``message`` is one sentence."""
+
+    source: Path
+    sha256: str | None
+    message: str
+    index: int | None = None
+
+
+@dataclass
+class FileStart:
+    """Marks the start of a file in the stream, with its page count."""
+
+    source: Path
+    sha256: str
+    pages: int
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def expand_paths(paths: list[Path]) -> Iterator[Path | FileProblem]:
+    """Files named directly and the supported files inside named folders (sorted)."""
+    for path in paths:
+        if path.is_dir():
+            try:
+                children = sorted(p for p in path.iterdir() if p.is_file())
+            except OSError as exc:
+                yield FileProblem(path, None, f"The folder {path} cannot be read ({exc.strerror or exc}).")
+                continue
+            for child in children:
+                if child.suffix.lower() in SUPPORTED:
+                    yield child
+        elif not path.exists():
+            yield FileProblem(path, None, f"{path} does not exist.")
+        elif path.suffix.lower() not in SUPPORTED:
+            yield FileProblem(
+                path, None, f"{path} is not a PDF, PNG, JPEG or TIFF file; Inklock reads only those."
+            )
+        else:
+            yield path
+
+
+def _to_gray(img: Image.Image) -> np.ndarray:
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "P"):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    if img.mode in ("1", "I;16", "I", "F"):
+        img = img.convert("L") if img.mode == "1" else ImageOps.autocontrast(img.convert("L"))
+    return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def _open_image(path: Path) -> Image.Image:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return Image.open(path)
+
+
+def _image_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FileProblem]:
+    try:
+        img = _open_image(path)
+        n = getattr(img, "n_frames", 1)
+        yield FileStart(path, sha, n)
+        for i, frame in enumerate(ImageSequence.Iterator(img)):
+            if frame.width * frame.height == 0:
+                yield FileProblem(path, sha, f"{path} page {i + 1} is an empty image.", i)
+                continue
+            dpi = frame.info.get("dpi", (None,))[0]
+            yield PageImage(path, sha, i, _to_gray(frame.copy()), float(dpi) if dpi else None)
+    except Image.DecompressionBombError:
+        yield FileProblem(path, sha, f"{path} is far too large an image to be a scanned page; it was not read.")
+    except (OSError, ValueError, SyntaxError) as exc:
+        yield FileProblem(path, sha, f"{path} is not a readable image ({_short(exc)}).")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    return text.splitlines()[0][:160]
+
+
+def _single_image(page) -> Image.Image | None:
+    """The page's one embedded image if the page is just that (a scanner's page), else None."""
+    import pikepdf
+    from pikepdf import PdfImage
+
+    images = list(page.images.values())
+    if len(images) != 1:
+        return None
+    # A page with text drawn on it is not a plain scan.
+    try:
+        content = b"".join(c.read_bytes() for c in _contents(page))
+    except (pikepdf.PdfError, AttributeError):
+        return None
+    if b"Tj" in content or b"TJ" in content:
+        return None
+    pdfimage = PdfImage(images[0])
+    if pdfimage.width * pdfimage.height > MAX_PIXELS:
+        raise Image.DecompressionBombError("image too large")
+    if pdfimage.width * pdfimage.height < 250_000:
+        return None  # a logo or stamp, not a page scan
+    return pdfimage.as_pil_image()
+
+
+def _contents(page):
+    import pikepdf
+
+    contents = page.obj.get("/Contents")
+    if contents is None:
+        return []
+    if isinstance(contents, pikepdf.Array):
+        return list(contents)
+    return [contents]
+
+
+def _render(path: Path, index: int) -> np.ndarray:
+    from pdf2image import convert_from_path
+
+    # No output_folder: pdftoppm writes to a pipe, never to a temp file.
+    pages = convert_from_path(
+        str(path), dpi=RENDER_DPI, first_page=index + 1, last_page=index + 1, grayscale=True
+    )
+    return np.asarray(pages[0].convert("L"), dtype=np.uint8)
+
+
+def _pdf_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FileProblem]:
+    import pikepdf
+
+    try:
+        pdf = pikepdf.open(path)
+    except pikepdf.PasswordError:
+        yield FileProblem(path, sha, f"{path} is a password-protected PDF; save it without a password and ingest it again.")
+        return
+    except (pikepdf.PdfError, OSError, ValueError) as exc:
+        yield FileProblem(path, sha, f"{path} is not a readable PDF ({_short(exc)}).")
+        return
+    with pdf:
+        try:
+            n = len(pdf.pages)
+        except pikepdf.PdfError as exc:
+            yield FileProblem(path, sha, f"{path} is a damaged PDF ({_short(exc)}).")
+            return
+        if n == 0:
+            yield FileProblem(path, sha, f"{path} has no pages.")
+            return
+        yield FileStart(path, sha, n)
+        for i in range(n):
+            try:
+                page = pdf.pages[i]
+                pil = _single_image(page)
+                if pil is not None:
+                    yield PageImage(path, sha, i, _to_gray(pil), None)
+                else:
+                    yield PageImage(path, sha, i, _render(path, i), float(RENDER_DPI))
+            except Image.DecompressionBombError:
+                yield FileProblem(path, sha, f"{path} page {i + 1} is far too large an image; it was not read.", i)
+            except Exception as exc:  # noqa: BLE001 -- one bad page must not stop the batch
+                yield FileProblem(path, sha, f"{path} page {i + 1} could not be read ({_short(exc)}).", i)
+
+
+def iter_pages(paths: list[Path]) -> Iterator[FileStart | PageImage | FileProblem]:
+    """Stream every page of every input, with a FileStart before each file's pages."""
+    for item in expand_paths(paths):
+        if isinstance(item, FileProblem):
+            yield item
+            continue
+        path = item
+        try:
+            if path.stat().st_size == 0:
+                yield FileProblem(path, None, f"{path} is an empty file.")
+                continue
+            sha = file_sha256(path)
+        except OSError as exc:
+            yield FileProblem(path, None, f"{path} cannot be read ({exc.strerror or exc}).")
+            continue
+        if path.suffix.lower() in PDF_SUFFIXES:
+            yield from _pdf_pages(path, sha)
+        else:
+            yield from _image_pages(path, sha)

@@ -1,0 +1,137 @@
+"""Printing packets: validate the request, render, then register the sheets.
+
+Nothing is registered unless the PDF was written, and nothing is written
+unless every row of a schedule is valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from datetime import date as Date
+from pathlib import Path
+from typing import Any
+
+from scanner import store
+from scanner.errors import BadInput, UsageError
+
+CLIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,23}$")
+
+
+@dataclass
+class SheetRequest:
+    template: str
+    client: str | None
+    date: str | None
+    session: int | None
+
+
+def check_client(code: str, where: str = "") -> str:
+    if not CLIENT_CODE.match(code or ""):
+        raise BadInput(f"{where}'{code}' is not a client code: use up to 24 letters, digits, '.', '_' or '-' "
+                       "(a code, never a name).")
+    return code
+
+
+def check_date(text: str | None, where: str = "") -> str:
+    if text is None or text == "":
+        return Date.today().isoformat()
+    try:
+        return Date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise BadInput(f"{where}'{text}' is not a date; use YYYY-MM-DD.") from None
+
+
+def check_session(text: Any, where: str = "") -> int | None:
+    if text is None or str(text).strip() == "":
+        return None
+    t = str(text).strip()
+    if not t.isdigit() or not 0 < int(t) < 10000:
+        raise BadInput(f"{where}'{t}' is not a session number (1 to 9999).")
+    return int(t)
+
+
+def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest]:
+    """Rows of ``client,date,session[,template]``; the first bad row stops everything."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except FileNotFoundError:
+        raise BadInput(f"The schedule {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"The schedule {path} cannot be read as a CSV text file ({type(exc).__name__}).") from None
+    requests = []
+    for number, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if number == 1 and cells and cells[0].lower() == "client":
+            continue
+        where = f"{path} line {number}: "
+        if len(cells) < 2 or len(cells) > 4:
+            raise BadInput(f"{where}expected client,date,session[,template] but found {len(cells)} column(s).")
+        template = (cells[3] if len(cells) > 3 and cells[3] else default_template) or "session"
+        requests.append(SheetRequest(template, check_client(cells[0], where), check_date(cells[1], where),
+                                     check_session(cells[2] if len(cells) > 2 else None, where)))
+    if not requests:
+        raise BadInput(f"The schedule {path} has no rows to print.")
+    return requests
+
+
+def next_session_number(vault, client: str) -> int:
+    row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ?", [client]).fetchone()
+    return int(row[0] or 0) + 1
+
+
+def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str, template_dirs=()) -> dict[str, Any]:
+    """Render every requested sheet into one PDF and register each sheet in the vault."""
+    from forms.geometry import PAGE_SIZES
+    from forms.model import TemplateError, get_template
+    from forms.payload import new_sheet_id
+    from forms.render import SheetSpec, render_sheets
+
+    if page_size not in PAGE_SIZES:
+        raise UsageError(f"'{page_size}' is not a page size; use {' or '.join(PAGE_SIZES)}.")
+    templates = {}
+    specs = []
+    planned_numbers: dict[str, int] = {}
+    for req in requests:
+        if req.template not in templates:
+            try:
+                templates[req.template] = get_template(req.template, template_dirs)
+            except TemplateError as exc:
+                raise BadInput(str(exc)) from None
+        template = templates[req.template]
+        number = req.session
+        if req.client and number is None:
+            number = planned_numbers.get(req.client) or next_session_number(vault, req.client)
+            planned_numbers[req.client] = number + 1
+        carry = {}
+        if req.client:
+            keys = [f.key for p in template.pages for f in p.fields if f.carry_forward]
+            for key, (value, when) in store.last_confirmed_values(vault, req.client, req.date, keys).items():
+                carry[key] = (", ".join(map(str, value)) if isinstance(value, list) else str(value), when)
+        specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
+                               date=req.date if req.client else None, session=number, carry=carry))
+    out = Path(out)
+    if out.parent and not out.parent.exists():
+        raise BadInput(f"The folder {out.parent} does not exist.")
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        render_sheets(specs, tmp, page_size=page_size)
+        sheets = []
+        for spec in specs:
+            session_id = store.register_sheet(
+                vault, sheet_id=spec.sheet_id, template=spec.template.name,
+                template_version=spec.template.version, page_size=page_size, client=spec.client,
+                date=spec.date, session_number=spec.session)
+            sheets.append({"sheet_id": spec.sheet_id, "template": spec.template.name, "client": spec.client,
+                           "date": spec.date, "session": spec.session, "session_id": session_id,
+                           "pages": len(spec.template.pages)})
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {"pdf": str(out), "sheets": sheets}

@@ -1,0 +1,225 @@
+"""The page worker: one raw page in, one :class:`PageResult` out.
+
+Pure: it reads nothing from and writes nothing to the vault, so pages can be
+read in worker processes while one writer stores results (OCRmyPDF's pattern).
+Engines (Tesseract, the digit model) are loaded once per worker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from scanner import register as reg
+from scanner.omr import read_marks
+
+MARK_KINDS = {"checkbox", "choice", "scale"}
+JPEG_QUALITY = 85
+CROP_MARGIN_PT = 3.0
+# A value read from a badly registered page is never trusted above this.
+POOR_REGISTRATION_CAP = 0.5
+
+
+@dataclass
+class FieldRead:
+    key: str
+    kind: str
+    privacy: str
+    page: int
+    value: Any
+    confidence: float
+    flags: list[str]
+    crop_png: bytes
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PageResult:
+    status: str  # identified | unmatched | blank | error
+    source: str
+    sha256: str
+    index: int
+    message: str = ""
+    template: str | None = None
+    page: int | None = None
+    page_size: str | None = None
+    sheet_id: str | None = None
+    registration_error_px: float | None = None
+    flags: list[str] = field(default_factory=list)
+    image_jpeg: bytes = b""
+    thumb_jpeg: bytes = b""
+    fields: list[FieldRead] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Reader:
+    """Everything a worker needs to read pages; build once per process."""
+
+    def __init__(self, registry: reg.MarkerRegistry, sheet_sizes: dict[str, str] | None = None,
+                 codes: dict[str, str] | None = None):
+        self.registry = registry
+        self.sheet_sizes = sheet_sizes or {}
+        self.codes = codes or {}  # template code (SES) -> template name
+        self._ocr = None
+        self._digits = None
+
+    @property
+    def ocr(self):
+        if self._ocr is None:
+            from scanner.ocr import OcrEngine
+
+            self._ocr = OcrEngine()
+        return self._ocr
+
+    @property
+    def digits(self):
+        if self._digits is None:
+            from scanner.digits import DigitReader
+
+            self._digits = DigitReader()
+        return self._digits
+
+    # -- the page pipeline, stage by stage ---------------------------------
+    def process(self, source: str, sha256: str, index: int, gray: np.ndarray) -> PageResult:
+        t = {}
+        start = time.perf_counter()
+        result = PageResult("unmatched", source, sha256, index)
+        hits = reg.find_markers(gray)
+        registration = reg.register(gray, self.registry, hits)
+        t["markers"] = time.perf_counter() - start
+        if registration is None:
+            if reg.is_blank(gray):
+                result.status = "blank"
+                result.timings = t
+                return result
+            return self._unmatched(result, gray, "no registration markers were found on the page", t)
+
+        stamp = time.perf_counter()
+        page = reg.warp(gray, registration)
+        layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
+        payload = reg.read_qr(page, layout.get("qr"))
+        t["register"] = time.perf_counter() - stamp
+        ref = _decode(payload)
+        result.template, result.page = registration.template, registration.page
+        if ref is None:
+            return self._unmatched(result, gray, "the QR code could not be read", t,
+                                   guess={"template": registration.template, "page": registration.page})
+        if self.codes.get(ref.code) != registration.template or ref.page != registration.page:
+            return self._unmatched(result, gray, "the QR code and the corner markers disagree", t,
+                                   guess={"template": registration.template, "page": registration.page,
+                                          "sheet_id": ref.sheet_id})
+        wanted = self.sheet_sizes.get(ref.sheet_id)
+        if wanted and wanted != registration.page_size:
+            registration = reg.register(gray, self.registry, hits, page_size=wanted) or registration
+            page = reg.warp(gray, registration)
+            layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
+
+        result.status = "identified"
+        result.sheet_id = ref.sheet_id
+        result.page_size = registration.page_size
+        result.registration_error_px = round(registration.error_px, 2)
+        result.flags = list(registration.flags)
+
+        stamp = time.perf_counter()
+        result.fields = self.read_fields(page, layout, registration)
+        t["read"] = time.perf_counter() - stamp
+        stamp = time.perf_counter()
+        result.image_jpeg = encode_jpeg(page)
+        t["encode"] = time.perf_counter() - stamp
+        result.timings = t
+        return result
+
+    def read_fields(self, page: np.ndarray, layout: dict[str, Any], registration: reg.Registration) -> list[FieldRead]:
+        norm = reg.paper_normalised(page)
+        poor = "poor_registration" in registration.flags
+        reads = []
+        for f in layout["fields"]:
+            read = self.read_field(page, norm, f, registration.page)
+            if poor:
+                read.flags = list(dict.fromkeys(read.flags + ["poor_registration"]))
+                read.confidence = min(read.confidence, POOR_REGISTRATION_CAP)
+            reads.append(read)
+        return reads
+
+    def read_field(self, page: np.ndarray, norm: np.ndarray, f: dict[str, Any], page_no: int) -> FieldRead:
+        kind = f["kind"]
+        crop = reg.crop(page, f["bbox"], CROP_MARGIN_PT)
+        raw: dict[str, Any] = {}
+        if kind in MARK_KINDS:
+            marks = read_marks(norm, f)
+            value, confidence, flags = marks.value, marks.confidence, marks.flags
+            raw["fills"] = {k: round(v, 4) for k, v in marks.fills.items()}
+        elif kind == "digits":
+            cells = [reg.crop(page, c) for c in f["cells"]]
+            value, confidence, flags = self.digits.read_cells(cells)
+        else:
+            inner = reg.crop(page, f["bbox"])
+            if kind == "line":
+                res = self.ocr.read_line(inner)
+            else:
+                res = self.ocr.read_area(inner, _line_boxes(f))
+            value, confidence, flags = res.text, res.confidence, list(res.flags)
+            if getattr(res, "raw_text", None) and res.raw_text != res.text:
+                raw["ocr_raw"] = res.raw_text
+        return FieldRead(f["key"], kind, f["privacy"], page_no, value, float(confidence), list(flags),
+                         encode_png(crop), raw)
+
+    def _unmatched(self, result: PageResult, gray: np.ndarray, why: str, t: dict[str, float],
+                   guess: dict[str, Any] | None = None) -> PageResult:
+        result.status = "unmatched"
+        result.message = why
+        result.flags = ["unmatched"]
+        if guess:
+            result.flags.append("guess:" + ",".join(f"{k}={v}" for k, v in guess.items()))
+        result.image_jpeg = encode_jpeg(_downscale(gray, 1700))
+        result.thumb_jpeg = encode_jpeg(_downscale(gray, 300))
+        result.timings = t
+        return result
+
+
+def _decode(payload: str | None):
+    if not payload:
+        return None
+    from forms.payload import PayloadError, decode
+
+    try:
+        return decode(payload)
+    except PayloadError:
+        return None
+
+
+def _line_boxes(f: dict[str, Any]) -> list[tuple[int, int, int, int]] | None:
+    """Ruled-line boxes of a text field, in pixels relative to its crop."""
+    lines = f.get("lines")
+    if not lines or not isinstance(lines[0], (list, tuple)) or len(lines[0]) != 4:
+        return None
+    x0, y0, _x1, _y1 = reg.to_px(f["bbox"])
+    boxes = []
+    for lb in lines:
+        a, b, c, d = reg.to_px(lb)
+        boxes.append((a - x0, b - y0, c - x0, d - y0))
+    return boxes
+
+
+def _downscale(gray: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = gray.shape[:2]
+    s = min(1.0, long_side / max(h, w))
+    if s >= 1.0:
+        return gray
+    return cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+
+
+def encode_jpeg(gray: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return buf.tobytes() if ok else b""
+
+
+def encode_png(gray: np.ndarray) -> bytes:
+    if gray.size == 0:
+        gray = np.full((4, 4), 255, np.uint8)
+    ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    return buf.tobytes() if ok else b""

@@ -1,0 +1,232 @@
+"""Identification and registration: from a raw page image to a straightened page.
+
+Markers first (their ids give template, page and orientation), then a homography
+from every detected marker corner onto the template's geometry, then the QR code
+read from the straightened page. This module is the one boundary between PDF
+points (the template) and pixels (the scan).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+WORK_DPI = 200.0
+PX_PER_PT = WORK_DPI / 72.0
+# Registration error (RMS of marker corners, px at WORK_DPI) above which a page is
+# flagged: 4 px is 0.5 mm, a quarter of the smallest box inset.
+POOR_REGISTRATION_PX = 4.0
+DETECT_LONG_SIDE = 1400
+_CORNERS = ("tl", "tr", "br", "bl")
+
+
+@dataclass
+class MarkerHit:
+    marker_id: int
+    corners: np.ndarray  # 4x2 float32, full-resolution pixels, marker's own TL,TR,BR,BL
+
+
+@dataclass
+class Registration:
+    template: str
+    page: int
+    page_size: str
+    homography: np.ndarray  # raw image px -> work px
+    error_px: float
+    markers_found: int
+    flags: list[str] = field(default_factory=list)
+    size_px: tuple[int, int] = (0, 0)  # (width, height) of the registered page
+
+
+class MarkerRegistry:
+    """Which template page each marker id belongs to, and where it sits, per page size."""
+
+    def __init__(self, layouts: dict[tuple[str, str], dict[str, Any]]):
+        # layouts: (template name, page size) -> forms.geometry.layout(...)
+        self.layouts = layouts
+        self.by_id: dict[int, tuple[str, int, str]] = {}
+        for (name, _size), layout in layouts.items():
+            for page in layout["pages"]:
+                for marker in page["markers"]:
+                    self.by_id[int(marker["id"])] = (name, int(page["number"]), marker["corner"])
+
+    def page_layout(self, template: str, page: int, page_size: str) -> dict[str, Any]:
+        layout = self.layouts[(template, page_size)]
+        return next(p for p in layout["pages"] if int(p["number"]) == page)
+
+    def page_sizes(self, template: str) -> list[str]:
+        return [size for (name, size) in self.layouts if name == template]
+
+    def size_pt(self, template: str, page_size: str) -> tuple[float, float]:
+        w, h = self.layouts[(template, page_size)]["page_size_pt"]
+        return float(w), float(h)
+
+
+_DETECTOR: cv2.aruco.ArucoDetector | None = None
+
+
+def _detector() -> cv2.aruco.ArucoDetector:
+    global _DETECTOR
+    if _DETECTOR is None:
+        params = cv2.aruco.DetectorParameters()
+        params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
+        _DETECTOR = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), params)
+    return _DETECTOR
+
+
+def find_markers(gray: np.ndarray) -> list[MarkerHit]:
+    """Detect markers on a downscaled copy, then refine their corners at full resolution."""
+    h, w = gray.shape[:2]
+    scale = min(1.0, DETECT_LONG_SIDE / max(h, w))
+    small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    corners, ids, _ = _detector().detectMarkers(small)
+    if ids is None or len(ids) == 0:
+        # Faint or low-contrast scans: equalise and try once more.
+        eq = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(small)
+        corners, ids, _ = _detector().detectMarkers(eq)
+        if ids is None:
+            return []
+    hits = []
+    seen: set[int] = set()
+    for c, i in zip(corners, ids.flatten()):
+        if int(i) in seen:  # the same id twice on one page: keep the first
+            continue
+        seen.add(int(i))
+        full = (c.reshape(4, 2) / scale).astype(np.float32)
+        side = float(np.linalg.norm(full[0] - full[1]))
+        win = max(2, min(10, int(side / 12)))
+        refined = cv2.cornerSubPix(
+            gray, full.reshape(-1, 1, 2).copy(), (win, win), (-1, -1),
+            (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.01),
+        )
+        hits.append(MarkerHit(int(i), refined.reshape(4, 2)))
+    return hits
+
+
+def _template_corners(bbox: list[float]) -> np.ndarray:
+    x0, y0, x1, y1 = bbox
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32) * PX_PER_PT
+
+
+def _fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, float]:
+    if len(src) >= 8:
+        H, _mask = cv2.findHomography(src, dst, cv2.RANSAC, 6.0)
+    else:
+        H, _mask = cv2.findHomography(src, dst, 0)
+    if H is None or not np.isfinite(H).all():
+        return None, float("inf")
+    proj = cv2.perspectiveTransform(src.reshape(-1, 1, 2), H).reshape(-1, 2)
+    err = np.sqrt(np.mean(np.sum((proj - dst) ** 2, axis=1)))
+    return H, float(err)
+
+
+def register(gray: np.ndarray, registry: MarkerRegistry, hits: list[MarkerHit] | None = None,
+             page_size: str | None = None) -> Registration | None:
+    """Fit the page to its template from the markers; None when no known marker is seen."""
+    hits = find_markers(gray) if hits is None else hits
+    known = [h for h in hits if h.marker_id in registry.by_id]
+    if not known:
+        return None
+    groups: dict[tuple[str, int], list[MarkerHit]] = {}
+    for h in known:
+        name, page, _corner = registry.by_id[h.marker_id]
+        groups.setdefault((name, page), []).append(h)
+    (name, page), group = max(groups.items(), key=lambda kv: len(kv[1]))
+    sizes = [page_size] if page_size else registry.page_sizes(name)
+    best: Registration | None = None
+    for size in sizes:
+        pl = registry.page_layout(name, page, size)
+        by_id = {int(m["id"]): m for m in pl["markers"]}
+        src = np.concatenate([h.corners for h in group]).astype(np.float32)
+        dst = np.concatenate([_template_corners(by_id[h.marker_id]["bbox"]) for h in group])
+        H, err = _fit(src, dst)
+        if H is None:
+            continue
+        wpt, hpt = registry.size_pt(name, size)
+        reg = Registration(name, page, size, H, err, len(group),
+                           size_px=(round(wpt * PX_PER_PT), round(hpt * PX_PER_PT)))
+        if best is None or reg.error_px < best.error_px:
+            best = reg
+    if best is None:
+        return None
+    if best.markers_found < 3:
+        best.flags.append("markers_missing")
+    if best.markers_found < 2 or best.error_px > POOR_REGISTRATION_PX:
+        best.flags.append("poor_registration")
+    return best
+
+
+def warp(gray: np.ndarray, reg: Registration) -> np.ndarray:
+    """The straightened page at WORK_DPI, paper white where the scan had nothing."""
+    return cv2.warpPerspective(gray, reg.homography, reg.size_px, flags=cv2.INTER_AREA,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+
+
+def to_px(bbox: list[float]) -> tuple[int, int, int, int]:
+    """A bbox in PDF points to integer pixel bounds on the registered page."""
+    x0, y0, x1, y1 = (v * PX_PER_PT for v in bbox)
+    return int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))
+
+
+def crop(page: np.ndarray, bbox: list[float], margin_pt: float = 0.0) -> np.ndarray:
+    x0, y0, x1, y1 = to_px([bbox[0] - margin_pt, bbox[1] - margin_pt, bbox[2] + margin_pt, bbox[3] + margin_pt])
+    h, w = page.shape[:2]
+    return page[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
+
+
+def read_qr(page: np.ndarray, qr_bbox: list[float] | None) -> str | None:
+    """Decode the page's QR code, first from its known place, then from the whole page."""
+    import zxingcpp
+
+    regions = []
+    if qr_bbox is not None:
+        regions.append(crop(page, qr_bbox, margin_pt=14))
+    regions.append(page)
+    for region in regions:
+        if region.size == 0:
+            continue
+        for result in zxingcpp.read_barcodes(region, formats=zxingcpp.BarcodeFormat.QRCode):
+            if result.text:
+                return result.text.strip()
+        ok, text = _cv_qr(region)
+        if ok:
+            return text
+    return None
+
+
+def _cv_qr(region: np.ndarray) -> tuple[bool, str]:
+    try:
+        text, _pts, _ = cv2.QRCodeDetector().detectAndDecode(region)
+    except cv2.error:
+        return False, ""
+    return bool(text), (text or "").strip()
+
+
+def paper_normalised(gray: np.ndarray) -> np.ndarray:
+    """Divide by a local paper estimate, so 1.0 is paper and ink is low, whatever the lighting."""
+    h, w = gray.shape[:2]
+    f = 8
+    small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    # Dilation removes dark strokes (pen, print) and keeps the paper level.
+    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9)))
+    bg = cv2.GaussianBlur(bg, (0, 0), 3)
+    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(gray.astype(np.float32) / np.maximum(bg.astype(np.float32), 16.0), 0.0, 1.0)
+
+
+def is_blank(gray: np.ndarray) -> bool:
+    """A page with (almost) no ink: a duplex back or an empty sheet."""
+    h, w = gray.shape[:2]
+    scale = min(1.0, 1000 / max(h, w))
+    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    norm = paper_normalised(small)
+    mh, mw = int(norm.shape[0] * 0.04), int(norm.shape[1] * 0.04)
+    inner = norm[mh:norm.shape[0] - mh, mw:norm.shape[1] - mw]
+    if inner.size == 0:
+        return True
+    ink = inner < 0.6
+    ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    return float(ink.mean()) < 0.0015

@@ -1,0 +1,246 @@
+"""Database schemas and their migrations, numbered from the first release on.
+
+``migrate(db)`` brings a vault database to the newest version; each step runs
+in one transaction and records its number in ``meta.schema_version``.
+The progress-note store is a separate SQLCipher file with its own schema
+(``migrate_progress``): nothing from a private field is ever written there.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import scanner.db  # noqa: F401  -- must precede sqlite_utils (SQLCipher as pysqlite3)
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS clients (
+            code TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL
+        );
+        -- One printed sheet = one session. id is the short number people type.
+        CREATE TABLE IF NOT EXISTS sheets (
+            id INTEGER PRIMARY KEY,
+            sheet_id TEXT NOT NULL UNIQUE,
+            template TEXT NOT NULL,
+            template_version INTEGER NOT NULL,
+            page_size TEXT NOT NULL,
+            client TEXT,
+            date TEXT,
+            session_number INTEGER,
+            blank INTEGER NOT NULL DEFAULT 0,
+            printed_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS sheets_client ON sheets(client, date);
+        -- Each input file ingested, by content hash (idempotent ingest).
+        CREATE TABLE IF NOT EXISTS source_files (
+            sha256 TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            pages INTEGER NOT NULL,
+            ingested_at TEXT NOT NULL,
+            summary TEXT
+        );
+        -- Every received page of a sheet; a rescan is a new version.
+        CREATE TABLE IF NOT EXISTS pages (
+            id INTEGER PRIMARY KEY,
+            sheet_id TEXT NOT NULL REFERENCES sheets(sheet_id),
+            page INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            image_file TEXT NOT NULL,
+            registration_error_px REAL,
+            flags TEXT NOT NULL DEFAULT '[]',
+            source_sha256 TEXT,
+            source_index INTEGER,
+            ingested_at TEXT NOT NULL,
+            UNIQUE(sheet_id, page, version)
+        );
+        -- Pages that could not be placed on a sheet, to assign in review.
+        CREATE TABLE IF NOT EXISTS unmatched (
+            id INTEGER PRIMARY KEY,
+            image_file TEXT NOT NULL,
+            thumb_file TEXT,
+            source_sha256 TEXT,
+            source_index INTEGER,
+            reason TEXT NOT NULL,
+            guess TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            created_at TEXT NOT NULL
+        );
+        -- The current read of every field of every received sheet page.
+        CREATE TABLE IF NOT EXISTS fields (
+            id INTEGER PRIMARY KEY,
+            sheet_id TEXT NOT NULL REFERENCES sheets(sheet_id),
+            page INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            privacy TEXT NOT NULL CHECK (privacy IN ('private', 'progress')),
+            value TEXT,
+            confidence REAL NOT NULL DEFAULT 0,
+            flags TEXT NOT NULL DEFAULT '[]',
+            crop_file TEXT,
+            page_version INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'confirmed')),
+            confirmed_value TEXT,
+            confirmed_at TEXT,
+            UNIQUE(sheet_id, key)
+        );
+        CREATE INDEX IF NOT EXISTS fields_status ON fields(status);
+        -- Edit trail: every read, confirmation, correction, reopening and rescan.
+        CREATE TABLE IF NOT EXISTS edits (
+            id INTEGER PRIMARY KEY,
+            field_id INTEGER NOT NULL REFERENCES fields(id),
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            old TEXT,
+            new TEXT
+        );
+        -- The clinician's abbreviation list (defaults are added by the app).
+        CREATE TABLE IF NOT EXISTS abbreviations (
+            short TEXT PRIMARY KEY,
+            long TEXT NOT NULL
+        );
+        """
+    )
+
+
+# -- search index (SPEC section 5 "Search") ------------------------------------
+#
+# ``search_docs`` holds the searchable text of each field: the confirmed value
+# once confirmed, else the machine read (a draft). Two FTS5 indexes read it as
+# external content: words (unicode61) and trigrams (substrings, OCR slips).
+# Triggers on ``fields`` are the one write path, so confirmations, reopenings
+# and rescans keep the index in step; ``scanner.search.reindex`` rebuilds it
+# from these same statements. Everything lives in the encrypted vault.db.
+
+# The text of a field row (``{row}`` is ``new`` in a trigger, a table alias
+# otherwise): line, text, digits and choice values; checkboxes and scales have
+# no words. json_each turns a string and a list of strings alike into rows.
+SEARCH_BODY_SQL = """(SELECT group_concat(j.value, ' ') FROM json_each(
+    CASE WHEN json_valid(CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END)
+         THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END END) j
+    WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice'))"""
+
+SEARCH_INDEX_OBJECTS = (
+    ("trigger", "fields_search_insert"),
+    ("trigger", "fields_search_update"),
+    ("trigger", "fields_search_delete"),
+    ("trigger", "search_docs_insert"),
+    ("trigger", "search_docs_delete"),
+    ("trigger", "search_docs_update"),
+    ("table", "search_words"),
+    ("table", "search_trigrams"),
+    ("table", "search_vocab"),
+    ("table", "search_docs"),
+)
+
+
+def search_index_ddl() -> str:
+    """The statements that create the search index, its triggers, and fill it from ``fields``."""
+    new_body = SEARCH_BODY_SQL.format(row="new")
+    return f"""
+        CREATE TABLE IF NOT EXISTS search_docs (
+            id INTEGER PRIMARY KEY,          -- fields.id
+            body TEXT NOT NULL
+        );
+        CREATE VIRTUAL TABLE IF NOT EXISTS search_words USING fts5(
+            body, content='search_docs', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+        CREATE VIRTUAL TABLE IF NOT EXISTS search_trigrams USING fts5(
+            body, content='search_docs', content_rowid='id', tokenize='trigram remove_diacritics 1');
+        -- The vault's own vocabulary, for OCR-tolerant (fuzzy) term expansion.
+        CREATE VIRTUAL TABLE IF NOT EXISTS search_vocab USING fts5vocab(search_words, 'row');
+
+        CREATE TRIGGER IF NOT EXISTS search_docs_insert AFTER INSERT ON search_docs BEGIN
+            INSERT INTO search_words(rowid, body) VALUES (new.id, new.body);
+            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
+        END;
+        CREATE TRIGGER IF NOT EXISTS search_docs_delete AFTER DELETE ON search_docs BEGIN
+            INSERT INTO search_words(search_words, rowid, body) VALUES ('delete', old.id, old.body);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
+        END;
+        CREATE TRIGGER IF NOT EXISTS search_docs_update AFTER UPDATE ON search_docs BEGIN
+            INSERT INTO search_words(search_words, rowid, body) VALUES ('delete', old.id, old.body);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
+            INSERT INTO search_words(rowid, body) VALUES (new.id, new.body);
+            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
+        END;
+
+        CREATE TRIGGER IF NOT EXISTS fields_search_insert AFTER INSERT ON fields BEGIN
+            INSERT INTO search_docs(id, body)
+                SELECT new.id, b FROM (SELECT {new_body} AS b) WHERE trim(b) <> '';
+        END;
+        CREATE TRIGGER IF NOT EXISTS fields_search_update
+        AFTER UPDATE OF kind, value, status, confirmed_value ON fields BEGIN
+            DELETE FROM search_docs WHERE id = old.id;
+            INSERT INTO search_docs(id, body)
+                SELECT new.id, b FROM (SELECT {new_body} AS b) WHERE trim(b) <> '';
+        END;
+        CREATE TRIGGER IF NOT EXISTS fields_search_delete AFTER DELETE ON fields BEGIN
+            DELETE FROM search_docs WHERE id = old.id;
+        END;
+
+        INSERT OR IGNORE INTO search_docs(id, body)
+            SELECT id, b FROM (SELECT f.id AS id, {SEARCH_BODY_SQL.format(row="f")} AS b FROM fields f)
+            WHERE trim(b) <> '';
+    """
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    db.executescript(search_index_ddl())
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+
+
+def _p1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS progress_notes (
+            id INTEGER PRIMARY KEY,
+            session INTEGER NOT NULL,
+            sheet_id TEXT NOT NULL,
+            client TEXT,
+            date TEXT,
+            format TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            content TEXT NOT NULL
+        );
+        """
+    )
+
+
+PROGRESS_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_p1]
+
+
+def _run(db: sqlite_utils.Database, steps: list[Callable[[sqlite_utils.Database], None]]) -> int:
+    conn = db.conn
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    current = int(row[0]) if row else 0
+    if current > len(steps):
+        from scanner.errors import VaultDamaged
+
+        raise VaultDamaged(
+            f"This vault was written by a newer Inklock (schema {current}); upgrade Inklock to open it."
+        )
+    for number, step in enumerate(steps[current:], start=current + 1):
+        with conn:
+            step(db)
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(number),),
+            )
+    return len(steps)
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Bring the vault database to the newest schema; return its version."""
+    return _run(db, MIGRATIONS)
+
+
+def migrate_progress(db: sqlite_utils.Database) -> int:
+    """Bring the progress-note store to the newest schema; return its version."""
+    return _run(db, PROGRESS_MIGRATIONS)

@@ -1,0 +1,481 @@
+"""Search over the vault's field text (SPEC section 5, "Search").
+
+A query is parsed here (words, ``anx*`` prefixes, ``"quoted phrases"``, AND, OR,
+NOT, parentheses) into a small tree, never passed to SQLite as typed. The tree
+is then run in tiers, each widening the one before, so exact matches rank first:
+
+1. ``exact``: the words as written, in the word index (FTS5, unicode61);
+2. ``shorthand``: plus the other spelling of each abbreviation, both ways
+   ("SI" and "suicidal ideation"), from the same list progress notes use;
+3. ``fuzzy``: plus the vault's own words within one or two edits (rapidfuzz
+   over the index vocabulary): OCR drafts are often a letter or two wrong;
+4. ``substring``: the same tree over the trigram index ("xiet" in "anxiety",
+   words that OCR ran together).
+
+A later tier runs only while fewer than ``limit`` fields were found. The index
+itself (``search_docs``, ``search_words``, ``search_trigrams``) is kept in step
+with ``fields`` by triggers (``scanner.schema``); :func:`reindex` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Union
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from scanner import schema
+from scanner.errors import UsageError
+from scanner.shorthand import Shorthand
+
+MATCHES = ("exact", "shorthand", "fuzzy", "substring")
+DEFAULT_LIMIT = 50
+HIGHLIGHT = ("[", "]")
+FUZZY_MIN_LENGTH = 4
+FUZZY_CANDIDATES = 6       # per query word: enough for a word's OCR misreadings
+PHRASE_VARIANTS = 12       # cap on spelled-out phrase combinations
+SHORTHAND_MAX_WORDS = 6    # longest long form looked for among adjacent words
+TRIGRAM_MIN = 3            # the trigram index cannot match fewer characters
+PRIVACY = ("private", "progress")
+
+_WORD = re.compile(r"[^\W_]+")  # what the unicode61 tokenizer keeps as a word
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OPERATORS = ("AND", "OR", "NOT")
+
+
+# -- the query tree -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """Words to find: one word (maybe a ``prefix*``) or a phrase."""
+
+    text: str
+    prefix: bool = False
+    phrase: bool = False
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Any_:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Without:
+    keep: Node
+    drop: Node
+
+
+Node = Union[Leaf, All, Any_, Without]
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """Split a query into (kind, text): word, prefix, phrase, op, '(' and ')'."""
+    out: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise UsageError('The query has an unmatched double quote: close the phrase or remove the quote.')
+            phrase = text[i + 1:end].strip()
+            if not _WORD.search(phrase):
+                raise UsageError('The query has an empty phrase (""): put words between the quotes.')
+            out.append(("phrase", phrase))
+            i = end + 1
+        elif c in "()":
+            out.append((c, c))
+            i += 1
+        else:
+            m = re.compile(r'[^\s"()]+').match(text, i)
+            word = m.group(0)
+            i = m.end()
+            if word in _OPERATORS:
+                out.append(("op", word))
+            elif word.endswith("*"):
+                stem = word.rstrip("*")
+                if not _WORD.search(stem):
+                    raise UsageError("A '*' must follow the start of a word, as in anx*.")
+                out.append(("prefix", stem))
+            elif _WORD.search(word):
+                out.append(("word", word))
+            # A token without letters or digits ("&", "-") can match nothing: skip it.
+    return out
+
+
+class _Parser:
+    """Recursive descent with FTS5's precedence: NOT binds tightest, then AND, then OR."""
+
+    def __init__(self, tokens: list[tuple[str, str]]):
+        self.tokens = tokens
+        self.pos = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def operand_after(self, op: str) -> None:
+        nxt = self.peek()
+        if nxt is None or nxt[0] == ")" or nxt[0] == "op":
+            raise UsageError(f"'{op}' needs a word or phrase after it, as in 'anxiety {op} sleep'.")
+
+    def parse(self) -> Node:
+        node = self.any_()
+        if self.peek() is not None:  # only a stray ')' can stop the loop early
+            raise UsageError("The query has a ')' without a matching '('.")
+        return node
+
+    def any_(self) -> Node:
+        items = [self.all_()]
+        while self.peek() == ("op", "OR"):
+            self.take()
+            self.operand_after("OR")
+            items.append(self.all_())
+        return items[0] if len(items) == 1 else Any_(tuple(items))
+
+    def all_(self) -> Node:
+        items = [self.without()]
+        while (tok := self.peek()) is not None and tok[0] != ")" and tok != ("op", "OR"):
+            if tok == ("op", "AND"):
+                self.take()
+                self.operand_after("AND")
+            items.append(self.without())
+        return items[0] if len(items) == 1 else All(tuple(items))
+
+    def without(self) -> Node:
+        node = self.primary()
+        while self.peek() == ("op", "NOT"):
+            self.take()
+            self.operand_after("NOT")
+            node = Without(node, self.primary())
+        return node
+
+    def primary(self) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise UsageError("The query is incomplete: it ends where a word or phrase was expected.")
+        kind, text = self.take()
+        if kind == "word":
+            return Leaf(text)
+        if kind == "prefix":
+            return Leaf(text, prefix=True)
+        if kind == "phrase":
+            return Leaf(text, phrase=True)
+        if kind == "(":
+            if self.peek() == (")", ")"):
+                raise UsageError("The query has empty parentheses: put words inside them.")
+            node = self.any_()
+            if self.peek() != (")", ")"):
+                raise UsageError("The query has a '(' without a matching ')'.")
+            self.take()
+            return node
+        if kind == ")":
+            raise UsageError("The query has a ')' without a matching '('.")
+        raise UsageError(f"'{text}' needs a word or phrase before it, as in 'anxiety {text} sleep'.")
+
+
+def parse_query(text: str) -> Node:
+    """Parse a user's query into a tree; a malformed query raises a one-sentence UsageError."""
+    tokens = _tokens(text or "")
+    if not tokens:
+        raise UsageError("The query has no words to search for.")
+    return _Parser(tokens).parse()
+
+
+# -- turning the tree into FTS5 queries -------------------------------------------
+
+
+def to_fts(node: Node) -> str:
+    """The FTS5 MATCH expression for a tree; every user word is a quoted FTS5 string."""
+    if isinstance(node, Leaf):
+        quoted = '"' + node.text.replace('"', '""') + '"'
+        return quoted + " *" if node.prefix else quoted
+    if isinstance(node, All):
+        return "(" + " AND ".join(to_fts(i) for i in node.items) + ")"
+    if isinstance(node, Any_):
+        return "(" + " OR ".join(to_fts(i) for i in node.items) + ")"
+    return "(" + to_fts(node.keep) + " NOT " + to_fts(node.drop) + ")"
+
+
+def _either(node: Node, others: list[str]) -> Node:
+    alts = [Leaf(o, phrase=True) for o in others if _WORD.search(o)]
+    return Any_((node, *alts)) if alts else node
+
+
+def with_shorthand(node: Node, shorthand: Shorthand) -> Node:
+    """The tree with each abbreviation or long form also matching its other spelling."""
+    if isinstance(node, Leaf):
+        return node if node.prefix else _either(node, shorthand.variants(node.text)[1:])
+    if isinstance(node, Without):
+        return Without(with_shorthand(node.keep, shorthand), with_shorthand(node.drop, shorthand))
+    if isinstance(node, Any_):
+        return Any_(tuple(with_shorthand(i, shorthand) for i in node.items))
+    # Adjacent plain words may spell a long form: suicidal ideation -> SI.
+    items, out, i = node.items, [], 0
+    while i < len(items):
+        for j in range(min(len(items), i + SHORTHAND_MAX_WORDS), i + 1, -1):
+            run = items[i:j]
+            if all(isinstance(x, Leaf) and not x.prefix and not x.phrase for x in run):
+                others = shorthand.variants(" ".join(x.text for x in run))[1:]
+                if others:
+                    out.append(_either(All(run), others))
+                    i = j
+                    break
+        else:
+            out.append(with_shorthand(items[i], shorthand))
+            i += 1
+    return out[0] if len(out) == 1 else All(tuple(out))
+
+
+def with_fuzzy(node: Node, similar) -> Node:
+    """The tree with each word also matching ``similar(word)`` (the vault's near spellings)."""
+    if isinstance(node, Leaf):
+        if node.prefix:
+            return node
+        words = _WORD.findall(node.text)
+        if not node.phrase and len(words) == 1:
+            return _either(node, similar(words[0]))
+        if len(words) < 2:
+            return node
+        choices = [[w, *similar(w)[:2]] for w in words]
+        spelled = [" ".join(c) for c in itertools.islice(itertools.product(*choices), 1, PHRASE_VARIANTS + 1)]
+        return _either(node, spelled)
+    if isinstance(node, Without):
+        # Near spellings widen what is kept; what is excluded stays as typed.
+        return Without(with_fuzzy(node.keep, similar), node.drop)
+    kind = All if isinstance(node, All) else Any_
+    return kind(tuple(with_fuzzy(i, similar) for i in node.items))
+
+
+def as_substrings(node: Node) -> Node | None:
+    """The tree for the trigram index (substrings), or None if part of it is too short."""
+    if isinstance(node, Leaf):
+        text = node.text.strip()
+        return Leaf(text) if len(text) >= TRIGRAM_MIN else None
+    if isinstance(node, Without):
+        keep, drop = as_substrings(node.keep), as_substrings(node.drop)
+        return Without(keep, drop) if keep is not None and drop is not None else None
+    parts = [as_substrings(i) for i in node.items]
+    if isinstance(node, Any_):
+        # A short alternative ("SI") is left to the word index; the others still apply.
+        kept = tuple(p for p in parts if p is not None)
+        return (kept[0] if len(kept) == 1 else Any_(kept)) if kept else None
+    return All(tuple(parts)) if all(p is not None for p in parts) else None
+
+
+# -- filters ------------------------------------------------------------------------
+
+
+def _check_date(name: str, text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        if not _DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise UsageError(f"--{name} '{text}' is not a date; write it as YYYY-MM-DD.") from None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which fields a search may return; validated on construction (UsageError)."""
+
+    client: str | None = None
+    since: str | None = None
+    until: str | None = None
+    field: str | None = None
+    privacy: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "since", _check_date("since", self.since))
+        object.__setattr__(self, "until", _check_date("until", self.until))
+        if self.since and self.until and self.since > self.until:
+            raise UsageError(f"--since {self.since} is after --until {self.until}; nothing could match.")
+        if self.privacy is not None and self.privacy not in PRIVACY:
+            raise UsageError(f"--privacy must be private or progress, not '{self.privacy}'.")
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """Fixed SQL conditions on ``f`` (fields) and ``s`` (sheets), and their parameters."""
+        clauses, params = [], []
+        for value, clause in ((self.client, "s.client = ? COLLATE NOCASE"), (self.since, "s.date >= ?"),
+                              (self.until, "s.date <= ?"), (self.field, "f.key = ?"),
+                              (self.privacy, "f.privacy = ?")):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        return "".join(f" AND {c}" for c in clauses), params
+
+    @property
+    def needs_join(self) -> bool:
+        return any(v is not None for v in (self.client, self.since, self.until, self.field, self.privacy))
+
+
+# -- running a search -------------------------------------------------------------------
+
+# Table names come from this fixed map, never from the user.
+_INDEX = {"words": "search_words", "trigrams": "search_trigrams"}
+_SNIPPET_TOKENS = {"words": 16, "trigrams": 64}  # a trigram "token" is one character
+
+
+class Searcher:
+    """Searches one vault database; keeps the index vocabulary cached between queries.
+
+    The vocabulary (for fuzzy matching) is re-read when this connection or
+    another one changed the database, so results never lag a confirmation.
+    ``highlight`` is the pair of strings put around matched words in snippets.
+    """
+
+    def __init__(self, db, shorthand: Shorthand | None = None, highlight: tuple[str, str] = HIGHLIGHT):
+        self.db = db
+        self._shorthand = shorthand
+        self.highlight = highlight
+        self._vocab: dict[int, list[str]] | None = None
+        self._vocab_stamp: tuple[int, int] | None = None
+
+    @property
+    def shorthand(self) -> Shorthand:
+        if self._shorthand is None:
+            rows = self.db.execute("SELECT short, long FROM abbreviations").fetchall()
+            self._shorthand = Shorthand({short: long for short, long in rows})
+        return self._shorthand
+
+    def vocabulary(self) -> dict[int, list[str]]:
+        """The index's distinct words, grouped by length (re-read after any change)."""
+        conn = self.db.conn
+        stamp = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._vocab is None or stamp != self._vocab_stamp:
+            by_length: dict[int, list[str]] = {}
+            for (term,) in conn.execute("SELECT term FROM search_vocab"):
+                by_length.setdefault(len(term), []).append(term)
+            self._vocab, self._vocab_stamp = by_length, stamp
+        return self._vocab
+
+    def similar(self, word: str) -> list[str]:
+        """Words of this vault within one edit (4-5 letters) or two (longer) of ``word``."""
+        word = word.casefold()
+        if len(word) < FUZZY_MIN_LENGTH:
+            return []
+        edits = 1 if len(word) <= 5 else 2
+        vocab = self.vocabulary()
+        found: list[tuple[int, str]] = []
+        for length in range(len(word) - edits, len(word) + edits + 1):
+            for term, distance, _ in process.extract(word, vocab.get(length, ()), scorer=Levenshtein.distance,
+                                                     score_cutoff=edits, limit=FUZZY_CANDIDATES):
+                if term != word:
+                    found.append((distance, term))
+        return [term for _, term in sorted(found)[:FUZZY_CANDIDATES]]
+
+    def plan(self, query: str) -> list[tuple[str, str, str]]:
+        """The tiers a query runs as: (match, index, FTS5 expression), skipping repeats."""
+        tree = parse_query(query)
+        short = with_shorthand(tree, self.shorthand)
+        fuzzy = with_fuzzy(short, self.similar)
+        substrings = as_substrings(short)
+        steps = [("exact", "words", tree), ("shorthand", "words", short), ("fuzzy", "words", fuzzy),
+                 ("substring", "trigrams", substrings)]
+        out, seen = [], set()
+        for match, index, node in steps:
+            if node is None:
+                continue
+            expr = to_fts(node)
+            if (index, expr) not in seen:
+                seen.add((index, expr))
+                out.append((match, index, expr))
+        return out
+
+    def search(self, query: str, filters: Filters | None = None, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+        """Matching fields, grouped by session, exact matches first (see the module docstring)."""
+        filters = filters or Filters()
+        if limit < 1:
+            raise UsageError("--limit must be at least 1.")
+        found: dict[int, tuple[int, float, str, str, str]] = {}  # field id -> (tier, rank, match, index, expr)
+        for tier, (match, index, expr) in enumerate(self.plan(query)):
+            if len(found) >= limit:
+                break
+            for field_id, rank in self._ranked(index, expr, filters, limit - len(found), list(found)):
+                found[field_id] = (tier, rank, match, index, expr)
+        return self._results(found)
+
+    def _ranked(self, index: str, expr: str, filters: Filters, limit: int, exclude: list[int]):
+        table = _INDEX[index]
+        where, params = filters.sql()
+        join = (f" JOIN fields f ON f.id = {table}.rowid JOIN sheets s ON s.sheet_id = f.sheet_id"
+                if filters.needs_join else "")
+        skip = f" AND {table}.rowid NOT IN (SELECT value FROM json_each(?))" if exclude else ""
+        sql = (f"SELECT {table}.rowid, bm25({table}) AS r FROM {table}{join} "
+               f"WHERE {table} MATCH ?{skip}{where} ORDER BY r LIMIT ?")
+        args = [expr, *([json.dumps(exclude)] if exclude else []), *params, limit]
+        return self.db.execute(sql, args).fetchall()
+
+    def _results(self, found: dict[int, tuple[int, float, str, str, str]]) -> list[dict[str, Any]]:
+        by_query: dict[tuple[str, str], list[int]] = {}
+        for field_id, (_, _, _, index, expr) in found.items():
+            by_query.setdefault((index, expr), []).append(field_id)
+        rows: dict[int, dict[str, Any]] = {}
+        for (index, expr), ids in by_query.items():
+            table = _INDEX[index]
+            sql = (f"SELECT f.id, s.id, s.sheet_id, s.client, s.date, f.key, f.privacy, f.status, f.crop_file, "
+                   f"snippet({table}, 0, ?, ?, '…', {_SNIPPET_TOKENS[index]}) "
+                   f"FROM {table} JOIN fields f ON f.id = {table}.rowid JOIN sheets s ON s.sheet_id = f.sheet_id "
+                   f"WHERE {table} MATCH ? AND {table}.rowid IN (SELECT value FROM json_each(?))")
+            for r in self.db.execute(sql, [*self.highlight, expr, json.dumps(ids)]):
+                tier, rank, match, _, _ = found[r[0]]
+                rows[r[0]] = {"session": r[1], "sheet_id": r[2], "client": r[3], "date": r[4], "field": r[5],
+                              "privacy": r[6], "status": "confirmed" if r[7] == "confirmed" else "draft",
+                              "snippet": r[9], "score": round(-rank, 3), "match": match, "crop_file": r[8],
+                              "_order": (tier, rank)}
+        return group_by_session(list(rows.values()))
+
+
+def group_by_session(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order hits so each session's fields sit together, sessions by their best hit."""
+    best: dict[int, tuple] = {}
+    for r in results:
+        key = r["_order"]
+        if r["session"] not in best or key < best[r["session"]]:
+            best[r["session"]] = key
+    ordered = sorted(results, key=lambda r: (best[r["session"]], r["session"], r["_order"]))
+    return [{k: v for k, v in r.items() if k != "_order"} for r in ordered]
+
+
+def search(vault, query: str, *, client: str | None = None, since: str | None = None, until: str | None = None,
+           field: str | None = None, privacy: str | None = None, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+    """Search a vault once (a long-lived caller keeps a :class:`Searcher` instead)."""
+    filters = Filters(client=client, since=since, until=until, field=field, privacy=privacy)
+    return Searcher(vault.db).search(query, filters, limit)
+
+
+def reindex(db) -> int:
+    """Drop and rebuild the whole search index from ``fields``; returns the fields indexed.
+
+    Uses the same statements as the schema migration, in one transaction, so a
+    damaged or stale index is replaced whole or not at all.
+    """
+    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in schema.SEARCH_INDEX_OBJECTS)
+    conn = db.conn
+    try:
+        # executescript commits a pending transaction first; the rebuild is its own.
+        conn.executescript("BEGIN IMMEDIATE;\n" + drops + schema.search_index_ddl() + "\nCOMMIT;")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return int(conn.execute("SELECT count(*) FROM search_docs").fetchone()[0])

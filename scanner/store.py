@@ -1,0 +1,327 @@
+"""The one store API over the vault database: sheets, pages, fields, confirmations.
+
+Every write that touches several rows runs in one transaction, after the
+encrypted files it refers to are written (write the file, then the row), so an
+interruption leaves every stored page whole.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+from scanner.errors import BadInput, UsageError
+
+
+@contextmanager
+def transaction(db) -> Iterator[None]:
+    """One explicit transaction (works whatever the connection's isolation level)."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+# -- sheets (printed forms) -------------------------------------------------
+
+def register_sheet(vault, *, sheet_id: str, template: str, template_version: int, page_size: str,
+                   client: str | None, date: str | None, session_number: int | None) -> int:
+    """Record a printed sheet; returns its session number (the short id people type)."""
+    db = vault.db
+    with transaction(db):
+        if client:
+            db.execute("INSERT OR IGNORE INTO clients(code, created_at) VALUES (?, ?)", [client, now()])
+        cur = db.execute(
+            "INSERT INTO sheets(sheet_id, template, template_version, page_size, client, date, "
+            "session_number, blank, printed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [sheet_id, template, template_version, page_size, client, date, session_number,
+             0 if client else 1, now()],
+        )
+        return int(cur.lastrowid)
+
+
+def sheet_sizes(vault) -> dict[str, str]:
+    return {r["sheet_id"]: r["page_size"] for r in vault.db.query("SELECT sheet_id, page_size FROM sheets")}
+
+
+def get_sheet(vault, session: str | int) -> dict[str, Any]:
+    """A sheet by session number or sheet id; BadInput when there is none."""
+    text = str(session).strip()
+    rows = []
+    if text.isdigit():
+        rows = list(vault.db.query("SELECT * FROM sheets WHERE id = ?", [int(text)]))
+    if not rows:
+        rows = list(vault.db.query("SELECT * FROM sheets WHERE sheet_id = ?", [text.upper()]))
+    if not rows:
+        raise BadInput(f"There is no session {text} in this vault; 'inklock sessions' lists them.")
+    return rows[0]
+
+
+def last_confirmed_values(vault, client: str, before_date: str | None, keys: Iterable[str]) -> dict[str, tuple[Any, str]]:
+    """The most recent confirmed value of each key for a client (carry-forward)."""
+    out: dict[str, tuple[Any, str]] = {}
+    keys = list(keys)
+    if not keys:
+        return out
+    marks = ",".join("?" for _ in keys)
+    params: list[Any] = [client, *keys]
+    date_clause = ""
+    if before_date:
+        date_clause = "AND (s.date IS NULL OR s.date < ?)"
+        params.append(before_date)
+    sql = (
+        f"SELECT f.key, f.confirmed_value, s.date FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
+        f"WHERE s.client = ? AND f.key IN ({marks}) AND f.status = 'confirmed' {date_clause} "
+        f"ORDER BY s.date DESC, s.id DESC"
+    )
+    for row in vault.db.query(sql, params):
+        value = loads(row["confirmed_value"])
+        if row["key"] not in out and value not in (None, "", [], False):
+            out[row["key"]] = (value, row["date"] or "")
+    return out
+
+
+# -- ingest -----------------------------------------------------------------
+
+def source_seen(vault, sha256: str) -> dict[str, Any] | None:
+    rows = list(vault.db.query("SELECT * FROM source_files WHERE sha256 = ?", [sha256]))
+    return rows[0] if rows else None
+
+
+def page_stored(vault, sha256: str, index: int) -> bool:
+    """Whether this page of this source file is already in the vault (resume after a crash)."""
+    q1 = vault.db.execute("SELECT 1 FROM pages WHERE source_sha256 = ? AND source_index = ?", [sha256, index]).fetchone()
+    q2 = vault.db.execute("SELECT 1 FROM unmatched WHERE source_sha256 = ? AND source_index = ?", [sha256, index]).fetchone()
+    return bool(q1 or q2)
+
+
+def record_source(vault, sha256: str, name: str, pages: int, summary: dict[str, Any]) -> None:
+    with transaction(vault.db):
+        vault.db.execute(
+            "INSERT OR REPLACE INTO source_files(sha256, name, pages, ingested_at, summary) VALUES (?,?,?,?,?)",
+            [sha256, name, pages, now(), dumps(summary)],
+        )
+
+
+def save_unmatched(vault, result, reason: str | None = None) -> int:
+    image_id = vault.put_file(result.image_jpeg, "unmatched-page")
+    thumb_id = vault.put_file(result.thumb_jpeg, "unmatched-thumb") if result.thumb_jpeg else None
+    guess = {"template": result.template, "page": result.page, "sheet_id": result.sheet_id}
+    with transaction(vault.db):
+        cur = vault.db.execute(
+            "INSERT INTO unmatched(image_file, thumb_file, source_sha256, source_index, reason, guess, status, created_at) "
+            "VALUES (?,?,?,?,?,?,'open',?)",
+            [image_id, thumb_id, result.sha256, result.index, reason or result.message, dumps(guess), now()],
+        )
+        return int(cur.lastrowid)
+
+
+def save_page(vault, result) -> dict[str, Any]:
+    """Store an identified page and its field reads; returns what happened.
+
+    A rescan becomes a new page version: pending values are replaced by the new
+    read, confirmed values are never overwritten (the new read is logged and the
+    field flagged ``rescan_differs`` when it disagrees).
+    """
+    db = vault.db
+    sheet = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
+    if not sheet:
+        return {"status": "unmatched",
+                "unmatched_id": save_unmatched(vault, result, f"sheet {result.sheet_id} was not printed from this vault")}
+    sheet = sheet[0]
+    image_id = vault.put_file(result.image_jpeg, "page")
+    crop_ids = [vault.put_file(f.crop_png, "crop") for f in result.fields]
+    at = now()
+    kept_confirmed = 0
+    with transaction(db):
+        row = db.execute("SELECT COALESCE(MAX(version), 0) FROM pages WHERE sheet_id = ? AND page = ?",
+                         [result.sheet_id, result.page]).fetchone()
+        version = int(row[0]) + 1
+        db.execute(
+            "INSERT INTO pages(sheet_id, page, version, image_file, registration_error_px, flags, "
+            "source_sha256, source_index, ingested_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [result.sheet_id, result.page, version, image_id, result.registration_error_px,
+             dumps(result.flags), result.sha256, result.index, at],
+        )
+        for f, crop_id in zip(result.fields, crop_ids):
+            existing = db.execute("SELECT id, status, confirmed_value, value FROM fields WHERE sheet_id = ? AND key = ?",
+                                  [result.sheet_id, f.key]).fetchone()
+            new_value = dumps(f.value)
+            if existing is None:
+                cur = db.execute(
+                    "INSERT INTO fields(sheet_id, page, key, kind, privacy, value, confidence, flags, crop_file, "
+                    "page_version, status) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending')",
+                    [result.sheet_id, f.page, f.key, f.kind, f.privacy, new_value, f.confidence,
+                     dumps(f.flags), crop_id, version],
+                )
+                db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                           [cur.lastrowid, at, "read", None, new_value])
+                continue
+            field_id, status, confirmed_value, old_value = existing
+            if status == "confirmed":
+                kept_confirmed += 1
+                flags = list(f.flags)
+                if loads(confirmed_value) != f.value:
+                    flags.append("rescan_differs")
+                db.execute("UPDATE fields SET flags = ?, page_version = ? WHERE id = ?",
+                           [dumps(flags), version, field_id])
+                db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                           [field_id, at, "rescan-kept-confirmed", confirmed_value, new_value])
+            else:
+                db.execute(
+                    "UPDATE fields SET value = ?, confidence = ?, flags = ?, crop_file = ?, page_version = ? WHERE id = ?",
+                    [new_value, f.confidence, dumps(f.flags), crop_id, version, field_id],
+                )
+                db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                           [field_id, at, "rescan", old_value, new_value])
+    return {"status": "rescan" if version > 1 else "new", "session": sheet["id"], "version": version,
+            "kept_confirmed": kept_confirmed}
+
+
+# -- reading back -------------------------------------------------------------
+
+def list_sessions(vault, client: str | None = None, pending: bool = False) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT s.id, s.sheet_id, s.template, s.client, s.date, s.session_number, s.blank, "
+        "(SELECT json_group_array(DISTINCT p.page) FROM pages p WHERE p.sheet_id = s.sheet_id) AS pages, "
+        "(SELECT COUNT(*) FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'pending') AS pending "
+        "FROM sheets s WHERE 1=1"
+    )
+    params: list[Any] = []
+    if client:
+        sql += " AND s.client = ?"
+        params.append(client)
+    sql += " ORDER BY s.date, s.id"
+    out = []
+    for r in vault.db.query(sql, params):
+        pages = sorted(json.loads(r["pages"]) if r["pages"] else [])
+        if pending and (r["pending"] == 0 or not pages):
+            continue
+        out.append({"session": r["id"], "sheet_id": r["sheet_id"], "template": r["template"],
+                    "client": r["client"], "date": r["date"], "session_number": r["session_number"],
+                    "pages": pages, "pending": r["pending"]})
+    return out
+
+
+def session_fields(vault, sheet_id: str) -> list[dict[str, Any]]:
+    rows = vault.db.query("SELECT * FROM fields WHERE sheet_id = ? ORDER BY page, id", [sheet_id])
+    return [
+        {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
+         "value": loads(r["value"]), "confidence": round(float(r["confidence"]), 3),
+         "flags": loads(r["flags"]) or [], "status": r["status"],
+         "confirmed_value": loads(r["confirmed_value"]), "crop_file": r["crop_file"], "id": r["id"]}
+        for r in rows
+    ]
+
+
+def show_session(vault, session: str | int) -> dict[str, Any]:
+    """Everything about one session, shaped as SPEC section 8 ``show --json``."""
+    sheet = get_sheet(vault, session)
+    pages = []
+    for r in vault.db.query(
+        "SELECT page, version, registration_error_px, flags, image_file FROM pages p WHERE sheet_id = ? "
+        "AND version = (SELECT MAX(version) FROM pages q WHERE q.sheet_id = p.sheet_id AND q.page = p.page) "
+        "ORDER BY page", [sheet["sheet_id"]]):
+        pages.append({"page": r["page"], "version": r["version"], "registration_error_px": r["registration_error_px"],
+                      "flags": loads(r["flags"]) or [], "image_file": r["image_file"]})
+    fields = session_fields(vault, sheet["sheet_id"])
+    return {"session": sheet["id"], "sheet_id": sheet["sheet_id"], "template": sheet["template"],
+            "client": sheet["client"], "date": sheet["date"], "session_number": sheet["session_number"],
+            "pages": pages, "fields": fields}
+
+
+# -- confirmation ---------------------------------------------------------------
+
+def parse_value(kind: str, text: str, field_layout: dict[str, Any] | None) -> Any:
+    """A value typed by a person, checked against the field's kind and options."""
+    t = text.strip()
+    if kind == "checkbox":
+        low = t.lower()
+        if low in ("yes", "y", "true", "1", "x", "ticked"):
+            return True
+        if low in ("no", "n", "false", "0", "", "empty"):
+            return False
+        raise UsageError(f"'{text}' is not a checkbox value; use yes or no.")
+    options = [str(o["value"]) for o in (field_layout or {}).get("options", [])]
+    if kind == "scale":
+        if t == "" or t.lower() in ("none", "null", "-"):
+            return None
+        if not t.lstrip("-").isdigit() or (options and t not in options):
+            raise UsageError(f"'{text}' is not on this scale; choose one of {', '.join(options)}, or none.")
+        return int(t)
+    if kind == "choice":
+        parts = [p.strip() for p in t.split(",") if p.strip()] if t.lower() not in ("none", "null", "-") else []
+        bad = [p for p in parts if options and p not in options]
+        if bad:
+            raise UsageError(f"'{bad[0]}' is not an option of this field; choose from {', '.join(options)}.")
+        if (field_layout or {}).get("multiple"):
+            return parts
+        if len(parts) > 1:
+            raise UsageError("This field takes one answer only.")
+        return parts[0] if parts else None
+    if kind == "digits":
+        if t and not t.replace(" ", "").isdigit():
+            raise UsageError(f"'{text}' is not a number made of digits.")
+        return t.replace(" ", "")
+    return text
+
+
+def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: dict[str, Any] | None = None,
+                  typed: str | None = None) -> dict[str, Any]:
+    """Confirm one field: accept the read value (value omitted) or a corrected one."""
+    sheet = get_sheet(vault, session)
+    row = vault.db.execute("SELECT id, kind, value, status, confirmed_value FROM fields WHERE sheet_id = ? AND key = ?",
+                           [sheet["sheet_id"], key]).fetchone()
+    if row is None:
+        keys = [r["key"] for r in vault.db.query("SELECT key FROM fields WHERE sheet_id = ?", [sheet["sheet_id"]])]
+        if not keys:
+            raise BadInput(f"Session {sheet['id']} has no scanned pages yet, so there is nothing to confirm.")
+        raise BadInput(f"Session {sheet['id']} has no field '{key}'; its fields are: {', '.join(keys)}.")
+    field_id, kind, read_value, status, old_confirmed = row
+    if typed is not None:
+        value = parse_value(kind, typed, field_layout)
+    if value is ...:
+        value = loads(read_value)
+    action = "confirm" if dumps(value) == read_value else "correct"
+    at = now()
+    with transaction(vault.db):
+        vault.db.execute("UPDATE fields SET status = 'confirmed', confirmed_value = ?, confirmed_at = ? WHERE id = ?",
+                         [dumps(value), at, field_id])
+        vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                         [field_id, at, action, old_confirmed if status == "confirmed" else read_value, dumps(value)])
+    return {"session": sheet["id"], "key": key, "value": value, "action": action}
+
+
+def reopen_field(vault, session: str | int, key: str) -> None:
+    """Deliberately return a confirmed field to pending (the edit trail keeps what it was)."""
+    sheet = get_sheet(vault, session)
+    row = vault.db.execute("SELECT id, confirmed_value FROM fields WHERE sheet_id = ? AND key = ?",
+                           [sheet["sheet_id"], key]).fetchone()
+    if row is None:
+        raise BadInput(f"Session {sheet['id']} has no field '{key}'.")
+    with transaction(vault.db):
+        vault.db.execute("UPDATE fields SET status = 'pending', confirmed_value = NULL, confirmed_at = NULL WHERE id = ?",
+                         [row[0]])
+        vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                         [row[0], now(), "reopen", row[1], None])

@@ -1,0 +1,83 @@
+"""Terminal output: progress bars and tables (rich). Nothing here decides anything."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def page_progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal; a callback (what, done, total)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("Reading pages"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("pages", total=None)
+
+        def update(_what: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, done) or None)
+
+        yield update
+
+
+def print_ingest_summary(data: dict[str, Any]) -> None:
+    console.print(
+        f"{data['pages']} page(s) from {data['files']} file(s) in {data['seconds']:.1f} s: "
+        f"{data['identified']} read, {data['unmatched']} unmatched (to assign in review), "
+        f"{data['blank']} blank, {data['duplicates']} already in the vault, {data['failed']} failed."
+    )
+    if data.get("rescans"):
+        console.print(f"{data['rescans']} page(s) were rescans: kept as new versions; "
+                      f"{data['kept_confirmed']} confirmed value(s) left as confirmed.")
+    if data["sessions"]:
+        console.print("Sessions touched: " + ", ".join(str(s) for s in data["sessions"]))
+    for problem in data["problems"]:
+        err_console.print(f"  problem: {problem}")
+    for removed in data["removed"]:
+        console.print(f"  removed source: {removed}")
+
+
+def print_sessions(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("No sessions.")
+        return
+    table = Table("session", "sheet", "template", "client", "date", "pages", "pending")
+    for r in rows:
+        table.add_row(str(r["session"]), r["sheet_id"], r["template"], r["client"] or "(blank sheet)",
+                      r["date"] or "", ",".join(str(p) for p in r["pages"]) or "-", str(r["pending"]))
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    text = str(value).replace("\n", " / ")
+    return text if len(text) < 70 else text[:67] + "..."
+
+
+def print_session(data: dict[str, Any]) -> None:
+    console.print(f"Session {data['session']} · sheet {data['sheet_id']} · {data['template']} · "
+                  f"client {data['client'] or '(blank sheet)'} · {data['date'] or ''}")
+    for p in data["pages"]:
+        console.print(f"  page {p['page']} (version {p['version']}): registration error "
+                      f"{p['registration_error_px']} px {' '.join(p['flags'])}")
+    table = Table("field", "privacy", "value", "conf.", "flags", "status")
+    for f in data["fields"]:
+        shown = f["confirmed_value"] if f["status"] == "confirmed" else f["value"]
+        table.add_row(f["key"], f["privacy"], _fmt(shown), f"{f['confidence']:.2f}", " ".join(f["flags"]), f["status"])
+    console.print(table)

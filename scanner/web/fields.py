@@ -1,0 +1,176 @@
+"""What the session page shows of each field: pure functions over store rows and geometry.
+
+Nothing here touches the vault or Flask, so ordering, suggestions and the
+typed form of values are tested without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Below this a read is "low confidence": shown first, and written kinds show the
+# machine text as a suggestion beside an empty box instead of prefilling it.
+LOW_CONFIDENCE = 0.8
+WRITTEN_KINDS = ("digits", "line", "text")
+MARK_KINDS = ("checkbox", "choice", "scale")
+# Flags that describe the read without casting doubt on it.
+BENIGN_FLAGS = frozenset({"empty"})
+
+FLAG_WORDS = {
+    "low_confidence": "low confidence",
+    "ambiguous_mark": "ambiguous mark",
+    "multiple_marks": "several marks",
+    "heavy_mark": "crossed out?",
+    "poor_registration": "page poorly aligned",
+    "empty": "empty",
+    "rescan_differs": "rescan differs",
+}
+
+
+@dataclass
+class FieldView:
+    """One row of the session page."""
+
+    id: int
+    key: str
+    kind: str
+    privacy: str
+    page: int
+    order: int
+    label: str
+    help: str | None
+    status: str
+    confidence: float
+    flags: list[str]
+    attention: bool
+    shown: Any  # the value the controls show (read value, or confirmed value)
+    text: str  # the shown value as typed text (input box content)
+    suggestion: str | None  # machine text offered beside an empty box
+    options: list[dict[str, str]] = field(default_factory=list)
+    multiple: bool = False
+    bbox: list[float] | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "confirmed"
+
+    @property
+    def flag_words(self) -> list[str]:
+        return [FLAG_WORDS.get(f, f.replace("_", " ")) for f in self.flags]
+
+    @property
+    def crop_width(self) -> int | None:
+        """Display width (CSS px) of the crop: large enough to read handwriting."""
+        if not self.bbox:
+            return None
+        return round(min(760.0, max(220.0, (self.bbox[2] - self.bbox[0]) * 1.35)))
+
+
+def needs_attention(confidence: float, flags: list[str]) -> bool:
+    """Low confidence or any flag that casts doubt: reviewed first, one by one."""
+    return confidence < LOW_CONFIDENCE or any(f not in BENIGN_FLAGS for f in flags)
+
+
+def as_text(kind: str, value: Any) -> str:
+    """A stored value written the way :func:`scanner.store.parse_value` reads it back."""
+    if kind == "checkbox":
+        return "yes" if value else "no"
+    if kind == "scale":
+        return "none" if value is None else str(value)
+    if kind == "choice":
+        # Empty for no answer: "none" can be a real option value (a risk screen's "none").
+        if value is None:
+            return ""
+        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return "" if value is None else str(value)
+
+
+def parse_choice(typed: str, geo: dict[str, Any] | None, multiple: bool) -> Any:
+    """A choice typed as comma-separated option values ("" for no answer), checked against the options.
+
+    Unlike :func:`scanner.store.parse_value` this keeps an option whose value
+    is literally "none" (risk screens have one).
+    """
+    from scanner.errors import UsageError
+
+    parts = [p.strip() for p in typed.split(",") if p.strip()]
+    options = [str(o["value"]) for o in (geo or {}).get("options", [])]
+    bad = [p for p in parts if options and p not in options]
+    if bad:
+        raise UsageError(f"'{bad[0]}' is not an option of this field; choose from {', '.join(options)}.")
+    if multiple:
+        return parts
+    if len(parts) > 1:
+        raise UsageError("This field takes one answer only.")
+    return parts[0] if parts else None
+
+
+def layout_fields(layout: dict[str, Any] | None) -> dict[str, tuple[int, int, dict[str, Any]]]:
+    """key -> (page number, position on the page, field geometry) from a geometry export."""
+    out: dict[str, tuple[int, int, dict[str, Any]]] = {}
+    for page in (layout or {}).get("pages", []):
+        for i, f in enumerate(page["fields"]):
+            out[f["key"]] = (page["number"], i, f)
+    return out
+
+
+def _options(kind: str, geo: dict[str, Any] | None, value: Any) -> list[dict[str, str]]:
+    if kind == "scale":
+        if geo and geo.get("options"):
+            return [{"value": str(o["value"]), "label": str(o["value"])} for o in geo["options"]]
+        lo, hi = (geo or {}).get("min", 0), (geo or {}).get("max", 10)
+        return [{"value": str(v), "label": str(v)} for v in range(lo, hi + 1)]
+    if kind == "choice":
+        if geo and geo.get("options"):
+            return [{"value": str(o["value"]), "label": str(o.get("label", o["value"]))} for o in geo["options"]]
+        # No geometry: offer at least what was read so the value can be kept.
+        values = value if isinstance(value, list) else ([value] if value else [])
+        return [{"value": str(v), "label": str(v)} for v in values]
+    return []
+
+
+def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None) -> list[FieldView]:
+    """Rows for every field of a session, in review order (see :func:`review_order`)."""
+    geo = layout_fields(layout)
+    views = []
+    for i, f in enumerate(fields):
+        page, order, g = geo.get(f["key"], (f["page"], 1000 + i, None))
+        confirmed = f["status"] == "confirmed"
+        shown = f["confirmed_value"] if confirmed else f["value"]
+        text = as_text(f["kind"], shown)
+        suggestion = None
+        low = f["confidence"] < LOW_CONFIDENCE or "low_confidence" in f["flags"]
+        if not confirmed and f["kind"] in WRITTEN_KINDS and low and text.strip():
+            # SPEC 6: a doubtful transcription is offered, not typed in for the clinician.
+            suggestion, text = text, ""
+        views.append(FieldView(
+            id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
+            label=(g or {}).get("label") or f["key"].replace("_", " ").capitalize(),
+            help=(g or {}).get("help"), status=f["status"], confidence=float(f["confidence"]),
+            flags=list(f["flags"]), attention=needs_attention(float(f["confidence"]), list(f["flags"])),
+            shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
+            multiple=bool((g or {}).get("multiple")) or isinstance(shown, list),
+            bbox=(g or {}).get("bbox"),
+        ))
+    return review_order(views)
+
+
+def review_order(views: list[FieldView]) -> list[FieldView]:
+    """Doubtful fields first (flagged or below 0.8), then by page and printed order."""
+    return sorted(views, key=lambda v: (not v.attention, v.page, v.order))
+
+
+def sections(views: list[FieldView], page_titles: dict[int, str]) -> list[dict[str, Any]]:
+    """Group ordered rows into the sections the page shows (attention, then each page)."""
+    out: list[dict[str, Any]] = []
+    attention = [v for v in views if v.attention]
+    if attention:
+        out.append({"id": "attention", "title": "Needs a closer look", "bulk": False, "fields": attention,
+                    "hint": "Low confidence or flagged: confirm these one by one."})
+    for page in sorted({v.page for v in views if not v.attention}):
+        rows = [v for v in views if not v.attention and v.page == page]
+        title = page_titles.get(page) or f"Page {page}"
+        out.append({"id": f"page-{page}", "title": f"Page {page} \u2014 {title}", "bulk": True, "fields": rows,
+                    "hint": "Read with confidence."})
+    return out

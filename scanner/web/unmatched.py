@@ -1,0 +1,66 @@
+"""The unmatched-page queue: pages ingest could not place on a sheet.
+
+The clinician assigns each to a session and page number, or discards it
+explicitly; nothing is dropped silently. An assigned page is read again by
+``scanner.ingest.reread_unmatched`` when that exists, else it is recorded as
+assigned and read on the next ingest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scanner import store
+from scanner.errors import BadInput
+
+
+def open_pages(vault) -> list[dict[str, Any]]:
+    """Unmatched pages still waiting for a decision, oldest first."""
+    rows = vault.db.query(
+        "SELECT id, thumb_file, reason, guess, created_at FROM unmatched WHERE status = 'open' ORDER BY id")
+    return [dict(r, guess=store.loads(r["guess"]) or {}) for r in rows]
+
+
+def get(vault, unmatched_id: int) -> dict[str, Any]:
+    """One unmatched page; BadInput when there is none."""
+    rows = list(vault.db.query("SELECT * FROM unmatched WHERE id = ?", [unmatched_id]))
+    if not rows:
+        raise BadInput(f"There is no unmatched page {unmatched_id}.")
+    row = rows[0]
+    row["guess"] = store.loads(row["guess"]) or {}
+    return row
+
+
+def assign(vault, unmatched_id: int, session: str | int, page: int) -> dict[str, Any]:
+    """Put an unmatched page on a sheet's page; returns {"read": bool, "sheet_id", "page"}.
+
+    ``read`` is True when the page was read at once, False when the assignment
+    is only recorded (the next ingest reads it).
+    """
+    row = get(vault, unmatched_id)
+    if row["status"] != "open":
+        raise BadInput(f"Unmatched page {unmatched_id} was already {row['status']}.")
+    sheet = store.get_sheet(vault, session)
+    try:
+        from scanner.ingest import reread_unmatched
+    except ImportError:
+        reread_unmatched = None
+    if reread_unmatched is not None:
+        reread_unmatched(vault, unmatched_id, sheet["sheet_id"], page)
+        return {"read": True, "sheet_id": sheet["sheet_id"], "page": page, "session": sheet["id"]}
+    guess = dict(row["guess"], assigned_sheet_id=sheet["sheet_id"], assigned_page=page,
+                 assigned_session=sheet["id"], assigned_at=store.now())
+    with store.transaction(vault.db):
+        vault.db.execute("UPDATE unmatched SET status = 'assigned', guess = ? WHERE id = ? AND status = 'open'",
+                         [store.dumps(guess), unmatched_id])
+    return {"read": False, "sheet_id": sheet["sheet_id"], "page": page, "session": sheet["id"]}
+
+
+def discard(vault, unmatched_id: int) -> None:
+    """Mark a page as deliberately discarded (the encrypted image stays until a cleanup)."""
+    row = get(vault, unmatched_id)
+    if row["status"] != "open":
+        raise BadInput(f"Unmatched page {unmatched_id} was already {row['status']}.")
+    with store.transaction(vault.db):
+        vault.db.execute("UPDATE unmatched SET status = 'discarded' WHERE id = ? AND status = 'open'",
+                         [unmatched_id])

@@ -1,0 +1,219 @@
+"""Digit reader: cell normalisation, reading font-rendered digits, empty cells, checks.
+
+Synthetic cells only: digits rendered with Debian handwriting fonts (installed
+by ``make setup``) into a comb cell with a light-grey printed border and noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from scanner.digits import (
+    MODEL_PATH,
+    DigitModelMissing,
+    DigitReader,
+    MlpModel,
+    check_date,
+    check_range,
+    fit_to_mnist_frame,
+    normalise_cell,
+    plausible,
+)
+
+# Fonts whose digits look like pen strokes (femkeklaver, an outline font, does not).
+FONT_FILES = [
+    "truetype/fifthhorseman/dkg.ttf",
+    "truetype/humor-sans/Humor-Sans.ttf",
+    "truetype/breip/Breip.ttf",
+    "truetype/sjfonts/SteveHand.ttf",
+    "opentype/comic-neue/ComicNeue-Regular.otf",
+    "truetype/rufscript/Rufscript010.ttf",
+]
+FONTS = [p for p in (Path("/usr/share/fonts") / f for f in FONT_FILES) if p.exists()]
+needs_fonts = pytest.mark.skipif(
+    len(FONTS) < 2, reason="Debian handwriting fonts missing (make setup installs fonts-dkg-handwriting etc.)"
+)
+
+
+def blank_cell(rng: np.random.Generator, size: tuple[int, int] = (64, 52)) -> np.ndarray:
+    """A scanned comb cell without ink: paper, a light-grey printed border, noise."""
+    h, w = size
+    paper = rng.uniform(225, 250)
+    cell = np.full((h, w), paper, dtype=np.float32)
+    grey = rng.uniform(150, 200)
+    t = int(rng.integers(1, 3))
+    # The printed border sits at the crop edge, or a few pixels inside it when
+    # registration is a little off.
+    top, bottom, left, right = (int(v) for v in rng.integers(0, 5, 4))
+    cell[top : top + t, :] = cell[h - bottom - t : h - bottom, :] = grey
+    cell[:, left : left + t] = cell[:, w - right - t : w - right] = grey
+    cell += rng.normal(0, 6, cell.shape)
+    # a few specks of scanner dust
+    for _ in range(int(rng.integers(0, 4))):
+        y, x = int(rng.integers(0, h - 1)), int(rng.integers(0, w - 1))
+        cell[y : y + 2, x : x + 1] -= 120
+    return np.clip(cell, 0, 255).astype(np.uint8)
+
+
+def digit_cell(digit: str, font: Path, rng: np.random.Generator, size: tuple[int, int] = (64, 52)) -> np.ndarray:
+    """A comb cell holding ``digit`` written in ``font``, dark pen on the blank cell."""
+    h, w = size
+    base = blank_cell(rng, size)
+    ink = Image.new("L", (w, h), 0)
+    face = ImageFont.truetype(str(font), int(h * rng.uniform(0.75, 0.95)))
+    draw = ImageDraw.Draw(ink)
+    box = draw.textbbox((0, 0), digit, font=face)
+    gw, gh = box[2] - box[0], box[3] - box[1]
+    x = (w - gw) / 2 - box[0] + rng.uniform(-0.1, 0.1) * w
+    y = (h - gh) / 2 - box[1] + rng.uniform(-0.08, 0.08) * h
+    draw.text((x, y), digit, fill=255, font=face)
+    alpha = np.asarray(ink, dtype=np.float32) / 255
+    pen = rng.uniform(20, 70)
+    out = base * (1 - alpha) + pen * alpha
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def reader() -> DigitReader:
+    return DigitReader()
+
+
+def test_normalise_cell_is_mnist_like():
+    rng = np.random.default_rng(1)
+    cell = blank_cell(rng)
+    cell[14:50, 30:35] = 30  # an off-centre vertical stroke: a "1"
+    image = normalise_cell(cell)
+    assert image is not None
+    assert image.shape == (28, 28)
+    assert image.dtype == np.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0 and image.max() > 0.9
+    ys, xs = np.nonzero(image > 0.05)
+    assert ys.max() - ys.min() + 1 <= 21  # fitted into the 20x20 box
+    assert 18 <= ys.max() - ys.min() + 1  # the longer side fills it
+    total = image.sum()
+    cy = (image.sum(axis=1) * np.arange(28)).sum() / total
+    cx = (image.sum(axis=0) * np.arange(28)).sum() / total
+    assert abs(cy - 13.5) < 0.6 and abs(cx - 13.5) < 0.6  # centred by centre of mass
+    assert image[:3].max() < 0.05 and image[:, :3].max() < 0.05  # border not carried over
+
+
+def test_fit_to_mnist_frame_keeps_aspect():
+    ink = np.zeros((100, 100), np.float32)
+    ink[10:90, 40:60] = 1.0  # 80 tall, 20 wide
+    image = fit_to_mnist_frame(ink)
+    ys, xs = np.nonzero(image > 0.5)
+    assert ys.max() - ys.min() + 1 == pytest.approx(20, abs=1)
+    assert xs.max() - xs.min() + 1 == pytest.approx(5, abs=1)
+    assert fit_to_mnist_frame(np.zeros((30, 30), np.float32)) is None
+
+
+def test_empty_cells_are_empty(reader):
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        cell = blank_cell(rng, (int(rng.integers(40, 90)), int(rng.integers(34, 80))))
+        assert normalise_cell(cell) is None
+        digit, confidence = reader.read_cell(cell)
+        assert digit is None and confidence >= 0.8
+
+
+def test_dark_rule_at_the_edge_is_not_ink():
+    # A misregistered crop can carry a dark rule along one edge; the digit must
+    # come out the same as without it.
+    rng = np.random.default_rng(6)
+    cell = blank_cell(rng)
+    cell[16:48, 24:29] = 35
+    cell[12:16, 18:34] = 35  # a "7"-ish stroke pair
+    ruled = cell.copy()
+    ruled[1:4, :] = 20
+    ruled[:, -3:] = 20
+    plain_image, ruled_image = normalise_cell(cell), normalise_cell(ruled)
+    assert plain_image is not None and ruled_image is not None
+    assert np.abs(plain_image - ruled_image).max() < 0.05
+
+
+def test_faint_pencil_is_ink_but_grey_border_is_not():
+    rng = np.random.default_rng(7)
+    cell = blank_cell(rng).astype(np.float32)
+    cell[14:50, 22:27] -= 85  # pencil about 35% darker than paper
+    image = normalise_cell(np.clip(cell, 0, 255).astype(np.uint8))
+    assert image is not None and image.max() > 0.9
+
+
+def test_mark_at_the_edge_makes_empty_doubtful(reader):
+    rng = np.random.default_rng(8)
+    cell = blank_cell(rng)
+    cell[20:30, 3:7] = 30  # the tail of a neighbour's digit, inside the edge band
+    cell[5:9, 20:23] = 30  # and a dark blob at the top edge band
+    big = np.zeros_like(cell)
+    digit, confidence = reader.read_cell(cell)
+    assert (digit is None and confidence < 0.8) or digit is not None
+    assert reader.read_cell(big + 240)[0] is None
+
+
+def test_colour_crop_is_accepted():
+    rng = np.random.default_rng(9)
+    cell = blank_cell(rng)
+    cell[14:50, 24:29] = 30
+    colour = np.dstack([cell, cell, cell])
+    np.testing.assert_allclose(normalise_cell(colour), normalise_cell(cell), atol=1e-6)
+
+
+@needs_fonts
+def test_reads_font_digits(reader):
+    rng = np.random.default_rng(3)
+    right = total = 0
+    for font in FONTS:
+        for digit in "0123456789":
+            cell = digit_cell(digit, font, rng)
+            read, confidence = reader.read_cell(cell)
+            assert 0.0 <= confidence <= 1.0
+            right += read == digit
+            total += 1
+    assert total >= 50
+    assert right / total >= 0.8, f"{right}/{total} font digits read right"
+
+
+@needs_fonts
+def test_read_cells_joins_and_flags(reader):
+    rng = np.random.default_rng(4)
+    font = FONTS[0]
+    cells = [digit_cell(d, font, rng) for d in "0415"]
+    text, confidence, flags = reader.read_cells(cells)
+    assert len(text) == 4 and 0.0 <= confidence <= 1.0
+    assert "empty_cell" not in flags
+    assert ("low_confidence" in flags) == (confidence < 0.8)
+    text, _, flags = reader.read_cells(cells[:2] + [blank_cell(rng)] + cells[3:])
+    assert len(text) == 3 and "empty_cell" in flags
+    assert reader.read_cells([blank_cell(rng), blank_cell(rng)]) == ("", 0.95, [])
+
+
+def test_probabilities_are_calibrated_rows(reader):
+    rng = np.random.default_rng(5)
+    proba = reader.classify(rng.uniform(0, 1, (5, 28, 28)).astype(np.float32))
+    assert proba.shape == (5, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_shipped_model_is_small_and_pickle_free():
+    assert MODEL_PATH.stat().st_size < 5_000_000
+    with np.load(MODEL_PATH, allow_pickle=False) as data:
+        assert "temperature" in data.files and "mean" in data.files
+
+
+def test_missing_model_is_reported(tmp_path):
+    with pytest.raises(DigitModelMissing):
+        MlpModel.load(tmp_path / "none.npz")
+
+
+def test_range_and_date_checks():
+    assert check_range("07", 0, 10) and check_range("10", 0, 10)
+    assert not check_range("11", 0, 10) and not check_range("", 0, 10) and not check_range("1a", 0, 99)
+    assert check_date("031524", "MMDDYY") and check_date("29022024", "DDMMYYYY")
+    assert not check_date("133124", "MMDDYY") and not check_date("29022023", "DDMMYYYY")
+    assert not check_date("0315", "MMDDYY")
+    assert plausible("13", 0.97, check_range("13", 1, 12)) <= 0.5
+    assert plausible("12", 0.97, check_range("12", 1, 12)) == 0.97

@@ -1,0 +1,331 @@
+"""Progress notes: built from confirmed progress fields, placed by the template, refused while pending."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from forms.model import get_template
+from forms.payload import new_sheet_id
+from scanner import notes, store
+from scanner.errors import ExitCode, UnconfirmedFields, UsageError
+from scanner.read import FieldRead, PageResult
+from scanner.shorthand import Shorthand
+
+TINY_PNG = cv2.imencode(".png", np.full((4, 4), 255, np.uint8))[1].tobytes()
+
+# One plausible confirmed session (synthetic), and the prose each value should become.
+SESSION_VALUES = {
+    "attendance": "attended",
+    "session_length": "38-52",
+    "session_format": "video",
+    "mood_rating": 4,
+    "mood": ["anxious", "depressed"],
+    "affect": ["constricted", "tearful"],
+    "orientation": "oriented",
+    "appearance": "appropriate",
+    "speech": ["normal"],
+    "thought_process": ["logical"],
+    "risk_si": "none",
+    "risk_hi": "none",
+    "risk_self_harm": "none",
+    "safety_plan": True,
+    "focus": "work stress and sleep",
+    "interventions": ["cbt", "mi"],
+    "client_response": "Engaged w/ CBT, agreed to HW",
+    "homework_status": "partly",
+    "phq9": "12",
+    "gad7": "",
+    "plan": "thought record daily; f/u on sleep",
+    "next_visit": "2",
+}
+
+
+@pytest.fixture
+def vault(tmp_path):
+    """A fresh vault where the CLI looks for it (INKLOCK_VAULT), made directly so these tests need no other command."""
+    from scanner.vault import Vault
+
+    v, _ = Vault.create(tmp_path / "vault", os.environ["INKLOCK_PASSPHRASE"])
+    yield v
+    v.close()
+
+
+@pytest.fixture
+def note_cli(cli, monkeypatch):
+    """The in-process CLI (scanner.cli.main: its error handling, its exit codes) with the note command."""
+    from scanner import cli as cli_module
+    from scanner import cli_note
+
+    monkeypatch.setattr(cli_module, "_register_commands", lambda: cli_module.cli.add_command(cli_note.note))
+    return cli
+
+
+def empty_value(f):
+    if f.kind == "checkbox":
+        return False
+    if f.kind == "choice":
+        return [] if f.multiple else None
+    if f.kind == "scale":
+        return None
+    return ""
+
+
+def add_session(vault, template_name, reads, *, client="C017", date="2026-11-27", number=3, pages=None):
+    """Register a sheet and store one synthetic read of each of its pages (through the store API)."""
+    template = get_template(template_name)
+    sheet_id = new_sheet_id()
+    session = store.register_sheet(vault, sheet_id=sheet_id, template=template.name,
+                                   template_version=template.version, page_size="letter",
+                                   client=client, date=date, session_number=number)
+    for page in template.pages:
+        if pages is not None and page.number not in pages:
+            continue
+        fields = [FieldRead(f.key, f.kind, f.privacy, page.number, reads.get(f.key, empty_value(f)), 0.9, [],
+                            TINY_PNG) for f in page.fields]
+        result = PageResult("identified", "synthetic.pdf", f"{sheet_id:0<64}", page.number - 1,
+                            template=template.name, page=page.number, page_size="letter", sheet_id=sheet_id,
+                            image_jpeg=TINY_PNG, fields=fields)
+        assert store.save_page(vault, result)["status"] in ("new", "rescan")
+    return session
+
+
+def confirm_all(vault, session, template_name, values, skip=()):
+    for f in get_template(template_name).fields:
+        if f.key not in skip:
+            store.confirm_field(vault, session, f.key, value=values.get(f.key, empty_value(f)))
+
+
+@pytest.fixture
+def session_note(vault):
+    """A fully confirmed individual session."""
+    session = add_session(vault, "session", SESSION_VALUES)
+    confirm_all(vault, session, "session", SESSION_VALUES)
+    return session
+
+
+def section(note_dict, title):
+    return next(s for s in note_dict["sections"] if s["title"] == title)["text"]
+
+
+def test_soap_note_matches_confirmed_values(vault, session_note, tmp_path):
+    out = notes.write_note(vault, session_note, "soap", tmp_path / "note.json")
+    note = json.loads(out.read_text())
+    assert [s["title"] for s in note["sections"]] == ["Subjective", "Objective", "Assessment", "Plan"]
+    assert (note["client"], note["date"], note["session_number"], note["format"]) == ("C017", "2026-11-27", 3, "soap")
+    s, o = section(note, "Subjective"), section(note, "Objective")
+    a, p = section(note, "Assessment"), section(note, "Plan")
+    assert "4/10" in s and "anxious, depressed" in s and "work stress and sleep" in s
+    assert "Affect, observed: constricted, tearful." in o
+    assert "Interventions: CBT, MI." in o  # option labels, not stored values
+    assert "PHQ-9 total: 12." in o
+    assert "GAD-7" not in o  # empty answers are left out...
+    # ...except the risk screen, always documented from the field labels.
+    assert "Risk screen: no suicidal ideation, homicidal ideation or self-harm reported." in a
+    assert "cognitive behavioral therapy" in a and "homework" in a  # shorthand expanded in written text
+    safety = get_template("session").field("safety_plan")
+    assert f"{safety.label} {safety.help}." in p  # a ticked box reads as its label and help
+    assert "follow-up on sleep" in p and "Next visit: in 2 weeks." in p
+    # Each sentence names the fields it came from, with the confirmed value.
+    cited = {f["key"]: f["value"] for sec in note["sections"] for item in sec["items"] for f in item["fields"]}
+    assert cited["mood_rating"] == 4 and cited["interventions"] == ["cbt", "mi"]
+    assert not any(k in cited for k in ("countertransference", "hypotheses"))
+
+
+def test_sections_follow_each_format(vault, session_note, tmp_path):
+    birp = json.loads(notes.write_note(vault, session_note, "birp", tmp_path / "b.json").read_text())
+    assert [s["letter"] for s in birp["sections"]] == ["B", "I", "R", "P"]
+    assert "Interventions: CBT, MI." in section(birp, "Intervention")
+    assert "Client response" in section(birp, "Response")
+    assert "Risk screen" in section(birp, "Behavior")
+    dap = json.loads(notes.write_note(vault, session_note, "dap", tmp_path / "d.json").read_text())
+    assert [s["title"] for s in dap["sections"]] == ["Data", "Assessment", "Plan"]
+    assert "Interventions: CBT, MI." in section(dap, "Data")
+
+
+def test_uses_confirmed_value_not_the_read(vault, tmp_path):
+    reads = dict(SESSION_VALUES, focus="glimmerwock misread", mood_rating=9)
+    session = add_session(vault, "session", reads)
+    confirm_all(vault, session, "session", SESSION_VALUES)
+    text = notes.write_note(vault, session, "soap", tmp_path / "n.txt").read_text()
+    assert "glimmerwock" not in text and "9/10" not in text
+    assert "4/10" in text and "work stress and sleep" in text
+
+
+def test_risk_positive_and_unrecorded_are_documented(vault, tmp_path):
+    values = dict(SESSION_VALUES, risk_si="passive", risk_hi=None, risk_self_harm="none", safety_plan=False)
+    session = add_session(vault, "session", values)
+    confirm_all(vault, session, "session", values)
+    note = json.loads(notes.write_note(vault, session, "soap", tmp_path / "n.json").read_text())
+    a = section(note, "Assessment")
+    assert "Risk screen: suicidal ideation (passive); no self-harm reported; homicidal ideation not recorded." in a
+    assert "Safety plan" not in section(note, "Plan")  # an unticked box denies nothing, so it is not claimed
+
+
+def test_vault_abbreviations_override_and_extend_defaults(vault, tmp_path):
+    vault.db["abbreviations"].insert_all([{"short": "f/u", "long": "follow up"}, {"short": "TR", "long": "thought record"}])
+    values = dict(SESSION_VALUES, plan="TR daily; f/u next wk")
+    session = add_session(vault, "session", values)
+    confirm_all(vault, session, "session", values)
+    text = notes.write_note(vault, session, "soap", tmp_path / "n.md").read_text()
+    assert "thought record daily; follow up next week" in text
+
+
+def test_shorthand_expands_whole_tokens_only():
+    assert Shorthand().expand("pt w/ SI hx, MI; Miami") == "patient with suicidal ideation history, motivational interviewing; Miami"
+
+
+def test_unconfirmed_field_refuses_with_exit_3_and_writes_nothing(vault, note_cli, tmp_path):
+    cli = note_cli
+    session = add_session(vault, "session", SESSION_VALUES)
+    confirm_all(vault, session, "session", SESSION_VALUES, skip=("affect",))
+    out = tmp_path / "out" / "note.pdf"
+    out.parent.mkdir()
+    r = cli("note", str(session), "--format", "soap", "--out", out)
+    assert r.code == ExitCode.REFUSED == 3
+    assert "affect" in r.err and "Traceback" not in r.err
+    assert list(out.parent.iterdir()) == []
+    assert notes.stored_notes(vault) == []
+    # Private fields may stay unconfirmed: they never block a note.
+    store.confirm_field(vault, session, "affect", value=["tearful"])
+    store.reopen_field(vault, session, "countertransference")
+    r = cli("note", str(session), "--format", "soap", "--out", out)
+    assert r.code == 0, r.err
+    assert "tearful" in subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
+
+
+def test_missing_progress_page_refuses(vault, tmp_path):
+    session = add_session(vault, "session", SESSION_VALUES, pages={2})  # only the private page came back
+    confirm_all(vault, session, "session", {}, skip=[f.key for f in get_template("session").pages[0].fields])
+    with pytest.raises(UnconfirmedFields) as exc:
+        notes.write_note(vault, session, "soap", tmp_path / "n.md")
+    assert "mood_rating" in exc.value.fields and exc.value.exit_code == 3
+    assert not (tmp_path / "n.md").exists()
+
+
+def test_unknown_extension_is_usage_error(vault, session_note, note_cli, tmp_path):
+    r = note_cli("note", str(session_note), "--format", "soap", "--out", tmp_path / "note.docx")
+    assert r.code == ExitCode.USAGE
+    assert ".md, .txt, .pdf or .json" in r.err
+    assert not (tmp_path / "note.docx").exists()
+    with pytest.raises(UsageError):
+        notes.write_note(vault, session_note, "soapy", tmp_path / "n.md")
+
+
+def test_note_is_stored_in_the_progress_store_only(vault, session_note, tmp_path):
+    out = notes.write_note(vault, session_note, "birp", tmp_path / "n.json")
+    stored = notes.stored_notes(vault, session_note)
+    assert len(stored) == 1 and stored[0]["format"] == "birp" and stored[0]["client"] == "C017"
+    assert stored[0]["content"]["sections"] == json.loads(out.read_text())["sections"]
+    assert "progress_notes" not in vault.db.table_names()
+
+
+def test_failed_rename_leaves_no_file_and_no_record(vault, session_note, tmp_path, monkeypatch):
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(notes.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        notes.write_note(vault, session_note, "soap", tmp_path / "n.md")
+    assert list(tmp_path.glob("*n.md*")) == [] and list(tmp_path.glob(".inklock-note-*")) == []
+    assert notes.stored_notes(vault) == []
+
+
+def test_build_note_refuses_a_private_field(vault, session_note):
+    template = get_template("session")
+    sheet, fields = notes.progress_fields(vault, session_note)
+    assert fields and all(f["privacy"] == "progress" for f in fields)
+    shorthand = Shorthand()
+    planted = fields + [{"key": "countertransference", "kind": "text", "privacy": "private",
+                         "status": "confirmed", "confirmed_value": "secret"}]
+    with pytest.raises(notes.PrivacyBreach) as exc:
+        notes.build_note(template, sheet, planted, "soap", shorthand)
+    assert exc.value.exit_code == ExitCode.UNEXPECTED
+    # A row mislabelled 'progress' is still caught: the template says the field is private.
+    mislabelled = fields + [{"key": "countertransference", "kind": "text", "privacy": "progress",
+                             "status": "confirmed", "confirmed_value": "secret"}]
+    with pytest.raises(notes.PrivacyBreach):
+        notes.build_note(template, sheet, mislabelled, "soap", shorthand)
+
+
+def test_mislabelled_row_in_the_vault_is_never_written(vault, session_note, tmp_path):
+    sheet = store.get_sheet(vault, session_note)
+    vault.db.execute("UPDATE fields SET privacy = 'progress' WHERE sheet_id = ? AND key = 'hypotheses'",
+                     [sheet["sheet_id"]])
+    vault.db.conn.commit()
+    with pytest.raises(notes.PrivacyBreach):
+        notes.write_note(vault, session_note, "soap", tmp_path / "n.md")
+    assert not (tmp_path / "n.md").exists() and notes.stored_notes(vault) == []
+
+
+def test_pdf_has_header_sections_and_signature_line(vault, session_note, tmp_path):
+    out = notes.write_note(vault, session_note, "dap", tmp_path / "n.pdf")
+    assert out.read_bytes().startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    for expected in ("C017", "2026-11-27", "DAP", "Data", "Assessment", "Plan", "Clinician signature", "4/10"):
+        assert expected in text, expected
+
+
+def test_markdown_escapes_handwritten_symbols(vault, tmp_path):
+    values = dict(SESSION_VALUES, focus="*sleep* #1 issue")
+    session = add_session(vault, "session", values)
+    confirm_all(vault, session, "session", values)
+    md = notes.write_note(vault, session, "soap", tmp_path / "n.md").read_text()
+    assert r"\*sleep\* \#1 issue" in md
+    txt = notes.write_note(vault, session, "soap", tmp_path / "n.txt").read_text()
+    assert "*sleep* #1 issue" in txt and txt.startswith("INDIVIDUAL SESSION: PROGRESS NOTE (SOAP)")
+
+
+GROUP_VALUES = {
+    "attendance": "attended",
+    "mood_rating": 6,
+    "affect": ["congruent"],
+    "participation": "active",
+    "risk": ["none"],
+    "group_summary": "Topic: coping w/ holidays; skills practice in pairs",
+    "interventions": ["psychoeducation", "skills_practice"],
+    "client_in_group": "Shared an example and offered feedback to peers",
+    "group_to_client": "Peers validated the example",
+    "plan": "Practice one skill daily",
+    "continuation": "continue_in_group",
+}
+
+
+def test_group_note_has_the_elements_of_a_group_note(vault, tmp_path):
+    session = add_session(vault, "group", GROUP_VALUES)
+    confirm_all(vault, session, "group", GROUP_VALUES)
+    note = json.loads(notes.write_note(vault, session, "birp", tmp_path / "g.json").read_text())
+    assert note["template"] == "group" and note["title"].startswith("Group session")
+    b, i = section(note, "Behavior"), section(note, "Intervention")
+    r, p = section(note, "Response"), section(note, "Plan")
+    assert "coping with holidays; skills practice in pairs" in i  # the group summary, shorthand expanded
+    assert "psychoeducation, skills practice" in i  # interventions named
+    assert "Shared an example and offered feedback to peers" in b  # how the client took part
+    assert "Peers validated the example" in r  # how the group responded to the client
+    assert "Practice one skill daily" in p and "continue in group" in p
+    # The group sheet's risk checklist speaks for each risk it lists.
+    assert "Risk screen: no suicidal ideation, homicidal ideation or self-harm reported." in b
+
+
+def test_group_risk_checklist_positive_and_blank(vault, tmp_path):
+    for risk, expected in ((["self-harm"], "Risk screen: self-harm noted."),
+                           ([], "Risk screen: suicidal ideation, homicidal ideation and self-harm not recorded.")):
+        values = dict(GROUP_VALUES, risk=risk)
+        session = add_session(vault, "group", values)
+        confirm_all(vault, session, "group", values)
+        text = notes.write_note(vault, session, "soap", tmp_path / "g.txt").read_text()
+        assert expected in text
+
+
+def test_pdf_keeps_letters_outside_latin_1(vault, tmp_path):
+    values = dict(SESSION_VALUES, focus="άγχος at work, sleep ↓")
+    session = add_session(vault, "session", values)
+    confirm_all(vault, session, "session", values)
+    out = notes.write_note(vault, session, "soap", tmp_path / "n.pdf")
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "άγχος at work, sleep decreased" in " ".join(text.split())  # lines may wrap anywhere
