@@ -73,15 +73,10 @@ def _stroke_width(mask: np.ndarray) -> float:
 
 
 def _in_edge_band(stats_row: np.ndarray, shape: tuple[int, int], band: float = 0.15) -> bool:
-    """True for a component that touches the crop edge and lies within a band along it."""
+    """True for a component lying wholly within the band along one edge of the crop."""
     x, y, w, h = (int(v) for v in stats_row[:4])
     rows, cols = shape
-    return (
-        (x == 0 and x + w <= band * cols)
-        or (x + w >= cols and x >= (1 - band) * cols)
-        or (y == 0 and y + h <= band * rows)
-        or (y + h >= rows and y >= (1 - band) * rows)
-    )
+    return x + w <= band * cols or x >= (1 - band) * cols or y + h <= band * rows or y >= (1 - band) * rows
 
 
 def _edge_rules(mask: np.ndarray, band: float = 0.15) -> np.ndarray:

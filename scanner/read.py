@@ -134,23 +134,22 @@ class Reader:
         return result
 
     def read_fields(self, page: np.ndarray, layout: dict[str, Any], registration: reg.Registration) -> list[FieldRead]:
-        norm = reg.paper_normalised(page)
         poor = "poor_registration" in registration.flags
         reads = []
         for f in layout["fields"]:
-            read = self.read_field(page, norm, f, registration.page)
+            read = self.read_field(page, f, registration.page)
             if poor:
                 read.flags = list(dict.fromkeys(read.flags + ["poor_registration"]))
                 read.confidence = min(read.confidence, POOR_REGISTRATION_CAP)
             reads.append(read)
         return reads
 
-    def read_field(self, page: np.ndarray, norm: np.ndarray, f: dict[str, Any], page_no: int) -> FieldRead:
+    def read_field(self, page: np.ndarray, f: dict[str, Any], page_no: int) -> FieldRead:
         kind = f["kind"]
         crop = reg.crop(page, f["bbox"], CROP_MARGIN_PT)
         raw: dict[str, Any] = {}
         if kind in MARK_KINDS:
-            marks = read_marks(norm, f)
+            marks = read_marks(page, f)
             value, confidence, flags = marks.value, marks.confidence, marks.flags
             raw["fills"] = {k: round(v, 4) for k, v in marks.fills.items()}
         elif kind == "digits":

@@ -111,9 +111,14 @@ def _v1(db: sqlite_utils.Database) -> None:
 # ``search_docs`` holds the searchable text of each field: the confirmed value
 # once confirmed, else the machine read (a draft). Two FTS5 indexes read it as
 # external content: words (unicode61) and trigrams (substrings, OCR slips).
-# Triggers on ``fields`` are the one write path, so confirmations, reopenings
-# and rescans keep the index in step; ``scanner.search.reindex`` rebuilds it
-# from these same statements. Everything lives in the encrypted vault.db.
+# Triggers on ``fields`` and ``sheets`` are the one write path, so
+# confirmations, reopenings and rescans keep the index in step;
+# ``scanner.search.reindex`` rebuilds it from these same statements.
+# Everything lives in the encrypted vault.db.
+#
+# ``tags`` makes the search filters part of the full-text query itself (no
+# join per match): " c<client hex> k<field key hex> p<privacy> y<yyyy>
+# m<yyyymm> d<yyyymmdd> " (hex keeps any client code or key one token).
 
 # The text of a field row (``{row}`` is ``new`` in a trigger, a table alias
 # otherwise): line, text, digits and choice values; checkboxes and scales have
@@ -123,10 +128,18 @@ SEARCH_BODY_SQL = """(SELECT group_concat(j.value, ' ') FROM json_each(
          THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END END) j
     WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice'))"""
 
+SEARCH_TAGS_SQL = """(SELECT ' c' || hex(lower(coalesce(s.client, ''))) || ' k' || hex({row}.key)
+    || ' p' || {row}.privacy
+    || CASE WHEN s.date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'
+       THEN ' y' || substr(s.date, 1, 4) || ' m' || substr(s.date, 1, 4) || substr(s.date, 6, 2)
+            || ' d' || substr(s.date, 1, 4) || substr(s.date, 6, 2) || substr(s.date, 9, 2) ELSE '' END || ' '
+    FROM sheets s WHERE s.sheet_id = {row}.sheet_id)"""
+
 SEARCH_INDEX_OBJECTS = (
     ("trigger", "fields_search_insert"),
     ("trigger", "fields_search_update"),
     ("trigger", "fields_search_delete"),
+    ("trigger", "sheets_search_update"),
     ("trigger", "search_docs_insert"),
     ("trigger", "search_docs_delete"),
     ("trigger", "search_docs_update"),
@@ -139,50 +152,59 @@ SEARCH_INDEX_OBJECTS = (
 
 def search_index_ddl() -> str:
     """The statements that create the search index, its triggers, and fill it from ``fields``."""
-    new_body = SEARCH_BODY_SQL.format(row="new")
+    new_doc = f"SELECT new.id, b, t FROM (SELECT {SEARCH_BODY_SQL.format(row='new')} AS b, " \
+              f"{SEARCH_TAGS_SQL.format(row='new')} AS t) WHERE trim(b) <> ''"
     return f"""
         CREATE TABLE IF NOT EXISTS search_docs (
             id INTEGER PRIMARY KEY,          -- fields.id
-            body TEXT NOT NULL
+            body TEXT NOT NULL,
+            tags TEXT NOT NULL
         );
         CREATE VIRTUAL TABLE IF NOT EXISTS search_words USING fts5(
-            body, content='search_docs', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+            body, tags, content='search_docs', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
         CREATE VIRTUAL TABLE IF NOT EXISTS search_trigrams USING fts5(
-            body, content='search_docs', content_rowid='id', tokenize='trigram remove_diacritics 1');
+            body, tags, content='search_docs', content_rowid='id', tokenize='trigram remove_diacritics 1');
         -- The vault's own vocabulary, for OCR-tolerant (fuzzy) term expansion.
-        CREATE VIRTUAL TABLE IF NOT EXISTS search_vocab USING fts5vocab(search_words, 'row');
+        CREATE VIRTUAL TABLE IF NOT EXISTS search_vocab USING fts5vocab(search_words, 'col');
 
         CREATE TRIGGER IF NOT EXISTS search_docs_insert AFTER INSERT ON search_docs BEGIN
-            INSERT INTO search_words(rowid, body) VALUES (new.id, new.body);
-            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
+            INSERT INTO search_words(rowid, body, tags) VALUES (new.id, new.body, new.tags);
+            INSERT INTO search_trigrams(rowid, body, tags) VALUES (new.id, new.body, new.tags);
         END;
         CREATE TRIGGER IF NOT EXISTS search_docs_delete AFTER DELETE ON search_docs BEGIN
-            INSERT INTO search_words(search_words, rowid, body) VALUES ('delete', old.id, old.body);
-            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
+            INSERT INTO search_words(search_words, rowid, body, tags) VALUES ('delete', old.id, old.body, old.tags);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body, tags)
+                VALUES ('delete', old.id, old.body, old.tags);
         END;
         CREATE TRIGGER IF NOT EXISTS search_docs_update AFTER UPDATE ON search_docs BEGIN
-            INSERT INTO search_words(search_words, rowid, body) VALUES ('delete', old.id, old.body);
-            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
-            INSERT INTO search_words(rowid, body) VALUES (new.id, new.body);
-            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
+            INSERT INTO search_words(search_words, rowid, body, tags) VALUES ('delete', old.id, old.body, old.tags);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body, tags)
+                VALUES ('delete', old.id, old.body, old.tags);
+            INSERT INTO search_words(rowid, body, tags) VALUES (new.id, new.body, new.tags);
+            INSERT INTO search_trigrams(rowid, body, tags) VALUES (new.id, new.body, new.tags);
         END;
 
         CREATE TRIGGER IF NOT EXISTS fields_search_insert AFTER INSERT ON fields BEGIN
-            INSERT INTO search_docs(id, body)
-                SELECT new.id, b FROM (SELECT {new_body} AS b) WHERE trim(b) <> '';
+            INSERT INTO search_docs(id, body, tags) {new_doc};
         END;
         CREATE TRIGGER IF NOT EXISTS fields_search_update
-        AFTER UPDATE OF kind, value, status, confirmed_value ON fields BEGIN
+        AFTER UPDATE OF sheet_id, key, kind, privacy, value, status, confirmed_value ON fields BEGIN
             DELETE FROM search_docs WHERE id = old.id;
-            INSERT INTO search_docs(id, body)
-                SELECT new.id, b FROM (SELECT {new_body} AS b) WHERE trim(b) <> '';
+            INSERT INTO search_docs(id, body, tags) {new_doc};
         END;
         CREATE TRIGGER IF NOT EXISTS fields_search_delete AFTER DELETE ON fields BEGIN
             DELETE FROM search_docs WHERE id = old.id;
         END;
+        -- A sheet's client or date can be filled in later (a blank sheet assigned in review).
+        CREATE TRIGGER IF NOT EXISTS sheets_search_update AFTER UPDATE OF client, date ON sheets BEGIN
+            UPDATE search_docs SET tags = (SELECT {SEARCH_TAGS_SQL.format(row='f')} FROM fields f
+                                           WHERE f.id = search_docs.id)
+                WHERE id IN (SELECT id FROM fields WHERE sheet_id = new.sheet_id);
+        END;
 
-        INSERT OR IGNORE INTO search_docs(id, body)
-            SELECT id, b FROM (SELECT f.id AS id, {SEARCH_BODY_SQL.format(row="f")} AS b FROM fields f)
+        INSERT OR IGNORE INTO search_docs(id, body, tags)
+            SELECT id, b, t FROM (SELECT f.id AS id, {SEARCH_BODY_SQL.format(row="f")} AS b,
+                                         {SEARCH_TAGS_SQL.format(row="f")} AS t FROM fields f)
             WHERE trim(b) <> '';
     """
 

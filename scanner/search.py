@@ -23,7 +23,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Union
 
 from rapidfuzz import process
@@ -312,20 +312,56 @@ class Filters:
         if self.privacy is not None and self.privacy not in PRIVACY:
             raise UsageError(f"--privacy must be private or progress, not '{self.privacy}'.")
 
-    def sql(self) -> tuple[str, list[Any]]:
-        """Fixed SQL conditions on ``f`` (fields) and ``s`` (sheets), and their parameters."""
-        clauses, params = [], []
-        for value, clause in ((self.client, "s.client = ? COLLATE NOCASE"), (self.since, "s.date >= ?"),
-                              (self.until, "s.date <= ?"), (self.field, "f.key = ?"),
-                              (self.privacy, "f.privacy = ?")):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        return "".join(f" AND {c}" for c in clauses), params
-
     @property
-    def needs_join(self) -> bool:
+    def active(self) -> bool:
         return any(v is not None for v in (self.client, self.since, self.until, self.field, self.privacy))
+
+    def tags(self, first_date: str | None, last_date: str | None) -> list[list[str]] | None:
+        """The filters as tag tokens (see ``scanner.schema``): all groups must match, any token of a group.
+
+        ``first_date``/``last_date`` bound an open date range (the vault's
+        earliest and latest session). None when no session can match.
+        """
+        groups = []
+        if self.client is not None:
+            groups.append(["c" + _ascii_lower(self.client).encode().hex()])
+        if self.field is not None:
+            groups.append(["k" + self.field.encode().hex()])
+        if self.privacy is not None:
+            groups.append(["p" + self.privacy])
+        if self.since is not None or self.until is not None:
+            start, end = self.since or first_date, self.until or last_date
+            if not start or not end or start > end:
+                return None
+            groups.append(date_tokens(date.fromisoformat(start), date.fromisoformat(end)))
+        return groups
+
+
+def _ascii_lower(text: str) -> str:
+    # SQLite's lower() folds ASCII only; the tags are made with it.
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
+def date_tokens(start: date, end: date) -> list[str]:
+    """The fewest year, month and day tags that cover ``start``..``end`` exactly."""
+    out, d = [], start
+    while d <= end:
+        year_end, month_end = date(d.year, 12, 31), _month_end(d)
+        if d.month == 1 and d.day == 1 and year_end <= end:
+            out.append(f"y{d.year}")
+            d = year_end + timedelta(days=1)
+        elif d.day == 1 and month_end <= end:
+            out.append(f"m{d.year}{d.month:02d}")
+            d = month_end + timedelta(days=1)
+        else:
+            out.append(f"d{d:%Y%m%d}")
+            d += timedelta(days=1)
+    return out
+
+
+def _month_end(d: date) -> date:
+    first_next = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+    return first_next - timedelta(days=1)
 
 
 # -- running a search -------------------------------------------------------------------
@@ -333,6 +369,10 @@ class Filters:
 # Table names come from this fixed map, never from the user.
 _INDEX = {"words": "search_words", "trigrams": "search_trigrams"}
 _SNIPPET_TOKENS = {"words": 16, "trigrams": 64}  # a trigram "token" is one character
+# Search reads index pages again and again; SQLCipher decrypts a page each time
+# it enters the page cache, so a cache that holds the word index and most of
+# the trigram index is what keeps it near plain SQLite. Grows only as used.
+CACHE_KIB = 96 * 1024
 
 
 class Searcher:
@@ -341,6 +381,7 @@ class Searcher:
     The vocabulary (for fuzzy matching) is re-read when this connection or
     another one changed the database, so results never lag a confirmation.
     ``highlight`` is the pair of strings put around matched words in snippets.
+    Raises the connection's page cache to :data:`CACHE_KIB` if it is smaller.
     """
 
     def __init__(self, db, shorthand: Shorthand | None = None, highlight: tuple[str, str] = HIGHLIGHT):
@@ -349,6 +390,9 @@ class Searcher:
         self.highlight = highlight
         self._vocab: dict[int, list[str]] | None = None
         self._vocab_stamp: tuple[int, int] | None = None
+        size = db.execute("PRAGMA cache_size").fetchone()[0]
+        if (-size if size < 0 else size * 4) < CACHE_KIB:  # positive = pages (4 KiB here)
+            db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     @property
     def shorthand(self) -> Shorthand:
@@ -363,7 +407,7 @@ class Searcher:
         stamp = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
         if self._vocab is None or stamp != self._vocab_stamp:
             by_length: dict[int, list[str]] = {}
-            for (term,) in conn.execute("SELECT term FROM search_vocab"):
+            for (term,) in conn.execute("SELECT term FROM search_vocab WHERE col = 'body'"):
                 by_length.setdefault(len(term), []).append(term)
             self._vocab, self._vocab_stamp = by_length, stamp
         return self._vocab
@@ -402,30 +446,42 @@ class Searcher:
         return out
 
     def search(self, query: str, filters: Filters | None = None, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
-        """Matching fields, grouped by session, exact matches first (see the module docstring)."""
+        """Matching fields, grouped by session, exact matches first (see the module docstring).
+
+        Exact matches are ranked by BM25; each later tier adds the newest
+        fields it finds (ranking a whole tier of near-misses costs more than
+        it tells), until ``limit`` fields are found.
+        """
         filters = filters or Filters()
         if limit < 1:
             raise UsageError("--limit must be at least 1.")
-        found: dict[int, tuple[int, float, str, str, str]] = {}  # field id -> (tier, rank, match, index, expr)
-        for tier, (match, index, expr) in enumerate(self.plan(query)):
+        plan = self.plan(query)  # a malformed query fails before anything else
+        tags: list[list[str]] | None = []
+        if filters.active:
+            first, last = self.db.execute(
+                "SELECT min(date), max(date) FROM sheets WHERE date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+            ).fetchone()
+            tags = filters.tags(first and first[:10], last and last[:10])
+            if tags is None:
+                return []
+        found: dict[int, tuple[int, float, str, str, str]] = {}  # field id -> (tier, rank, match, index, MATCH)
+        for tier, (match, index, expr) in enumerate(plan):
             if len(found) >= limit:
                 break
-            for field_id, rank in self._ranked(index, expr, filters, limit - len(found), list(found)):
-                found[field_id] = (tier, rank, match, index, expr)
+            full = _with_tags(index, expr, tags)
+            for field_id, rank in self._ranked(index, full, tier == 0, limit - len(found), list(found)):
+                found[field_id] = (tier, rank, match, index, full)
         return self._results(found)
 
-    def _ranked(self, index: str, expr: str, filters: Filters, limit: int, exclude: list[int]):
+    def _ranked(self, index: str, expr: str, by_rank: bool, limit: int, exclude: list[int]):
         table = _INDEX[index]
-        where, params = filters.sql()
-        join = (f" JOIN fields f ON f.id = {table}.rowid JOIN sheets s ON s.sheet_id = f.sheet_id"
-                if filters.needs_join else "")
-        skip = f" AND {table}.rowid NOT IN (SELECT value FROM json_each(?))" if exclude else ""
-        sql = (f"SELECT {table}.rowid, bm25({table}) AS r FROM {table}{join} "
-               f"WHERE {table} MATCH ?{skip}{where} ORDER BY r LIMIT ?")
-        args = [expr, *([json.dumps(exclude)] if exclude else []), *params, limit]
-        return self.db.execute(sql, args).fetchall()
+        skip = " AND rowid NOT IN (SELECT value FROM json_each(?))" if exclude else ""
+        order = "r" if by_rank else "rowid DESC"
+        sql = (f"SELECT rowid, bm25({table}, 1.0, 0.0) AS r FROM {table} "
+               f"WHERE {table} MATCH ?{skip} ORDER BY {order} LIMIT ?")
+        return self.db.execute(sql, [expr, *([json.dumps(exclude)] if exclude else []), limit]).fetchall()
 
-    def _results(self, found: dict[int, tuple[int, float, str, str, str]]) -> list[dict[str, Any]]:
+    def _results(self, found: dict[int, tuple]) -> list[dict[str, Any]]:
         by_query: dict[tuple[str, str], list[int]] = {}
         for field_id, (_, _, _, index, expr) in found.items():
             by_query.setdefault((index, expr), []).append(field_id)
@@ -443,6 +499,14 @@ class Searcher:
                               "snippet": r[9], "score": round(-rank, 3), "match": match, "crop_file": r[8],
                               "_order": (tier, rank)}
         return group_by_session(list(rows.values()))
+
+
+def _with_tags(index: str, expr: str, tags: list[list[str]]) -> str:
+    """The user's expression limited to the text column, and the filters to the tags column."""
+    # In the trigram index a tag is a substring, so it carries its spaces.
+    quote = (lambda t: f'" {t} "') if index == "trigrams" else (lambda t: f'"{t}"')
+    parts = [f"body : ({expr})"] + [f"tags : ({' OR '.join(quote(t) for t in group)})" for group in tags]
+    return " AND ".join(parts)
 
 
 def group_by_session(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

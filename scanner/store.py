@@ -151,7 +151,7 @@ def save_page(vault, result) -> dict[str, Any]:
                 "unmatched_id": save_unmatched(vault, result, f"sheet {result.sheet_id} was not printed from this vault")}
     sheet = sheet[0]
     image_id = vault.put_file(result.image_jpeg, "page")
-    crop_ids = [vault.put_file(f.crop_png, "crop") for f in result.fields]
+    crop_ids = vault.put_files([f.crop_png for f in result.fields], "crop")
     at = now()
     kept_confirmed = 0
     with transaction(db):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pikepdf
@@ -15,6 +16,7 @@ from PIL import Image
 
 from forms.geometry import layout
 from forms.model import get_template
+from forms.payload import encode
 from forms.render import SheetSpec
 from synth import (
     MARK_STYLES,
@@ -29,6 +31,7 @@ from synth import (
     pages_to_pdf,
     plan_marks,
     printed_pages,
+    random_sheets,
     random_values,
     random_writer,
     rotate,
@@ -283,3 +286,24 @@ def test_batch_is_shuffled_deterministic_and_complete():
     assert turned["degradation"]["quarter_turns"] == 1 and image.Width > image.Height
     raster = Image.open(io.BytesIO(image.read_raw_bytes()))
     assert raster.mode == "L"
+
+
+def test_random_sheets_have_valid_distinct_ids():
+    sheets = random_sheets(20, _rng(4))
+    assert len({s.sheet_id for s in sheets}) == 20
+    for s in sheets:
+        encode("SES", 1, s.sheet_id, 1)  # raises PayloadError on a malformed id
+
+
+def test_samples_match_their_expected_values():
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    if not (samples / "expected.json").exists():
+        pytest.skip("samples/ not generated (tools/make_samples.py)")
+    doc = json.loads((samples / "expected.json").read_text(encoding="utf-8"))
+    pdf = pikepdf.open(samples / doc["pdf"])
+    assert len(pdf.pages) == doc["page_count"] == len(doc["pages"])
+    listed = {(p["sheet_id"], p["page"]) for p in doc["pages"] if not p["blank"]}
+    assert listed == {(s["sheet_id"], p["page"]) for s in doc["sheets"] for p in s["pages"]}
+    for page in pdf.pages:
+        (_, image), = page.get_images().items()
+        assert image.Filter == pikepdf.Name.DCTDecode and image.ColorSpace == pikepdf.Name.DeviceGray

@@ -24,9 +24,8 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forms.payload import SHEET_ID_ALPHABET, SHEET_ID_LENGTH, encode  # noqa: E402
 from forms.render import SheetSpec  # noqa: E402
-from tests.synth import make_batch  # noqa: E402
+from tests.synth import make_batch, seeded_sheet_id  # noqa: E402
 
 TEMPLATE = "session"
 PAGE_SIZE = "letter"
@@ -51,13 +50,6 @@ PAGES = [
     {"preset": "scanner", "quarter_turns": 2},
     {"preset": "scanner", "quarter_turns": 0},
 ]
-
-
-def seeded_sheet_id(rng: np.random.Generator) -> str:
-    """A sheet id like forms.payload.new_sheet_id, but drawn from ``rng`` (reproducible)."""
-    sheet_id = "".join(SHEET_ID_ALPHABET[int(i)] for i in rng.integers(len(SHEET_ID_ALPHABET), size=SHEET_ID_LENGTH))
-    encode("SES", 1, sheet_id, 1)  # raises if the id is not a valid payload part
-    return sheet_id
 
 
 def build(seed: int) -> tuple[bytes, dict]:

@@ -143,12 +143,13 @@
     say(row, "");
   }
 
-  function confirmRow(row, advance) {
+  function confirmRow(row, advance, byButton) {
     if (!row) { return; }
     if (isConfirmed(row)) { if (advance) { goNext(row); } return; }
     if (busy.has(row)) { return; }
-    if (needsTyping(row)) {
-      say(row, "Type what is written, or press s to use the machine reading.", true);
+    if (needsTyping(row) && !byButton) {
+      // Pressing Enter repeatedly must never confirm a doubtful field as empty.
+      say(row, "Type what is written (Esc then s uses the machine reading). To confirm it empty, press the Confirm button.", true);
       edit(row);
       return;
     }
@@ -240,10 +241,6 @@
       if (e.key === "Enter") {
         if (t.tagName === "TEXTAREA" && !(e.ctrlKey || e.metaKey)) { return; }  // a new line
         e.preventDefault();
-        if (row.hasAttribute("data-suggestion") && textBox(row).value.trim() === "") {
-          // Typing nothing into a doubtful field is a decision: it is confirmed empty.
-          row.removeAttribute("data-suggestion");
-        }
         confirmRow(row, true);
       }
       return;
@@ -282,7 +279,7 @@
     if (!row) { return; }
     if (btn) {
       var act = btn.getAttribute("data-act");
-      if (act === "confirm") { confirmRow(row, true); }
+      if (act === "confirm") { confirmRow(row, true, true); }
       else if (act === "reopen") { select(row); reopen(row); }
       else if (act === "accept") { useSuggestion(row, true); }
       else if (act === "copy") { useSuggestion(row, false); }

@@ -9,7 +9,7 @@ Use from tests as ``synth`` (pytest puts ``tests/`` on the path) and from
 benchmarks and tools as ``tests.synth`` (repository root on the path).
 """
 
-from .batch import blank_page, encode_jpeg, make_batch, pages_to_pdf
+from .batch import blank_page, encode_jpeg, make_batch, pages_to_pdf, random_sheets, seeded_sheet_id
 from .degrade import PRESETS, add_noise, blur, degrade, jpeg, phone_photo, rescale, rotate, uneven_light
 from .handwriting import Writer, handwriting_fonts, random_writer, write_digits, write_line, write_lines
 from .marks import MARK_STYLES, draw_mark
@@ -35,10 +35,12 @@ __all__ = [
     "phone_photo",
     "plan_marks",
     "printed_pages",
+    "random_sheets",
     "random_values",
     "random_writer",
     "rescale",
     "rotate",
+    "seeded_sheet_id",
     "to_px",
     "uneven_light",
     "write_digits",

@@ -17,6 +17,7 @@ import pikepdf
 
 from forms.geometry import PAGE_SIZES, layout
 from forms.model import Template, get_template
+from forms.payload import SHEET_ID_ALPHABET, SHEET_ID_LENGTH
 from forms.render import SheetSpec
 
 from .degrade import add_noise, blur, degrade
@@ -24,7 +25,7 @@ from .handwriting import random_writer
 from .page import fill_page, printed_pages, write_header
 from .values import random_values
 
-__all__ = ["blank_page", "encode_jpeg", "make_batch", "pages_to_pdf"]
+__all__ = ["blank_page", "encode_jpeg", "make_batch", "pages_to_pdf", "random_sheets", "seeded_sheet_id"]
 
 
 def encode_jpeg(gray: np.ndarray, quality: int) -> bytes:
@@ -68,6 +69,22 @@ def blank_page(rng: np.random.Generator, dpi: float = 300, page_size: str = "let
         ghost[y : y + int(0.43 * dpi), x : x + int(0.43 * dpi)] = 1.0
     paper -= rng.uniform(2, 6) * blur(ghost, 0.02 * dpi)
     return add_noise(np.clip(paper, 0, 255).astype(np.uint8), 1.5, rng)
+
+
+def seeded_sheet_id(rng: np.random.Generator) -> str:
+    """A sheet id like ``forms.payload.new_sheet_id``, but drawn from ``rng`` (reproducible)."""
+    return "".join(SHEET_ID_ALPHABET[int(i)] for i in rng.integers(len(SHEET_ID_ALPHABET), size=SHEET_ID_LENGTH))
+
+
+def random_sheets(
+    count: int, rng: np.random.Generator, template: str | Template = "session", date: str = "2025-03-04"
+) -> list[SheetSpec]:
+    """``count`` printed sheets for invented clients (codes like ``C-104``), one date, seeded ids."""
+    sheets = []
+    for _ in range(count):
+        client = f"{'CKMRT'[int(rng.integers(5))]}-{int(rng.integers(100, 1000))}"
+        sheets.append(SheetSpec(seeded_sheet_id(rng), template, client=client, date=date, session=int(rng.integers(1, 40))))
+    return sheets
 
 
 def _preset_for(presets, index: int, rng: np.random.Generator) -> dict:

@@ -25,6 +25,7 @@ __all__ = [
     "as_written",
     "blend_ink",
     "handwriting_fonts",
+    "ink_gray",
     "random_writer",
     "write_digits",
     "write_line",
@@ -249,7 +250,18 @@ def write_line(
     _draw_run(canvas, text, font, x0 + 0.02 * (x1 - x0) + rng.uniform(0, 0.02) * (x1 - x0), base, cap_px, writer, rng, ink)
 
 
-def _draw_run(canvas, text, font, x, base, cap_px, writer, rng, ink) -> None:
+def _draw_run(
+    canvas: np.ndarray,
+    text: str,
+    font: ImageFont.FreeTypeFont,
+    x: float,
+    base: float,
+    cap_px: float,
+    writer: Writer,
+    rng: np.random.Generator,
+    ink: int | None,
+) -> None:
+    """Lay ``text`` from ``x`` along ``base``, one jittered character at a time."""
     j = writer.jitter
     drift = rng.uniform(-0.015, 0.015)  # the whole line drifts up or down a little
     start = x

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import subprocess
 
 import numpy as np
-from pdf2image import convert_from_bytes
 
 from forms.geometry import layout
 from forms.model import Template, get_template
@@ -32,11 +32,37 @@ def to_px(box: list[float] | tuple[float, ...], dpi: float) -> tuple[float, floa
 
 
 def printed_pages(sheets: list[SheetSpec], dpi: float = 300, page_size: str = "letter") -> list[np.ndarray]:
-    """Every page of ``sheets`` as printed, rasterised to grayscale at ``dpi`` (nothing touches disk)."""
+    """Every page of ``sheets`` as printed, rasterised to grayscale at ``dpi`` (nothing touches disk).
+
+    poppler's ``pdftoppm`` reads the PDF from a pipe and writes the pages as
+    concatenated binary PGMs (pdf2image would spool the PDF to a temp file).
+    """
     buf = io.BytesIO()
     render_sheets(sheets, buf, page_size=page_size)
-    images = convert_from_bytes(buf.getvalue(), dpi=dpi, grayscale=True, thread_count=1)
-    return [np.asarray(im.convert("L")).copy() for im in images]
+    run = subprocess.run(["pdftoppm", "-gray", "-r", f"{dpi:g}", "-"], input=buf.getvalue(), capture_output=True, check=False)
+    if run.returncode != 0:
+        raise RuntimeError(f"pdftoppm failed: {run.stderr.decode(errors='replace').strip()}")
+    return _read_pgms(run.stdout)
+
+
+def _read_pgms(data: bytes) -> list[np.ndarray]:
+    """Split concatenated binary PGMs (P5, 8 bit, whitespace-separated header) into arrays."""
+    pages, pos = [], 0
+    while data[pos:].strip():
+        fields = []
+        while len(fields) < 4:  # magic, width, height, maxval
+            while data[pos : pos + 1].isspace():
+                pos += 1
+            end = pos
+            while not data[end : end + 1].isspace():
+                end += 1
+            fields.append(data[pos:end])
+            pos = end
+        pos += 1  # the single whitespace after maxval
+        width, height = int(fields[1]), int(fields[2])
+        pages.append(np.frombuffer(data, np.uint8, width * height, pos).reshape(height, width).copy())
+        pos += width * height
+    return pages
 
 
 def _written(text: str, writer: Writer) -> str:
