@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from scanner.ocr import LOW_CONFIDENCE, OcrEngine, OcrResult, postcorrect
+from scanner.ocr import LOW_CONFIDENCE, PSM_SINGLE_LINE, OcrEngine, OcrResult, postcorrect
 
 HANDWRITING_DEV = Path(__file__).resolve().parents[2] / "shared" / "handwriting-dev"
 
@@ -138,9 +138,7 @@ def render_line(text: str, font_path: str, rng: random.Random) -> np.ndarray:
 
 def _read_plain(engine: OcrEngine, gray: np.ndarray) -> OcrResult:
     """Tesseract on the crop as scanned, no cleaning: the baseline to beat."""
-    import tesserocr
-
-    text, words = engine._recognise(gray, tesserocr.PSM.SINGLE_LINE)
+    text, words = engine._recognise(gray, PSM_SINGLE_LINE)
     return engine._finish(" ".join(text.split()), words)
 
 

@@ -27,6 +27,8 @@ from scanner.errors import BadInput, UsageError
 from scanner.shorthand import Shorthand
 
 LOW_CONFIDENCE = 0.8
+# A crop whose brightest tenth is darker than this shows no paper at all.
+MIN_PAPER_LEVEL = 90
 EMPTY_CONFIDENCE = 0.99
 
 # Darkness (paper minus pixel, 0..255) below which nothing counts as pen ink.
@@ -36,6 +38,10 @@ MIN_INK_DARKNESS = 70
 # Connected ink components smaller than this (in pixels at the crop's scale,
 # relative to its height) are scan specks, not writing.
 SPECK_FRACTION = 0.004
+# Tesseract page segmentation modes (its stable enum values).
+PSM_SINGLE_BLOCK = 6
+PSM_SINGLE_LINE = 7
+PSM_RAW_LINE = 13
 # Tesseract's LSTM reads best with an x-height of roughly 30 px.
 TARGET_X_HEIGHT = 30.0
 
@@ -85,6 +91,11 @@ def _as_gray(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
     return image
+
+
+def _too_dark(gray: np.ndarray) -> bool:
+    """No paper to be seen (a black border, a shadow): unreadable, not empty."""
+    return float(np.percentile(_as_gray(gray), 90)) < MIN_PAPER_LEVEL
 
 
 def darkness(gray: np.ndarray) -> np.ndarray:
@@ -322,6 +333,11 @@ class OcrEngine:
 
     Not thread-safe: a tesserocr API object holds one image and one result at a
     time. Make one ``OcrEngine`` per worker process (or thread), never share one.
+
+    ``shorthand`` protects the vault's abbreviations from post-correction;
+    ``correct=False`` turns post-correction off and ``binarize=True`` feeds
+    Tesseract a black-and-white image: both exist to measure them
+    (``bench/ocr_eval.py``), the defaults read better.
     """
 
     def __init__(self, shorthand: Shorthand | None = None, *, correct: bool = True, binarize: bool = False):
@@ -370,7 +386,7 @@ class OcrEngine:
         api.Clear()
         return text, words
 
-    def _finish(self, raw: str, words: list[tuple[str, float]], parts: int = 1) -> OcrResult:
+    def _finish(self, raw: str, words: list[tuple[str, float]]) -> OcrResult:
         if not raw:
             # Ink was there but nothing was read: not empty, and not trusted.
             return OcrResult("", 0.0, ["low_confidence"], words, raw)
@@ -386,16 +402,16 @@ class OcrEngine:
 
     def read_line(self, gray: np.ndarray) -> OcrResult:
         """Read a one-line field (Tesseract page segmentation 7)."""
+        if _too_dark(gray):
+            return OcrResult("", 0.0, ["low_confidence"])
         image = prepare(gray, binarize=self.binarize)
         if image is None:
             return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
-        import tesserocr
-
-        text, words = self._recognise(image, tesserocr.PSM.SINGLE_LINE)
+        text, words = self._recognise(image, PSM_SINGLE_LINE)
         if not text:
             # Page segmentation 7 still runs layout analysis, which sometimes
             # finds no text in joined-up writing; 13 reads the image as one line.
-            text, words = self._recognise(image, tesserocr.PSM.RAW_LINE)
+            text, words = self._recognise(image, PSM_RAW_LINE)
         return self._finish(" ".join(text.split()), words)
 
     def read_area(self, gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]] | None = None) -> OcrResult:
@@ -408,15 +424,15 @@ class OcrEngine:
         right for the text to be right.
         """
         gray = _as_gray(gray)
+        if _too_dark(gray):
+            return OcrResult("", 0.0, ["low_confidence"])
         if not ink_mask(gray).any():
             return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
         if not line_boxes:
-            import tesserocr
-
             image = prepare(gray, binarize=self.binarize)
             if image is None:
                 return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
-            text, words = self._recognise(image, tesserocr.PSM.SINGLE_BLOCK)
+            text, words = self._recognise(image, PSM_SINGLE_BLOCK)
             text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
             return self._finish(text, words)
         h, w = gray.shape

@@ -367,6 +367,9 @@ def _month_end(d: date) -> date:
 # -- running a search -------------------------------------------------------------------
 
 # Table names come from this fixed map, never from the user.
+# Ranking reads every match's length; a common word matches tens of thousands
+# of fields, so BM25 ranks the newest this many matches of each tier.
+RANK_WINDOW = 2000
 _INDEX = {"words": "search_words", "trigrams": "search_trigrams"}
 _SNIPPET_TOKENS = {"words": 16, "trigrams": 64}  # a trigram "token" is one character
 # Search reads index pages again and again; SQLCipher decrypts a page each time
@@ -448,9 +451,8 @@ class Searcher:
     def search(self, query: str, filters: Filters | None = None, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
         """Matching fields, grouped by session, exact matches first (see the module docstring).
 
-        Exact matches are ranked by BM25; each later tier adds the newest
-        fields it finds (ranking a whole tier of near-misses costs more than
-        it tells), until ``limit`` fields are found.
+        Within a tier, fields are ranked by BM25 among the newest
+        :data:`RANK_WINDOW` matches; later tiers add fields until ``limit``.
         """
         filters = filters or Filters()
         if limit < 1:
@@ -469,17 +471,21 @@ class Searcher:
             if len(found) >= limit:
                 break
             full = _with_tags(index, expr, tags)
-            for field_id, rank in self._ranked(index, full, tier == 0, limit - len(found), list(found)):
+            for field_id, rank in self._ranked(index, full, limit - len(found), list(found)):
                 found[field_id] = (tier, rank, match, index, full)
         return self._results(found)
 
-    def _ranked(self, index: str, expr: str, by_rank: bool, limit: int, exclude: list[int]):
+    def _ranked(self, index: str, expr: str, limit: int, exclude: list[int]) -> list[tuple[int, float]]:
+        """The best ``limit`` matches by BM25 among the newest :data:`RANK_WINDOW` ones."""
         table = _INDEX[index]
-        skip = " AND rowid NOT IN (SELECT value FROM json_each(?))" if exclude else ""
-        order = "r" if by_rank else "rowid DESC"
+        skip, args = "", []
+        if exclude:
+            skip, args = " AND rowid NOT IN (SELECT value FROM json_each(?))", [json.dumps(exclude)]
+        row = self.db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?{skip} "
+                              f"ORDER BY rowid DESC LIMIT 1 OFFSET ?", [expr, *args, RANK_WINDOW - 1]).fetchone()
         sql = (f"SELECT rowid, bm25({table}, 1.0, 0.0) AS r FROM {table} "
-               f"WHERE {table} MATCH ?{skip} ORDER BY {order} LIMIT ?")
-        return self.db.execute(sql, [expr, *([json.dumps(exclude)] if exclude else []), limit]).fetchall()
+               f"WHERE {table} MATCH ? AND rowid >= ?{skip} ORDER BY r LIMIT ?")
+        return self.db.execute(sql, [expr, row[0] if row else 0, *args, limit]).fetchall()
 
     def _results(self, found: dict[int, tuple]) -> list[dict[str, Any]]:
         by_query: dict[tuple[str, str], list[int]] = {}
@@ -488,11 +494,14 @@ class Searcher:
         rows: dict[int, dict[str, Any]] = {}
         for (index, expr), ids in by_query.items():
             table = _INDEX[index]
+            # One index cursor over the ids' rowid range ('+' keeps the IN list a
+            # filter): a cursor per id would redo a prefix query's setup each time.
             sql = (f"SELECT f.id, s.id, s.sheet_id, s.client, s.date, f.key, f.privacy, f.status, f.crop_file, "
                    f"snippet({table}, 0, ?, ?, '…', {_SNIPPET_TOKENS[index]}) "
                    f"FROM {table} JOIN fields f ON f.id = {table}.rowid JOIN sheets s ON s.sheet_id = f.sheet_id "
-                   f"WHERE {table} MATCH ? AND {table}.rowid IN (SELECT value FROM json_each(?))")
-            for r in self.db.execute(sql, [*self.highlight, expr, json.dumps(ids)]):
+                   f"WHERE {table} MATCH ? AND {table}.rowid BETWEEN ? AND ? "
+                   f"AND +{table}.rowid IN (SELECT value FROM json_each(?))")
+            for r in self.db.execute(sql, [*self.highlight, expr, min(ids), max(ids), json.dumps(ids)]):
                 tier, rank, match, _, _ = found[r[0]]
                 rows[r[0]] = {"session": r[1], "sheet_id": r[2], "client": r[3], "date": r[4], "field": r[5],
                               "privacy": r[6], "status": "confirmed" if r[7] == "confirmed" else "draft",

@@ -188,6 +188,14 @@ def test_no_temporary_files_are_written(tmp_path, monkeypatch):
     assert list(cwd.iterdir()) == []
 
 
+def test_a_crop_with_no_paper_is_unreadable_not_empty(engine):
+    black = np.full((80, 600), 20, np.uint8)
+    for result in (engine.read_line(black), engine.read_area(black)):
+        assert "empty" not in result.flags
+        assert "low_confidence" in result.flags
+        assert result.confidence < LOW_CONFIDENCE
+
+
 def test_bad_input_is_refused(engine):
     with pytest.raises(BadInput):
         engine.read_line(np.zeros((0, 0), np.uint8))

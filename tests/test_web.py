@@ -418,6 +418,25 @@ def test_confirm_many_is_all_or_nothing(app, vault):
     assert field(vault, s["session"], "gad7")["confirmed_value"] == "7"
 
 
+def test_a_sheet_whose_form_cannot_be_laid_out_still_reviews(app, vault):
+    sheet_id = "ZZZZ2222"
+    session = store.register_sheet(vault, sheet_id=sheet_id, template="gone_form", template_version=1,
+                                   page_size="letter", client="C9", date="2025-10-01", session_number=1)
+    crop = _png(Image.new("L", (200, 40), 255))
+    result = PageResult(status="identified", source="s.pdf", sha256="ab" * 32, index=0, template="gone_form", page=1,
+                        page_size="letter", sheet_id=sheet_id, registration_error_px=1.0,
+                        image_jpeg=_jpeg(Image.new("L", (170, 220), 255)),
+                        fields=[FieldRead("topic", "line", "progress", 1, "Sleep", 0.95, [], crop),
+                                FieldRead("mood", "choice", "progress", 1, ["low"], 0.9, [], crop)])
+    store.save_page(vault, result)
+    client = login(app)
+    html = client.get(f"/session/{session}", base_url=BASE).get_data(as_text=True)
+    assert "could not be laid out" in html and 'id="f-topic"' in html and 'value="low"' in html
+    assert post_json(client, app, f"/session/{session}/field/topic/confirm", {"typed": "Sleep"}).json["ok"]
+    assert post_json(client, app, f"/session/{session}/field/mood/confirm", {"typed": "low"}).json["ok"]
+    assert field(vault, session, "mood")["confirmed_value"] == ["low"]
+
+
 def _confirm_progress(client, app, vault, session: int, override: dict[str, str] | None = None) -> None:
     from scanner.web.fields import as_text
 
@@ -534,3 +553,29 @@ def test_server_listens_on_loopback_only(app, vault):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_review_command_prints_a_loopback_link_and_opens_the_browser_unless_told_not_to(vault_dir, monkeypatch, capsys):
+    import webbrowser
+
+    from werkzeug.serving import BaseWSGIServer
+
+    from scanner.cli import AppContext
+    from scanner.cli_review import review
+
+    opened: list[str] = []
+    served: list[int] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url))
+
+    def serve_once(server, *args, **kwargs):
+        served.append(server.server_port)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BaseWSGIServer, "serve_forever", serve_once)
+    review.main(args=["--idle-minutes", "5"], obj=AppContext(vault_dir=vault_dir), standalone_mode=False)
+    out = capsys.readouterr().out
+    assert f"http://127.0.0.1:{served[0]}/auth?token=" in out
+    assert opened == [out.split("Review page: ")[1].split()[0]]
+    assert "Review stopped" in out
+    review.main(args=["--no-browser"], obj=AppContext(vault_dir=vault_dir), standalone_mode=False)
+    assert len(opened) == 1 and len(served) == 2

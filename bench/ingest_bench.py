@@ -1,0 +1,226 @@
+"""Ingest benchmark: speed, memory and reading quality on generated batches.
+
+Prints, from one run: seconds per page end to end (whole pipeline including
+encryption) with the time per stage, peak memory for two batch sizes, and per
+degradation preset: pages identified, tick/bubble accuracy (and silent wrong
+answers), digit accuracy, character error of line/text fields, and the share of
+wrong values that were flagged or below 0.8 confidence. Optionally runs
+OCRmyPDF on the same PDF for comparison.
+
+    python -m bench.ingest_bench [--pages 20] [--big 200] [--ocrmypdf] [--small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+VERBOSE = bool(os.environ.get("BENCH_VERBOSE"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def cer(want: str, got: str) -> float:
+    from rapidfuzz.distance import Levenshtein
+
+    want, got = " ".join(want.split()), " ".join((got or "").split())
+    if not want:
+        return 0.0 if not got else 1.0
+    return Levenshtein.distance(want, got) / len(want)
+
+
+def make(pdf: Path, pages: int, seed: int, presets) -> list[dict]:
+    from tests.synth.batch import make_batch, random_sheets
+
+    rng = np.random.default_rng(seed)
+    sheets = random_sheets(max(1, pages // 2), rng)
+    _pdf, expected = make_batch(sheets, rng, presets=presets, blank_pages=max(1, pages // 20), out_path=pdf)
+    return expected
+
+
+def run_ingest(vault_dir: Path, pdf: Path, env: dict) -> tuple[dict, float, float]:
+    """Ingest in a child process; returns (summary, wall seconds, peak RSS MB of the children)."""
+    code = (
+        "import json,sys; from pathlib import Path; from scanner.vault import Vault; from scanner.ingest import ingest;"
+        "v=Vault.open(Path(sys.argv[1]), 'bench-passphrase'); s=ingest(v,[Path(sys.argv[2])]);"
+        "print(json.dumps(s.as_dict()))"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, str(vault_dir), str(pdf)], env=env, check=True,
+                         capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return json.loads(out.stdout), wall, max(peak, before) / 1024.0
+
+
+def new_vault(path: Path, expected: list[dict]) -> None:
+    from scanner import store
+    from scanner.vault import Vault
+
+    vault, _ = Vault.create(path, "bench-passphrase")
+    seen = set()
+    for e in expected:
+        if e.get("blank") or e["sheet_id"] in seen:
+            continue
+        seen.add(e["sheet_id"])
+        store.register_sheet(vault, sheet_id=e["sheet_id"], template=e["template"], template_version=1,
+                             page_size="letter", client="C-1", date="2025-03-04", session_number=1)
+    vault.close()
+
+
+def score(vault_dir: Path, expected: list[dict]) -> dict:
+    """Compare what the vault holds with what was written, per degradation preset."""
+    from scanner import store
+    from scanner.vault import Vault
+
+    vault = Vault.open(vault_dir, "bench-passphrase")
+    stats: dict[str, dict] = {}
+    pages_by_sheet = {}
+    for s in store.list_sessions(vault):
+        pages_by_sheet[s["sheet_id"]] = set(s["pages"])
+    cache = {}
+    for e in expected:
+        preset = (e.get("degradation") or {}).get("preset", "?")
+        st = stats.setdefault(preset, {"pages": 0, "identified": 0, "marks": 0, "marks_right": 0, "marks_silent_wrong": 0,
+                                       "digits": 0, "digits_right": 0, "crossed": 0, "crossed_ok": 0, "chars": 0, "char_errors": 0.0,
+                                       "wrong": 0, "wrong_flagged": 0, "values": 0})
+        if e.get("blank"):
+            continue
+        st["pages"] += 1
+        if e["page"] not in pages_by_sheet.get(e["sheet_id"], set()):
+            continue
+        st["identified"] += 1
+        if e["sheet_id"] not in cache:
+            cache[e["sheet_id"]] = {f["key"]: f for f in store.show_session(vault, e["sheet_id"])["fields"]}
+        fields = cache[e["sheet_id"]]
+        for key, want in e["values"].items():
+            f = fields.get(key)
+            if f is None:
+                continue
+            got, kind = f["value"], f["kind"]
+            flagged = bool(set(f["flags"]) - {"empty"}) or f["confidence"] < 0.8
+            st["values"] += 1
+            if kind in ("checkbox", "choice", "scale"):
+                crossed = "crossed_out" in (e.get("expected_flags") or {}).get(key, [])
+                right = got == want
+                if crossed:
+                    # A corrected answer: right when read, or when left unanswered and flagged.
+                    st["crossed"] += 1
+                    st["crossed_ok"] += right or (got in (None, []) and flagged)
+                    right = right or (got in (None, []) and flagged)
+                else:
+                    st["marks"] += 1
+                    st["marks_right"] += right
+                if not right and not flagged:
+                    st["marks_silent_wrong"] += 1
+                if not right and VERBOSE:
+                    print("  mark:", preset, e["sheet_id"], key, "want", want, "got", got, f["flags"], f["confidence"],
+                          (e.get("marks") or {}).get(key))
+            elif kind == "digits":
+                st["digits"] += len(want)
+                got_s = got or ""
+                right = got_s == want
+                st["digits_right"] += sum(a == b for a, b in zip(want, got_s)) if len(got_s) == len(want) else 0
+            else:
+                st["chars"] += max(1, len(want))
+                st["char_errors"] += cer(want, got) * max(1, len(want))
+                right = " ".join(want.split()).lower() == " ".join((got or "").split()).lower()
+            if not right:
+                st["wrong"] += 1
+                st["wrong_flagged"] += flagged
+    vault.close()
+    return stats
+
+
+def ocrmypdf_run(pdf: Path, work: Path) -> tuple[float, float] | None:
+    exe = shutil.which("ocrmypdf") or str(Path(sys.executable).with_name("ocrmypdf"))
+    if not Path(exe).exists():
+        return None
+    out = work / "ocrmypdf.pdf"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([exe, "--force-ocr", "--rotate-pages", "--deskew", "-j", "2", "-q", str(pdf), str(out)],
+                   check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(before, peak) / 1024.0
+
+
+def pct(a: float, b: float) -> str:
+    return f"{100.0 * a / b:.1f}%" if b else "n/a"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=20)
+    ap.add_argument("--big", type=int, default=200, help="second batch size for the memory figure (0: skip)")
+    ap.add_argument("--ocrmypdf", action="store_true", help="also run OCRmyPDF on the first batch")
+    ap.add_argument("--small", action="store_true", help="CI smoke: 6 pages, no big batch")
+    ap.add_argument("--seed", type=int, default=11)
+    args = ap.parse_args(argv)
+    if args.small:
+        args.pages, args.big = 6, 0
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    work = Path(tempfile.mkdtemp(prefix="inklock-bench-"))
+    rows = []
+    try:
+        presets = {"scanner": 0.8, "phone": 0.1, "clean": 0.1}
+        pdf = work / "batch.pdf"
+        t = time.perf_counter()
+        expected = make(pdf, args.pages, args.seed, presets)
+        gen = time.perf_counter() - t
+        new_vault(work / "vault", expected)
+        summary, wall, rss = run_ingest(work / "vault", pdf, env)
+        n = summary["pages"]
+        print(f"Generated {n} pages in {gen:.1f} s (not counted).")
+        rows.append(("ingest, s/page (whole pipeline, 2 workers)", f"{wall / n:.3f}", "<= 0.35"))
+        stages = ", ".join(f"{k} {v / n:.3f}" for k, v in summary["stage_seconds"].items())
+        rows.append(("  per-stage CPU s/page (summed over workers)", stages, ""))
+        rows.append((f"peak memory, {n} pages (MB)", f"{rss:.0f}", "<= 400"))
+        stats = score(work / "vault", expected)
+        if args.ocrmypdf:
+            res = ocrmypdf_run(pdf, work)
+            if res:
+                rows.append(("OCRmyPDF s/page (same PDF, -j 2)", f"{res[0] / n:.2f}", f"Inklock {res[0] / wall:.1f}x faster"))
+                rows.append(("OCRmyPDF peak memory (MB)", f"{res[1]:.0f}", ""))
+        if args.big:
+            pdf2 = work / "big.pdf"
+            exp2 = make(pdf2, args.big, args.seed + 1, {"scanner": 0.9, "phone": 0.1})
+            new_vault(work / "vault2", exp2)
+            s2, wall2, rss2 = run_ingest(work / "vault2", pdf2, env)
+            rows.append((f"ingest, s/page ({s2['pages']} pages)", f"{wall2 / s2['pages']:.3f}", "<= 0.35"))
+            rows.append((f"peak memory, {s2['pages']} pages (MB)", f"{rss2:.0f}", "<= 400, flat"))
+            for k, v in score(work / "vault2", exp2).items():
+                for kk, vv in v.items():
+                    stats.setdefault(k, {}).setdefault(kk, 0)
+                    stats[k][kk] += vv
+        for preset, st in sorted(stats.items()):
+            rows.append((f"[{preset}] pages identified", f"{st['identified']}/{st['pages']}", "100%"))
+            rows.append((f"[{preset}] tick/bubble fields right", pct(st["marks_right"], st["marks"]), ">= 99.9%"))
+            rows.append((f"[{preset}] crossed-out answers read or flagged", f"{st['crossed_ok']}/{st['crossed']}", "all"))
+            rows.append((f"[{preset}] tick/bubble silent wrong", str(st["marks_silent_wrong"]), "0"))
+            rows.append((f"[{preset}] digits right", pct(st["digits_right"], st["digits"]), ">= 97%"))
+            rows.append((f"[{preset}] line/text character error", pct(st["char_errors"], st["chars"]), "<= 12%"))
+            rows.append((f"[{preset}] wrong values flagged or < 0.8", pct(st["wrong_flagged"], st["wrong"]), ">= 95%"))
+        width = max(len(r[0]) for r in rows)
+        print(f"{'figure'.ljust(width)}  {'measured':>12}  target / comparison")
+        for name, value, target in rows:
+            print(f"{name.ljust(width)}  {value:>12}  {target}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
