@@ -111,15 +111,6 @@ def confirm(app: AppContext, session: str, field_key: str, value: str | None) ->
 
 
 @click.command()
-@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
-@click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
-@pass_app
-def review(app: AppContext, port: int, no_browser: bool) -> None:
-    """Open the local review page to confirm or correct every field."""
-    not_available("review", "the review release")
-
-
-@click.command()
 @click.argument("query")
 @click.option("--client", default=None)
 @click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
@@ -143,7 +134,7 @@ def demo(app: AppContext) -> None:
 
 def register(group: click.Group) -> None:
     """Attach every command to the top-level group."""
-    from scanner import cli_forms, cli_note, cli_print, cli_vault
+    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_vault
 
     for cmd in (
         cli_vault.init,
@@ -153,7 +144,7 @@ def register(group: click.Group) -> None:
         sessions,
         show,
         confirm,
-        review,
+        cli_review.review,
         cli_note.note,
         search,
         cli_vault.passwd,

@@ -24,6 +24,7 @@ LOW_CONFIDENCE = 0.8
 # LOW_CONFIDENCE when dark marks were set aside as border remnants or specks.
 EMPTY_SURE = 0.95
 EMPTY_DOUBTFUL = 0.6
+IMPLAUSIBLE_CONFIDENCE = 0.5
 
 _FRAME = 28
 _BOX = 20
@@ -33,10 +34,6 @@ _MIN_INK_SHARE = 0.004
 # are thickened towards that before downscaling so they do not fade away.
 _MIN_STROKE_RATIO = 0.07
 _TARGET_STROKE_RATIO = 0.10
-
-
-class DigitModelMissing(InklockError):
-    """The shipped digit model file is missing or unreadable (a broken install)."""
 
 
 def fit_to_mnist_frame(ink: np.ndarray) -> np.ndarray | None:
@@ -249,7 +246,7 @@ class MlpModel:
             with np.load(path, allow_pickle=False) as data:
                 return cls({k: data[k] for k in data.files})
         except (OSError, KeyError, ValueError) as err:
-            raise DigitModelMissing(f"The digit model {path} is missing or damaged; reinstall Inklock.") from err
+            raise InklockError(f"The digit model {path} is missing or damaged; reinstall Inklock.") from err
 
     def member_logits(self, x: np.ndarray) -> np.ndarray:
         """Pre-softmax outputs, shape (members, rows, 10), for feature rows ``x``."""
@@ -349,6 +346,10 @@ def check_date(text: str, order: str = "MMDDYY") -> bool:
     return True
 
 
-def plausible(text: str, confidence: float, ok: bool) -> float:
-    """Confidence lowered for a value that fails its range or date check."""
-    return confidence if ok else min(confidence, 0.5)
+def lower_if_implausible(confidence: float, plausible: bool) -> float:
+    """The confidence of a value after its range or date check: at most 0.5 if it failed.
+
+    An impossible value (month 13, a mood of 14 on a 0-10 scale) means at least
+    one digit is misread, whatever the network's confidence.
+    """
+    return confidence if plausible else min(confidence, IMPLAUSIBLE_CONFIDENCE)

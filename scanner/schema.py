@@ -116,9 +116,9 @@ def _v1(db: sqlite_utils.Database) -> None:
 # ``scanner.search.reindex`` rebuilds it from these same statements.
 # Everything lives in the encrypted vault.db.
 #
-# ``tags`` makes the search filters part of the full-text query itself (no
-# join per match): " c<client hex> k<field key hex> p<privacy> y<yyyy>
-# m<yyyymm> d<yyyymmdd> " (hex keeps any client code or key one token).
+# ``tags`` (word index only) makes the search filters part of the full-text
+# query itself, no join per match: " c<client hex> k<field key hex> p<privacy>
+# y<yyyy> m<yyyymm> d<yyyymmdd> " (hex keeps any client code or key one token).
 
 # The text of a field row (``{row}`` is ``new`` in a trigger, a table alias
 # otherwise): line, text, digits and choice values; checkboxes and scales have
@@ -163,25 +163,23 @@ def search_index_ddl() -> str:
         CREATE VIRTUAL TABLE IF NOT EXISTS search_words USING fts5(
             body, tags, content='search_docs', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
         CREATE VIRTUAL TABLE IF NOT EXISTS search_trigrams USING fts5(
-            body, tags, content='search_docs', content_rowid='id', tokenize='trigram remove_diacritics 1');
+            body, content='search_docs', content_rowid='id', tokenize='trigram remove_diacritics 1');
         -- The vault's own vocabulary, for OCR-tolerant (fuzzy) term expansion.
         CREATE VIRTUAL TABLE IF NOT EXISTS search_vocab USING fts5vocab(search_words, 'col');
 
         CREATE TRIGGER IF NOT EXISTS search_docs_insert AFTER INSERT ON search_docs BEGIN
             INSERT INTO search_words(rowid, body, tags) VALUES (new.id, new.body, new.tags);
-            INSERT INTO search_trigrams(rowid, body, tags) VALUES (new.id, new.body, new.tags);
+            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
         END;
         CREATE TRIGGER IF NOT EXISTS search_docs_delete AFTER DELETE ON search_docs BEGIN
             INSERT INTO search_words(search_words, rowid, body, tags) VALUES ('delete', old.id, old.body, old.tags);
-            INSERT INTO search_trigrams(search_trigrams, rowid, body, tags)
-                VALUES ('delete', old.id, old.body, old.tags);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
         END;
         CREATE TRIGGER IF NOT EXISTS search_docs_update AFTER UPDATE ON search_docs BEGIN
             INSERT INTO search_words(search_words, rowid, body, tags) VALUES ('delete', old.id, old.body, old.tags);
-            INSERT INTO search_trigrams(search_trigrams, rowid, body, tags)
-                VALUES ('delete', old.id, old.body, old.tags);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
             INSERT INTO search_words(rowid, body, tags) VALUES (new.id, new.body, new.tags);
-            INSERT INTO search_trigrams(rowid, body, tags) VALUES (new.id, new.body, new.tags);
+            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
         END;
 
         CREATE TRIGGER IF NOT EXISTS fields_search_insert AFTER INSERT ON fields BEGIN

@@ -46,6 +46,7 @@ PRIVACY = ("private", "progress")
 _WORD = re.compile(r"[^\W_]+")  # what the unicode61 tokenizer keeps as a word
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OPERATORS = ("AND", "OR", "NOT")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # -- the query tree -------------------------------------------------------------
@@ -193,7 +194,8 @@ class _Parser:
 
 def parse_query(text: str) -> Node:
     """Parse a user's query into a tree; a malformed query raises a one-sentence UsageError."""
-    tokens = _tokens(text or "")
+    # Control characters (NUL ends a C string inside SQLite) are never meant.
+    tokens = _tokens(_CONTROL.sub(" ", text or ""))
     if not tokens:
         raise UsageError("The query has no words to search for.")
     return _Parser(tokens).parse()
@@ -372,6 +374,7 @@ def _month_end(d: date) -> date:
 RANK_WINDOW = 2000
 _INDEX = {"words": "search_words", "trigrams": "search_trigrams"}
 _SNIPPET_TOKENS = {"words": 16, "trigrams": 64}  # a trigram "token" is one character
+_WEIGHTS = {"words": ", 1.0, 0.0", "trigrams": ""}  # tags never count towards relevance
 # Search reads index pages again and again; SQLCipher decrypts a page each time
 # it enters the page cache, so a cache that holds the word index and most of
 # the trigram index is what keeps it near plain SQLite. Grows only as used.
@@ -466,24 +469,38 @@ class Searcher:
             tags = filters.tags(first and first[:10], last and last[:10])
             if tags is None:
                 return []
+        # The filters as a query on the word index's tags column (see scanner.schema).
+        tag_expr = " AND ".join("tags : (" + " OR ".join(f'"{t}"' for t in group) + ")" for group in tags)
         found: dict[int, tuple[int, float, str, str, str]] = {}  # field id -> (tier, rank, match, index, MATCH)
         for tier, (match, index, expr) in enumerate(plan):
             if len(found) >= limit:
                 break
-            full = _with_tags(index, expr, tags)
-            for field_id, rank in self._ranked(index, full, limit - len(found), list(found)):
+            full = f"body : ({expr})"
+            if index == "words" and tag_expr:
+                full += " AND " + tag_expr
+            within = tag_expr if index == "trigrams" else None
+            for field_id, rank in self._ranked(index, full, limit - len(found), list(found), within):
                 found[field_id] = (tier, rank, match, index, full)
         return self._results(found)
 
-    def _ranked(self, index: str, expr: str, limit: int, exclude: list[int]) -> list[tuple[int, float]]:
-        """The best ``limit`` matches by BM25 among the newest :data:`RANK_WINDOW` ones."""
+    def _ranked(self, index: str, expr: str, limit: int, exclude: list[int],
+                within: str | None = None) -> list[tuple[int, float]]:
+        """The best ``limit`` matches by BM25 among the newest :data:`RANK_WINDOW` ones.
+
+        ``within`` is a tags query on the word index that the matches must also
+        meet (filters for the trigram index, which has no tags); the '+' keeps
+        it one set to test against, not a lookup per row.
+        """
         table = _INDEX[index]
         skip, args = "", []
         if exclude:
             skip, args = " AND rowid NOT IN (SELECT value FROM json_each(?))", [json.dumps(exclude)]
+        if within:
+            skip += " AND +rowid IN (SELECT rowid FROM search_words WHERE search_words MATCH ?)"
+            args.append(within)
         row = self.db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?{skip} "
                               f"ORDER BY rowid DESC LIMIT 1 OFFSET ?", [expr, *args, RANK_WINDOW - 1]).fetchone()
-        sql = (f"SELECT rowid, bm25({table}, 1.0, 0.0) AS r FROM {table} "
+        sql = (f"SELECT rowid, bm25({table}{_WEIGHTS[index]}) AS r FROM {table} "
                f"WHERE {table} MATCH ? AND rowid >= ?{skip} ORDER BY r LIMIT ?")
         return self.db.execute(sql, [expr, row[0] if row else 0, *args, limit]).fetchall()
 
@@ -508,14 +525,6 @@ class Searcher:
                               "snippet": r[9], "score": round(-rank, 3), "match": match, "crop_file": r[8],
                               "_order": (tier, rank)}
         return group_by_session(list(rows.values()))
-
-
-def _with_tags(index: str, expr: str, tags: list[list[str]]) -> str:
-    """The user's expression limited to the text column, and the filters to the tags column."""
-    # In the trigram index a tag is a substring, so it carries its spaces.
-    quote = (lambda t: f'" {t} "') if index == "trigrams" else (lambda t: f'"{t}"')
-    parts = [f"body : ({expr})"] + [f"tags : ({' OR '.join(quote(t) for t in group)})" for group in tags]
-    return " AND ".join(parts)
 
 
 def group_by_session(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

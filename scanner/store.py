@@ -271,7 +271,8 @@ def parse_value(kind: str, text: str, field_layout: dict[str, Any] | None) -> An
             raise UsageError(f"'{text}' is not on this scale; choose one of {', '.join(options)}, or none.")
         return int(t)
     if kind == "choice":
-        parts = [p.strip() for p in t.split(",") if p.strip()] if t.lower() not in ("none", "null", "-") else []
+        no_answer = t.lower() in ("none", "null", "-") and t not in options
+        parts = [] if no_answer else [p.strip() for p in t.split(",") if p.strip()]
         bad = [p for p in parts if options and p not in options]
         if bad:
             raise UsageError(f"'{bad[0]}' is not an option of this field; choose from {', '.join(options)}.")
