@@ -230,11 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", action="store_true", help="print calibration points")
     args = ap.parse_args(argv)
 
-    import tesserocr
-
-    version = tesserocr.tesseract_version().splitlines()[0]
-    print(f"OCR benchmark ({version}, binarize={args.binarize}, plain={args.plain})")
     engine = OcrEngine(binarize=args.binarize)
+    print(f"OCR benchmark (Tesseract {engine.version()}, binarize={args.binarize}, plain={args.plain})")
     everything: list[Item] = []
     synth: list[Item] = []
     print("(a) synthetic handwriting-font lines")

@@ -91,4 +91,4 @@ def print_results(query: str, results: list[dict]) -> None:
     console.print(table)
     drafts = sum(r["status"] == "draft" for r in results)
     console.print(f"{len(results)} field(s) in {sessions} session(s)"
-                  + (f"; {drafts} are unconfirmed drafts: check them against the handwriting in review." if drafts else "."))
+                  + (f"; {drafts} unconfirmed draft(s): check them against the handwriting in review." if drafts else "."))

@@ -101,8 +101,8 @@ def _ink_components(darkness: np.ndarray) -> tuple[np.ndarray, bool]:
     The printed light-grey border is dark enough for the weak level but not the
     strong one, and it lives at the edges, so it drops out; faint pencil in the
     middle of the cell stays. Specks, and marks in the edge band (a neighbour's
-    stroke, a rule of a misregistered crop) are dropped unless they are the
-    biggest mark in the cell.
+    stroke, a rule of a misregistered crop) are dropped, unless one is the
+    biggest mark and long enough to be a digit.
     """
     weak = (darkness > 0.22).astype(np.uint8)
     weak[_edge_rules(weak)] = 0
@@ -121,8 +121,13 @@ def _ink_components(darkness: np.ndarray) -> tuple[np.ndarray, bool]:
         candidates.append((area, i, edge))
     keep = np.zeros(count, dtype=bool)
     biggest = max((c[0] for c in candidates), default=0)
+    rows, cols = weak.shape
     for area, i, edge in candidates:
-        if edge and area < biggest:
+        # In the edge band only a digit of its own counts: the biggest mark, and
+        # tall or wide like a "1" written hard against the border.
+        tall = stats[i, cv2.CC_STAT_HEIGHT] >= 0.4 * rows or stats[i, cv2.CC_STAT_WIDTH] >= 0.4 * cols
+        if edge and (area < biggest or not tall):
+            doubtful = True
             continue
         keep[i] = True
     return keep[labels], doubtful

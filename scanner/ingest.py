@@ -83,13 +83,13 @@ def build_registry(extra_dirs=()) -> tuple[MarkerRegistry, dict[str, str]]:
 _READER: Reader | None = None
 
 
-def _init_worker(layouts, sheet_sizes, codes) -> None:
+def _init_worker(layouts, sheet_sizes, codes, abbreviations) -> None:
     global _READER
     # Each worker is one core: stop OpenCV and BLAS from spawning threads of their own.
     import cv2
 
     cv2.setNumThreads(1)
-    _READER = Reader(MarkerRegistry(layouts), sheet_sizes, codes)
+    _READER = Reader(MarkerRegistry(layouts), sheet_sizes, codes, abbreviations)
 
 
 def _work(page: PageImage) -> PageResult:
@@ -130,11 +130,12 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
     summary = IngestSummary()
     registry, codes = build_registry(extra_template_dirs)
     sizes = store.sheet_sizes(vault)
+    abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
     if workers > 1:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
-        pool = mp.get_context(method).Pool(workers, _init_worker, (registry.layouts, sizes, codes))
+        pool = mp.get_context(method).Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations))
     else:
-        _init_worker(registry.layouts, sizes, codes)
+        _init_worker(registry.layouts, sizes, codes, abbreviations)
         pool = _InlinePool()
     tallies: dict[str, FileTally] = {}
     skipping: set[str] = set()

@@ -14,6 +14,7 @@ ever a draft for the clinician to confirm (SPEC section 4).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -348,6 +349,11 @@ class OcrEngine:
 
     def _engine(self):
         if self._api is None:
+            # Debian's libtesseract parallelises each line with OpenMP, which
+            # made a line 2-3x slower on a busy 2-core machine; parallelism
+            # comes from one engine per worker process instead. Only applies
+            # if nothing in this process has started OpenMP yet.
+            os.environ.setdefault("OMP_THREAD_LIMIT", "1")
             try:
                 import tesserocr
             except ImportError as exc:
@@ -362,6 +368,13 @@ class OcrEngine:
                     "Tesseract could not load its English model: install tesseract-ocr-eng."
                 ) from exc
         return self._api
+
+    def version(self) -> str:
+        """The Tesseract version doing the reading (to record beside OCR results)."""
+        self._engine()  # loads tesserocr the way reading does (thread limit first)
+        import tesserocr
+
+        return tesserocr.tesseract_version().split()[1]
 
     def close(self) -> None:
         """Free the engine (it is loaded again if the object is used afterwards)."""

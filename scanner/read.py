@@ -60,10 +60,11 @@ class Reader:
     """Everything a worker needs to read pages; build once per process."""
 
     def __init__(self, registry: reg.MarkerRegistry, sheet_sizes: dict[str, str] | None = None,
-                 codes: dict[str, str] | None = None):
+                 codes: dict[str, str] | None = None, abbreviations: dict[str, str] | None = None):
         self.registry = registry
         self.sheet_sizes = sheet_sizes or {}
         self.codes = codes or {}  # template code (SES) -> template name
+        self.abbreviations = abbreviations or {}  # the clinician's own, kept intact by post-correction
         self._ocr = None
         self._digits = None
 
@@ -71,8 +72,9 @@ class Reader:
     def ocr(self):
         if self._ocr is None:
             from scanner.ocr import OcrEngine
+            from scanner.shorthand import Shorthand
 
-            self._ocr = OcrEngine()
+            self._ocr = OcrEngine(Shorthand(self.abbreviations))
         return self._ocr
 
     @property

@@ -116,9 +116,12 @@ def _v1(db: sqlite_utils.Database) -> None:
 # ``scanner.search.reindex`` rebuilds it from these same statements.
 # Everything lives in the encrypted vault.db.
 #
-# ``tags`` (word index only) makes the search filters part of the full-text
-# query itself, no join per match: " c<client hex> k<field key hex> p<privacy>
-# y<yyyy> m<yyyymm> d<yyyymmdd> " (hex keeps any client code or key one token).
+# ``tags`` makes the search filters part of the full-text query itself, with no
+# join per match: one tag per client, field key, privacy, year, month and day,
+# each exactly three private-use characters (a kind mark and a two-character
+# number), so it is one token in the word index and one trigram in the
+# trigram index. ``search_terms`` numbers client codes and field keys.
+# ``scanner.search.tag`` builds the same tags for a query.
 
 # The text of a field row (``{row}`` is ``new`` in a trigger, a table alias
 # otherwise): line, text, digits and choice values; checkboxes and scales have
@@ -128,12 +131,30 @@ SEARCH_BODY_SQL = """(SELECT group_concat(j.value, ' ') FROM json_each(
          THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END END) j
     WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice'))"""
 
-SEARCH_TAGS_SQL = """(SELECT ' c' || hex(lower(coalesce(s.client, ''))) || ' k' || hex({row}.key)
-    || ' p' || {row}.privacy
-    || CASE WHEN s.date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'
-       THEN ' y' || substr(s.date, 1, 4) || ' m' || substr(s.date, 1, 4) || substr(s.date, 6, 2)
-            || ' d' || substr(s.date, 1, 4) || substr(s.date, 6, 2) || substr(s.date, 9, 2) ELSE '' END || ' '
-    FROM sheets s WHERE s.sheet_id = {row}.sheet_id)"""
+TAG_MARK = 0xE000      # + kind: 1 client, 2 field key, 3 privacy, 4 year, 5 month, 6 day
+TAG_DIGIT = 0xE100     # two digits in base TAG_BASE follow the mark
+TAG_BASE = 6144
+
+
+def _tag_sql(kind: int, number: str) -> str:
+    return f"char({TAG_MARK + kind}, {TAG_DIGIT} + ({number}) / {TAG_BASE}, {TAG_DIGIT} + ({number}) % {TAG_BASE})"
+
+
+_DAY = "substr(s.date, 1, 10)"
+SEARCH_TAGS_SQL = f"""(SELECT ' ' || {_tag_sql(1, "coalesce((SELECT id FROM search_terms WHERE kind = 'client' "
+                                           "AND value = lower(s.client)), 0)")}
+    || ' ' || {_tag_sql(2, "coalesce((SELECT id FROM search_terms WHERE kind = 'key' AND value = {row}.key), 0)")}
+    || ' ' || {_tag_sql(3, "CASE {row}.privacy WHEN 'private' THEN 1 ELSE 2 END")}
+    || CASE WHEN julianday({_DAY}) IS NOT NULL AND s.date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'
+       THEN ' ' || {_tag_sql(4, "CAST(substr(s.date, 1, 4) AS INTEGER)")}
+         || ' ' || {_tag_sql(5, "CAST(substr(s.date, 1, 4) AS INTEGER) * 12 + CAST(substr(s.date, 6, 2) AS INTEGER) - 1")}
+         || ' ' || {_tag_sql(6, f"CAST(julianday({_DAY}) AS INTEGER) - 2400000")} ELSE '' END || ' '
+    FROM sheets s WHERE s.sheet_id = {{row}}.sheet_id)"""
+
+# Number a field's key and its sheet's client before its tags are made.
+_TERMS_SQL = """INSERT OR IGNORE INTO search_terms(kind, value) VALUES ('key', {row}.key);
+            INSERT OR IGNORE INTO search_terms(kind, value)
+                SELECT 'client', lower(client) FROM sheets WHERE sheet_id = {row}.sheet_id AND client IS NOT NULL;"""
 
 SEARCH_INDEX_OBJECTS = (
     ("trigger", "fields_search_insert"),
@@ -147,6 +168,7 @@ SEARCH_INDEX_OBJECTS = (
     ("table", "search_trigrams"),
     ("table", "search_vocab"),
     ("table", "search_docs"),
+    ("table", "search_terms"),
 )
 
 
@@ -155,6 +177,12 @@ def search_index_ddl() -> str:
     new_doc = f"SELECT new.id, b, t FROM (SELECT {SEARCH_BODY_SQL.format(row='new')} AS b, " \
               f"{SEARCH_TAGS_SQL.format(row='new')} AS t) WHERE trim(b) <> ''"
     return f"""
+        CREATE TABLE IF NOT EXISTS search_terms (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,              -- client | key
+            value TEXT NOT NULL,
+            UNIQUE(kind, value)
+        );
         CREATE TABLE IF NOT EXISTS search_docs (
             id INTEGER PRIMARY KEY,          -- fields.id
             body TEXT NOT NULL,
@@ -163,31 +191,35 @@ def search_index_ddl() -> str:
         CREATE VIRTUAL TABLE IF NOT EXISTS search_words USING fts5(
             body, tags, content='search_docs', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
         CREATE VIRTUAL TABLE IF NOT EXISTS search_trigrams USING fts5(
-            body, content='search_docs', content_rowid='id', tokenize='trigram remove_diacritics 1');
+            body, tags, content='search_docs', content_rowid='id', tokenize='trigram remove_diacritics 1');
         -- The vault's own vocabulary, for OCR-tolerant (fuzzy) term expansion.
         CREATE VIRTUAL TABLE IF NOT EXISTS search_vocab USING fts5vocab(search_words, 'col');
 
         CREATE TRIGGER IF NOT EXISTS search_docs_insert AFTER INSERT ON search_docs BEGIN
             INSERT INTO search_words(rowid, body, tags) VALUES (new.id, new.body, new.tags);
-            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
+            INSERT INTO search_trigrams(rowid, body, tags) VALUES (new.id, new.body, new.tags);
         END;
         CREATE TRIGGER IF NOT EXISTS search_docs_delete AFTER DELETE ON search_docs BEGIN
             INSERT INTO search_words(search_words, rowid, body, tags) VALUES ('delete', old.id, old.body, old.tags);
-            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body, tags)
+                VALUES ('delete', old.id, old.body, old.tags);
         END;
         CREATE TRIGGER IF NOT EXISTS search_docs_update AFTER UPDATE ON search_docs BEGIN
             INSERT INTO search_words(search_words, rowid, body, tags) VALUES ('delete', old.id, old.body, old.tags);
-            INSERT INTO search_trigrams(search_trigrams, rowid, body) VALUES ('delete', old.id, old.body);
+            INSERT INTO search_trigrams(search_trigrams, rowid, body, tags)
+                VALUES ('delete', old.id, old.body, old.tags);
             INSERT INTO search_words(rowid, body, tags) VALUES (new.id, new.body, new.tags);
-            INSERT INTO search_trigrams(rowid, body) VALUES (new.id, new.body);
+            INSERT INTO search_trigrams(rowid, body, tags) VALUES (new.id, new.body, new.tags);
         END;
 
         CREATE TRIGGER IF NOT EXISTS fields_search_insert AFTER INSERT ON fields BEGIN
+            {_TERMS_SQL.format(row="new")}
             INSERT INTO search_docs(id, body, tags) {new_doc};
         END;
         CREATE TRIGGER IF NOT EXISTS fields_search_update
         AFTER UPDATE OF sheet_id, key, kind, privacy, value, status, confirmed_value ON fields BEGIN
             DELETE FROM search_docs WHERE id = old.id;
+            {_TERMS_SQL.format(row="new")}
             INSERT INTO search_docs(id, body, tags) {new_doc};
         END;
         CREATE TRIGGER IF NOT EXISTS fields_search_delete AFTER DELETE ON fields BEGIN
@@ -195,11 +227,16 @@ def search_index_ddl() -> str:
         END;
         -- A sheet's client or date can be filled in later (a blank sheet assigned in review).
         CREATE TRIGGER IF NOT EXISTS sheets_search_update AFTER UPDATE OF client, date ON sheets BEGIN
+            INSERT OR IGNORE INTO search_terms(kind, value)
+                SELECT 'client', lower(new.client) WHERE new.client IS NOT NULL;
             UPDATE search_docs SET tags = (SELECT {SEARCH_TAGS_SQL.format(row='f')} FROM fields f
                                            WHERE f.id = search_docs.id)
                 WHERE id IN (SELECT id FROM fields WHERE sheet_id = new.sheet_id);
         END;
 
+        INSERT OR IGNORE INTO search_terms(kind, value) SELECT DISTINCT 'key', key FROM fields;
+        INSERT OR IGNORE INTO search_terms(kind, value)
+            SELECT DISTINCT 'client', lower(client) FROM sheets WHERE client IS NOT NULL;
         INSERT OR IGNORE INTO search_docs(id, body, tags)
             SELECT id, b, t FROM (SELECT f.id AS id, {SEARCH_BODY_SQL.format(row="f")} AS b,
                                          {SEARCH_TAGS_SQL.format(row="f")} AS t FROM fields f)

@@ -24,7 +24,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -318,25 +318,35 @@ class Filters:
     def active(self) -> bool:
         return any(v is not None for v in (self.client, self.since, self.until, self.field, self.privacy))
 
-    def tags(self, first_date: str | None, last_date: str | None) -> list[list[str]] | None:
-        """The filters as tag tokens (see ``scanner.schema``): all groups must match, any token of a group.
+    def tags(self, number, bounds) -> list[list[str]] | None:
+        """The filters as index tags (see ``scanner.schema``): every group must match, any tag in a group.
 
-        ``first_date``/``last_date`` bound an open date range (the vault's
-        earliest and latest session). None when no session can match.
+        ``number(kind, value)`` is the vault's number for a client or field key
+        (None if it has none); ``bounds()`` gives the vault's first and last
+        session dates, to close an open date range. None when nothing can match.
         """
         groups = []
-        if self.client is not None:
-            groups.append(["c" + _ascii_lower(self.client).encode().hex()])
-        if self.field is not None:
-            groups.append(["k" + self.field.encode().hex()])
+        for kind, mark, value in (("client", 1, self.client and _ascii_lower(self.client)), ("key", 2, self.field)):
+            if value is not None:
+                n = number(kind, value)
+                if n is None:
+                    return None
+                groups.append([tag(mark, n)])
         if self.privacy is not None:
-            groups.append(["p" + self.privacy])
+            groups.append([tag(3, 1 if self.privacy == "private" else 2)])
         if self.since is not None or self.until is not None:
-            start, end = self.since or first_date, self.until or last_date
+            first, last = bounds() if self.since is None or self.until is None else (None, None)
+            start, end = self.since or first, self.until or last
             if not start or not end or start > end:
                 return None
-            groups.append(date_tokens(date.fromisoformat(start), date.fromisoformat(end)))
+            groups.append(date_tags(date.fromisoformat(start), date.fromisoformat(end)))
         return groups
+
+
+def tag(kind: int, number: int) -> str:
+    """One index tag: a kind mark and a two-digit number, as ``scanner.schema`` writes them."""
+    hi, lo = divmod(number, schema.TAG_BASE)
+    return chr(schema.TAG_MARK + kind) + chr(schema.TAG_DIGIT + hi) + chr(schema.TAG_DIGIT + lo)
 
 
 def _ascii_lower(text: str) -> str:
@@ -344,21 +354,25 @@ def _ascii_lower(text: str) -> str:
     return "".join(c.lower() if c.isascii() else c for c in text)
 
 
-def date_tokens(start: date, end: date) -> list[str]:
+def date_tags(start: date, end: date) -> list[str]:
     """The fewest year, month and day tags that cover ``start``..``end`` exactly."""
     out, d = [], start
     while d <= end:
         year_end, month_end = date(d.year, 12, 31), _month_end(d)
         if d.month == 1 and d.day == 1 and year_end <= end:
-            out.append(f"y{d.year}")
+            out.append(tag(4, d.year))
             d = year_end + timedelta(days=1)
         elif d.day == 1 and month_end <= end:
-            out.append(f"m{d.year}{d.month:02d}")
+            out.append(tag(5, d.year * 12 + d.month - 1))
             d = month_end + timedelta(days=1)
         else:
-            out.append(f"d{d:%Y%m%d}")
+            out.append(tag(6, d.toordinal() - _ORDINAL_TO_TAG_DAY))
             d += timedelta(days=1)
     return out
+
+
+# The schema numbers days as julianday - 2400000; julianday = ordinal + 1721424.5.
+_ORDINAL_TO_TAG_DAY = 2400000 - 1721424
 
 
 def _month_end(d: date) -> date:
@@ -368,13 +382,13 @@ def _month_end(d: date) -> date:
 
 # -- running a search -------------------------------------------------------------------
 
-# Table names come from this fixed map, never from the user.
-# Ranking reads every match's length; a common word matches tens of thousands
-# of fields, so BM25 ranks the newest this many matches of each tier.
+# BM25 reads each match's length, and a common word matches tens of thousands
+# of fields: each tier ranks its newest this many matches (one index pass).
 RANK_WINDOW = 2000
+# Table names come from this fixed map, never from the user.
 _INDEX = {"words": "search_words", "trigrams": "search_trigrams"}
 _SNIPPET_TOKENS = {"words": 16, "trigrams": 64}  # a trigram "token" is one character
-_WEIGHTS = {"words": ", 1.0, 0.0", "trigrams": ""}  # tags never count towards relevance
+_WEIGHTS = ", 1.0, 0.0"  # tags never count towards relevance
 # Search reads index pages again and again; SQLCipher decrypts a page each time
 # it enters the page cache, so a cache that holds the word index and most of
 # the trigram index is what keeps it near plain SQLite. Grows only as used.
@@ -433,23 +447,26 @@ class Searcher:
                     found.append((distance, term))
         return [term for _, term in sorted(found)[:FUZZY_CANDIDATES]]
 
-    def plan(self, query: str) -> list[tuple[str, str, str]]:
-        """The tiers a query runs as: (match, index, FTS5 expression), skipping repeats."""
+    def plan(self, query: str) -> Iterator[tuple[str, str, str]]:
+        """The tiers a query runs as, built only when reached: (match, index, FTS5 expression).
+
+        The query is parsed before the first tier is returned, so a malformed
+        query fails before anything runs.
+        """
         tree = parse_query(query)
-        short = with_shorthand(tree, self.shorthand)
-        fuzzy = with_fuzzy(short, self.similar)
-        substrings = as_substrings(short)
-        steps = [("exact", "words", tree), ("shorthand", "words", short), ("fuzzy", "words", fuzzy),
-                 ("substring", "trigrams", substrings)]
-        out, seen = [], set()
-        for match, index, node in steps:
-            if node is None:
-                continue
-            expr = to_fts(node)
-            if (index, expr) not in seen:
-                seen.add((index, expr))
-                out.append((match, index, expr))
-        return out
+
+        def steps() -> Iterator[tuple[str, str, str]]:
+            seen = set()
+            short = with_shorthand(tree, self.shorthand)
+            for match, index, node in (("exact", "words", lambda: tree), ("shorthand", "words", lambda: short),
+                                       ("fuzzy", "words", lambda: with_fuzzy(short, self.similar)),
+                                       ("substring", "trigrams", lambda: as_substrings(short))):
+                built = node()
+                if built is not None and (index, to_fts(built)) not in seen:
+                    seen.add((index, to_fts(built)))
+                    yield match, index, to_fts(built)
+
+        return steps()
 
     def search(self, query: str, filters: Filters | None = None, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
         """Matching fields, grouped by session, exact matches first (see the module docstring).
@@ -460,49 +477,40 @@ class Searcher:
         filters = filters or Filters()
         if limit < 1:
             raise UsageError("--limit must be at least 1.")
-        plan = self.plan(query)  # a malformed query fails before anything else
-        tags: list[list[str]] | None = []
-        if filters.active:
-            first, last = self.db.execute(
-                "SELECT min(date), max(date) FROM sheets WHERE date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
-            ).fetchone()
-            tags = filters.tags(first and first[:10], last and last[:10])
-            if tags is None:
-                return []
-        # The filters as a query on the word index's tags column (see scanner.schema).
+        plan = self.plan(query)
+        tags = filters.tags(self._number, self._date_bounds) if filters.active else []
+        if tags is None:
+            return []
+        # The filters as a query on the tags column of either index (see scanner.schema).
         tag_expr = " AND ".join("tags : (" + " OR ".join(f'"{t}"' for t in group) + ")" for group in tags)
         found: dict[int, tuple[int, float, str, str, str]] = {}  # field id -> (tier, rank, match, index, MATCH)
         for tier, (match, index, expr) in enumerate(plan):
+            full = f"body : ({expr})" + (f" AND {tag_expr}" if tag_expr else "")
+            for field_id, rank in self._ranked(index, full, limit - len(found), list(found)):
+                found[field_id] = (tier, rank, match, index, full)
             if len(found) >= limit:
                 break
-            full = f"body : ({expr})"
-            if index == "words" and tag_expr:
-                full += " AND " + tag_expr
-            within = tag_expr if index == "trigrams" else None
-            for field_id, rank in self._ranked(index, full, limit - len(found), list(found), within):
-                found[field_id] = (tier, rank, match, index, full)
         return self._results(found)
 
-    def _ranked(self, index: str, expr: str, limit: int, exclude: list[int],
-                within: str | None = None) -> list[tuple[int, float]]:
-        """The best ``limit`` matches by BM25 among the newest :data:`RANK_WINDOW` ones.
+    def _number(self, kind: str, value: str) -> int | None:
+        row = self.db.execute("SELECT id FROM search_terms WHERE kind = ? AND value = ?", [kind, value]).fetchone()
+        return row[0] if row else None
 
-        ``within`` is a tags query on the word index that the matches must also
-        meet (filters for the trigram index, which has no tags); the '+' keeps
-        it one set to test against, not a lookup per row.
-        """
+    def _date_bounds(self) -> tuple[str | None, str | None]:
+        first, last = self.db.execute("SELECT min(date), max(date) FROM sheets WHERE date GLOB "
+                                      "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'").fetchone()
+        return first and first[:10], last and last[:10]
+
+    def _ranked(self, index: str, expr: str, limit: int, exclude: list[int]) -> list[tuple[int, float]]:
+        """The best ``limit`` matches by BM25 among the newest :data:`RANK_WINDOW` ones."""
         table = _INDEX[index]
         skip, args = "", []
         if exclude:
             skip, args = " AND rowid NOT IN (SELECT value FROM json_each(?))", [json.dumps(exclude)]
-        if within:
-            skip += " AND +rowid IN (SELECT rowid FROM search_words WHERE search_words MATCH ?)"
-            args.append(within)
-        row = self.db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?{skip} "
-                              f"ORDER BY rowid DESC LIMIT 1 OFFSET ?", [expr, *args, RANK_WINDOW - 1]).fetchone()
-        sql = (f"SELECT rowid, bm25({table}{_WEIGHTS[index]}) AS r FROM {table} "
-               f"WHERE {table} MATCH ? AND rowid >= ?{skip} ORDER BY r LIMIT ?")
-        return self.db.execute(sql, [expr, row[0] if row else 0, *args, limit]).fetchall()
+        # One pass: the index yields matches newest first and stops at the window.
+        rows = self.db.execute(f"SELECT rowid, bm25({table}{_WEIGHTS}) FROM {table} WHERE {table} MATCH ?{skip} "
+                               f"ORDER BY rowid DESC LIMIT ?", [expr, *args, RANK_WINDOW]).fetchall()
+        return sorted(rows, key=lambda r: r[1])[:limit]
 
     def _results(self, found: dict[int, tuple]) -> list[dict[str, Any]]:
         by_query: dict[tuple[str, str], list[int]] = {}

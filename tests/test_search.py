@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import date, timedelta
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from scanner import store
 from scanner.errors import UsageError
 from scanner.read import FieldRead, PageResult
-from scanner.search import Filters, Searcher, reindex
+from scanner.search import Filters, Searcher, date_tags, reindex, tag
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 8), 255, np.uint8))[1].tobytes()
 KINDS = {"presenting": ("text", "progress"), "risk": ("line", "progress"), "plan": ("text", "progress"),
@@ -212,6 +213,39 @@ def test_bad_filters_are_usage_errors(bad):
         Filters(**bad)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.dates(date(2015, 1, 1), date(2030, 12, 31)), st.integers(0, 900), st.integers(-5, 905))
+def test_date_tags_cover_exactly_the_range(start, span, offset):
+    end, day = start + timedelta(days=span), start + timedelta(days=offset)
+    tags = set(date_tags(start, end))
+    own = {tag(4, day.year), tag(5, day.year * 12 + day.month - 1), tag(6, day.toordinal() - 678576)}
+    assert bool(tags & own) == (start <= day <= end)
+
+
+def test_tags_are_written_as_the_query_builds_them(vault):
+    number = session(vault, "Ab-9", "2024-02-29", {"plan": "walks daily"})
+    tags = vault.db.execute("SELECT tags FROM search_docs").fetchone()[0].split()
+    key_number = vault.db.execute("SELECT id FROM search_terms WHERE kind = 'key' AND value = 'plan'").fetchone()[0]
+    day = date(2024, 2, 29)
+    assert {tag(4, 2024), tag(5, 2024 * 12 + 1), tag(6, day.toordinal() - 678576), tag(3, 2),
+            tag(2, key_number)} <= set(tags)
+    assert hits(vault, "walks", client="ab-9", since="2024-02-29", until="2024-02-29") == {(number, "plan")}
+
+
+def test_filters_follow_a_sheet_whose_client_or_date_changes(vault, notes):
+    with store.transaction(vault.db):
+        vault.db.execute("UPDATE sheets SET client = 'C09', date = '2025-01-02' WHERE id = ?", [notes["a"]])
+    assert {s for s, _ in hits(vault, "insomnia", client="C09", since="2025-01-01")} == {notes["a"]}
+    assert hits(vault, "insomnia", client="C01") == set()
+    index_is_sound(vault)
+
+
+def test_an_unknown_client_or_field_finds_nothing(vault, notes):
+    assert find(vault, "sleep", client="nobody") == []
+    assert find(vault, "sleep", field="no_such_field") == []
+    assert find(vault, "sleep", since="2030-01-01") == []
+
+
 # -- keeping the index in step --------------------------------------------------------------
 
 
@@ -249,6 +283,24 @@ def test_reindex_rebuilds_identical_results(vault, notes):
     assert reindex(vault.db) == vault.db.execute("SELECT count(*) FROM search_docs").fetchone()[0] > 0
     assert {q: find(vault, q) for q in queries} == before
     index_is_sound(vault)
+
+
+def test_migrating_an_existing_vault_indexes_its_fields():
+    import scanner.db  # noqa: F401  (binds sqlite-utils to SQLCipher)
+    import sqlite_utils
+    from sqlcipher3 import dbapi2
+
+    from scanner import schema
+
+    db = sqlite_utils.Database(dbapi2.connect(":memory:"))
+    schema._run(db, schema.MIGRATIONS[:1])  # a vault from before search
+    db.execute("INSERT INTO sheets(sheet_id, template, template_version, page_size, client, date, printed_at) "
+               "VALUES ('OLD1', 'session', 1, 'letter', 'C01', '2023-05-01', 'x')")
+    db.execute("INSERT INTO fields(sheet_id, page, key, kind, privacy, value) VALUES "
+               "('OLD1', 1, 'plan', 'text', 'progress', ?)", [json.dumps("Exposure ladder")])
+    db.conn.commit()
+    assert schema.migrate(db) == len(schema.MIGRATIONS)
+    assert [r["field"] for r in Searcher(db).search("ladder", Filters(client="C01"))] == ["plan"]
 
 
 # -- the command line ---------------------------------------------------------------------
