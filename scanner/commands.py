@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from scanner.cli import AppContext, emit_json, not_available
+from scanner.cli import AppContext, emit_json
 from scanner.errors import BadInput
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -111,19 +111,6 @@ def confirm(app: AppContext, session: str, field_key: str, value: str | None) ->
 
 
 @click.command()
-@click.argument("query")
-@click.option("--client", default=None)
-@click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
-@click.option("--until", default=None, help="Up to this date (YYYY-MM-DD).")
-@click.option("--field", "field_key", default=None, help="Only this field key.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_app
-def search(app, query, client, since, until, field_key, as_json) -> None:
-    """Search confirmed text and OCR drafts, tolerant of OCR errors and shorthand."""
-    not_available("search", "the search release")
-
-
-@click.command()
 @pass_app
 def demo(app: AppContext) -> None:
     """Run the whole pipeline on samples/ in a throwaway vault (your own vault is not touched)."""
@@ -134,7 +121,7 @@ def demo(app: AppContext) -> None:
 
 def register(group: click.Group) -> None:
     """Attach every command to the top-level group."""
-    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_vault
+    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_search, cli_vault
 
     for cmd in (
         cli_vault.init,
@@ -146,7 +133,8 @@ def register(group: click.Group) -> None:
         confirm,
         cli_review.review,
         cli_note.note,
-        search,
+        cli_search.search,
+        cli_search.reindex,
         cli_vault.passwd,
         cli_vault.backup,
         cli_vault.restore,
