@@ -111,12 +111,19 @@ def confirm(app: AppContext, session: str, field_key: str, value: str | None) ->
 
 
 @click.command()
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the demo's vault and files in this folder (to try 'inklock review' on it).")
 @pass_app
-def demo(app: AppContext) -> None:
-    """Run the whole pipeline on samples/ in a throwaway vault (your own vault is not touched)."""
+def demo(app: AppContext, keep: Path | None) -> None:
+    """Run the whole pipeline on samples/ in a throwaway vault (your own vault is not touched).
+
+    Prints a form, reads the sample day's scanned batch, shows what was read
+    against what was written, confirms one session, drafts its SOAP note and
+    searches the vault.
+    """
     from scanner.demo import run
 
-    run(click.echo)
+    run(click.echo, keep)
 
 
 def register(group: click.Group) -> None:

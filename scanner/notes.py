@@ -320,7 +320,9 @@ def _phrase(f, value: Any, shorthand: Shorthand | None) -> str | None:
     if f.kind == "scale":
         lo, hi = (f.min or 0), (f.max if f.max is not None else 10)
         return f"{value}/{hi}" if lo == 0 else f"{value} (scale {lo}-{hi})"
-    text = " ".join(str(value).split())
+    # Each written line is its own thought: keep them apart in the sentence.
+    lines = [" ".join(line.split()) for line in str(value).splitlines()]
+    text = "; ".join(line.rstrip(";,") for line in lines if line)
     if f.kind == "digits" and f.label.lower() in _BARE_UNITS:
         return f"{text} {f.label.lower()}"
     if f.kind in ("line", "text") and shorthand is not None:

@@ -85,6 +85,43 @@ def next_session_number(vault, client: str) -> int:
     return int(row[0] or 0) + 1
 
 
+def carry_values(vault, client: str, before: str | None, template) -> dict[str, tuple[str, str]]:
+    """What each carry-forward field of ``template`` prints for ``client`` on a sheet dated ``before``.
+
+    Per field, the answer confirmed in the client's latest session dated strictly
+    before ``before`` in which that field was confirmed (a later-dated sheet
+    printed earlier never leaks backwards; undated sheets cannot be placed in
+    time and are skipped). Only confirmed values: a pending read is a draft.
+    An empty confirmed answer there means the item was closed, so nothing is
+    carried rather than an older answer. Returns {key: (text, date)}.
+    """
+    fields = {f.key: f for f in template.fields if f.carry_forward}
+    if not fields:
+        return {}
+    marks = ",".join("?" for _ in fields)
+    sql = (f"SELECT f.key, f.confirmed_value, s.date FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
+           f"WHERE s.client = ? AND f.status = 'confirmed' AND f.key IN ({marks}) AND s.date IS NOT NULL")
+    params: list[Any] = [client, *fields]
+    if before:
+        sql += " AND s.date < ?"
+        params.append(before)
+    latest: dict[str, tuple[Any, str]] = {}
+    for row in vault.db.query(sql + " ORDER BY s.date DESC, s.id DESC", params):
+        latest.setdefault(row["key"], (store.loads(row["confirmed_value"]), row["date"]))
+    return {key: (_carry_text(fields[key], value), when) for key, (value, when) in latest.items()
+            if value not in (None, "", [], False) and _carry_text(fields[key], value)}
+
+
+def _carry_text(field, value: Any) -> str:
+    """A confirmed value as the words printed in the 'from last time' box (option labels, not codes)."""
+    labels = {o.value: o.label for o in field.options or ()}
+    if value is True:
+        return "yes"
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(v), str(v)) for v in value)
+    return " ".join(labels.get(str(value), str(value)).split())
+
+
 def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str, template_dirs=()) -> dict[str, Any]:
     """Render every requested sheet into one PDF and register each sheet in the vault."""
     from forms.geometry import PAGE_SIZES
@@ -108,11 +145,7 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
         if req.client and number is None:
             number = planned_numbers.get(req.client) or next_session_number(vault, req.client)
             planned_numbers[req.client] = number + 1
-        carry = {}
-        if req.client:
-            keys = [f.key for p in template.pages for f in p.fields if f.carry_forward]
-            for key, (value, when) in store.last_confirmed_values(vault, req.client, req.date, keys).items():
-                carry[key] = (", ".join(map(str, value)) if isinstance(value, list) else str(value), when)
+        carry = carry_values(vault, req.client, req.date, template) if req.client else {}
         specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
                                date=req.date if req.client else None, session=number, carry=carry))
     out = Path(out)

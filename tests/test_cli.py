@@ -62,3 +62,12 @@ def test_wrong_passphrase_exit_3(cli, vault_dir, monkeypatch):
 def test_debug_flag_accepted(cli, vault_dir, argv):
     r = cli(*argv, "--json")
     assert r.code == 0, r.err
+
+
+def test_readme_documents_every_command():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    for name in SPEC_COMMANDS + ["reindex"]:
+        assert f"inklock {name}" in readme, name

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -29,9 +30,13 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.digits_eval import DEFAULT_CACHE, TRAIN_PER_DIGIT, confidence_figures, load_mnist  # noqa: E402
-from scanner.digits import MODEL_PATH, MlpModel, features, fit_to_mnist_frame  # noqa: E402
+from scanner.digits import LOW_CONFIDENCE, MODEL_PATH, MlpModel, features, fit_to_mnist_frame  # noqa: E402
 
 VALIDATION_PER_DIGIT = 100
+TEMPERATURES = np.exp(np.linspace(np.log(0.3), np.log(8), 160))
+# Share of validation mistakes that must come out below 0.8 (SPEC: 95%, plus a
+# margin because validation holds only a few dozen mistakes).
+FLAGGED_SHARE = 0.97
 
 
 def split_first_800(data: dict[int, np.ndarray], seed: int) -> tuple[np.ndarray, ...]:
@@ -98,22 +103,41 @@ def augmented_set(x: np.ndarray, y: np.ndarray, copies: int, seed: int) -> tuple
 
 def fit_member(fx: np.ndarray, fy: np.ndarray, hidden: tuple[int, ...], epochs: int, seed: int):
     """One scikit-learn MLP on standardised features."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
     net = MLPClassifier(
         hidden_layer_sizes=hidden, alpha=1e-4, batch_size=128, learning_rate_init=1e-3,
         max_iter=epochs, random_state=seed, early_stopping=False, n_iter_no_change=epochs,
     )
-    net.fit(fx, fy)
+    with warnings.catch_warnings():
+        # A fixed number of epochs is the plan, not a failure to converge.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        net.fit(fx, fy)
     return net
 
 
 def fit_temperature(model: MlpModel, logits: np.ndarray, y: np.ndarray) -> float:
     """The softmax temperature that minimises log-loss of the averaged probabilities (grid search)."""
-    grid = np.exp(np.linspace(np.log(0.3), np.log(6), 120))
     rows = np.arange(len(y))
-    losses = [-np.log(model.proba_from_logits(logits, t)[rows, y] + 1e-12).mean() for t in grid]
-    return float(grid[int(np.argmin(losses))])
+    losses = [-np.log(model.proba_from_logits(logits, t)[rows, y] + 1e-12).mean() for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+def flagging_temperature(model: MlpModel, logits: np.ndarray, y: np.ndarray, share: float) -> float:
+    """The lowest temperature at which ``share`` of the wrong readings fall below 0.8.
+
+    SPEC asks that at least 95% of wrong values be flagged or below 0.8; the
+    log-loss temperature alone leaves some confident mistakes, so the reported
+    confidence is made more cautious (never bolder) until the validation
+    mistakes fall below the review threshold.
+    """
+    for t in TEMPERATURES:
+        proba = model.proba_from_logits(logits, t)
+        wrong = proba.argmax(axis=1) != y
+        if not wrong.any() or (proba.max(axis=1)[wrong] < LOW_CONFIDENCE).mean() >= share:
+            return float(t)
+    return float(TEMPERATURES[-1])
 
 
 def export(nets, mean: np.ndarray, scale: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
@@ -124,7 +148,7 @@ def export(nets, mean: np.ndarray, scale: np.ndarray, temperature: float) -> dic
     }
     for m, net in enumerate(nets):
         for i, (w, b) in enumerate(zip(net.coefs_, net.intercepts_)):
-            # float16 weights halve the file; validation accuracy is unchanged.
+            # float16 weights halve the file; every figure printed here is measured with them.
             arrays[f"m{m}_W{i}"] = w.astype(np.float16)
             arrays[f"m{m}_b{i}"] = b.astype(np.float32)
     return arrays
@@ -173,10 +197,15 @@ def main(argv: list[str] | None = None) -> int:
 
     model = MlpModel(export(nets, mean, scale, 1.0))
     logits = model.image_logits(vax)
-    temperature = fit_temperature(model, logits, vay)
-    model.temperature = temperature
+    calibrated = fit_temperature(model, logits, vay)
+    temperature = max(calibrated, flagging_temperature(model, logits, vay, FLAGGED_SHARE))
     n = len(vy)
-    print(f"temperature {temperature:.2f}")
+    model.temperature = calibrated
+    print(f"log-loss temperature {calibrated:.2f}")
+    report("validation", model.proba_from_logits(logits[:, :, :n]), vy)
+    report("validation, distorted copy", model.proba_from_logits(logits[:, :, n:]), vy)
+    model.temperature = temperature
+    print(f"shipped temperature {temperature:.2f} (at least {FLAGGED_SHARE:.0%} of validation mistakes below 0.8)")
     report("validation", model.proba_from_logits(logits[:, :, :n]), vy)
     report("validation, distorted copy", model.proba_from_logits(logits[:, :, n:]), vy)
 
