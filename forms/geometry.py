@@ -193,6 +193,8 @@ def _field_json(fb: FieldBox) -> dict:
         d["min"], d["max"] = f.min, f.max
     if f.kind == "digits":
         d["cells"] = [_r(b) for b in fb.cells]
+        if f.min is not None or f.max is not None:
+            d["min"], d["max"] = f.min, f.max
     if f.kind in ("line", "text"):
         d["lines"] = [_r(b) for b in fb.lines]
         d["baselines"] = [round(y, 2) for y in fb.rules]

@@ -57,7 +57,7 @@ _KIND_ATTRS = {
     "checkbox": set(),
     "choice": {"options", "multiple"},
     "scale": {"min", "max"},
-    "digits": {"cells"},
+    "digits": {"cells", "min", "max"},
     "line": set(),
     "text": {"lines"},
 }
@@ -309,6 +309,9 @@ def _check_field(file: str | None, loc: tuple, f: Field) -> Field:
             raise _fail(file, loc + ("cells",), "a digits field needs 'cells' (how many digits)")
         if not 1 <= f.cells <= MAX_CELLS:
             raise _fail(file, loc + ("cells",), f"cells must be 1 to {MAX_CELLS}, not {f.cells}")
+        # An optional plausible range (e.g. PHQ-9 0-27): a value outside it is read with low confidence.
+        if f.min is not None and f.max is not None and f.min >= f.max:
+            raise _fail(file, loc + ("min",), f"min ({f.min}) must be less than max ({f.max})")
     elif f.kind == "text":
         lines = 3 if f.lines is None else f.lines
         if not 1 <= lines <= MAX_LINES:

@@ -19,9 +19,9 @@ from xml.sax.saxutils import escape, quoteattr
 # Colours are presentation attributes (allowed by a CSP without 'unsafe-inline');
 # the review stylesheet may restyle the classes.
 INK, GRID, LINE, DOT = "#1d2733", "#dfe3e8", "#245d86", "#245d86"
-FONT_SIZE = 10.0
+FONT_SIZE = 11.0
 MARGIN = {"left": 34.0, "right": 14.0, "top": 12.0, "bottom": 26.0}
-MAX_X_LABELS = 5
+LABEL_GAP = 8.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class LineChart:
     hi: float
     points: tuple[ChartPoint, ...]
     y_ticks: tuple[tuple[float, str], ...]
-    x_ticks: tuple[tuple[float, str], ...]
+    x_ticks: tuple[tuple[float, str, str], ...]  # position, text, anchor (start | middle | end)
 
 
 def line_chart(series: Sequence[tuple[str, float]], *, lo: float | None = None, hi: float | None = None,
@@ -74,8 +74,7 @@ def line_chart(series: Sequence[tuple[str, float]], *, lo: float | None = None, 
     points = tuple(ChartPoint(round(x, 2), round(y1 - (v - lo) / (hi - lo) * (y1 - y0), 2), d, v)
                    for x, (d, v) in zip(xs, ordered))
     y_ticks = tuple((round(y1 - (t - lo) / (hi - lo) * (y1 - y0), 2), _number(t)) for t in _ticks(lo, hi))
-    shown = _spread(len(points), MAX_X_LABELS)
-    x_ticks = tuple((points[i].x, points[i].date) for i in shown)
+    x_ticks = _date_labels(points)
     return LineChart(title, width, height, (x0, y0, x1, y1), lo, hi, points, y_ticks, x_ticks)
 
 
@@ -115,11 +114,29 @@ def _ticks(lo: float, hi: float) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def _spread(n: int, most: int) -> list[int]:
-    """At most ``most`` indexes out of n, first and last included, evenly apart."""
-    if n <= most:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+def _date_labels(points: tuple[ChartPoint, ...]) -> tuple[tuple[float, str, str], ...]:
+    """Date labels under the points, as many as fit without overlapping: the last always, the
+    first when it fits beside it, then those between that fit.
+
+    The end labels align inwards so that they stay inside the chart.
+    """
+    if len(points) <= 1:
+        return tuple((p.x, p.date, "middle") for p in points)
+
+    def extent(p: ChartPoint, anchor: str) -> tuple[float, float]:
+        w = len(p.date) * FONT_SIZE * 0.6  # a generous width for digits in a sans font
+        return {"start": (p.x, p.x + w), "end": (p.x - w, p.x)}.get(anchor, (p.x - w / 2, p.x + w / 2))
+
+    last = extent(points[-1], "end")
+    chosen = [(points[0], "start")]
+    for p in points[1:-1]:
+        a, b = extent(p, "middle")
+        if a >= extent(*chosen[-1])[1] + LABEL_GAP and b <= last[0] - LABEL_GAP:
+            chosen.append((p, "middle"))
+    if last[0] < extent(*chosen[-1])[1] + LABEL_GAP:
+        chosen = []  # only the first is chosen and it overlaps the last: the last date says more
+    chosen.append((points[-1], "end"))
+    return tuple((p.x, p.date, anchor) for p, anchor in chosen)
 
 
 def _number(value: float) -> str:
@@ -147,8 +164,8 @@ def to_svg(chart: LineChart, *, label: str | None = None) -> str:
                    f'font-size="{_n(FONT_SIZE)}" fill="{INK}">{escape(text)}</text>')
     out.append(f'<line class="axis" x1="{_n(x0)}" y1="{_n(y1)}" x2="{_n(x1)}" y2="{_n(y1)}" stroke="{INK}" '
                f'stroke-width="1"/>')
-    for x, text in chart.x_ticks:
-        out.append(f'<text class="tick" x="{_n(x)}" y="{_n(y1 + 16)}" text-anchor="middle" '
+    for x, text, anchor in chart.x_ticks:
+        out.append(f'<text class="tick" x="{_n(x)}" y="{_n(y1 + 16)}" text-anchor="{anchor}" '
                    f'font-size="{_n(FONT_SIZE)}" fill="{INK}">{escape(text)}</text>')
     if len(chart.points) > 1:
         coords = " ".join(f"{_n(p.x)},{_n(p.y)}" for p in chart.points)
@@ -185,8 +202,8 @@ def to_drawing(chart: LineChart, font: str = "Helvetica"):
         d.add(String(x0 - 6, h - y - 3, text, fontName=font, fontSize=FONT_SIZE - 1, textAnchor="end",
                      fillColor=HexColor(INK)))
     d.add(Line(x0, h - y1, x1, h - y1, strokeColor=HexColor(INK), strokeWidth=0.8))
-    for x, text in chart.x_ticks:
-        d.add(String(x, h - y1 - 14, text, fontName=font, fontSize=FONT_SIZE - 1, textAnchor="middle",
+    for x, text, anchor in chart.x_ticks:
+        d.add(String(x, h - y1 - 14, text, fontName=font, fontSize=FONT_SIZE - 1, textAnchor=anchor,
                      fillColor=HexColor(INK)))
     if len(chart.points) > 1:
         coords = [c for p in chart.points for c in (p.x, h - p.y)]

@@ -39,20 +39,26 @@ def search(app: AppContext, query: str, client: str | None, since: str | None, u
     filters = Filters(client=client, since=since, until=until, field=field_key, privacy=privacy)
     vault = app.vault()
     if as_json:
-        emit_json({"query": query, "results": Searcher(vault.db).search(query, filters, limit)})
+        emit_json({"query": query, "results": Searcher(vault.db, vault=vault).search(query, filters, limit)})
         return
-    results = Searcher(vault.db, highlight=_MARK).search(query, filters, limit)
+    results = Searcher(vault.db, highlight=_MARK, vault=vault).search(query, filters, limit)
     print_results(query, results)
 
 
 @click.command()
 @pass_app
 def reindex(app: AppContext) -> None:
-    """Rebuild the search index from every field in the vault."""
+    """Rebuild the search index and the handwriting exemplars from every field in the vault."""
+    from scanner import exemplars
     from scanner.search import reindex as rebuild
 
-    count = rebuild(app.vault().db)
+    vault = app.vault()
+    count = rebuild(vault.db)
     click.echo(f"Search index rebuilt: {count} field(s) with text indexed.")
+    hand = exemplars.rebuild(vault)
+    click.echo(f"Handwriting learned again: {hand['words']} word(s) from {hand['fields']} confirmed field(s) "
+               f"({hand['skipped']} skipped: their words and crop did not line up); "
+               f"{hand['drafts']} unconfirmed field(s) cut into words for search.")
 
 
 def _snippet(text: str):

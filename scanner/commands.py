@@ -128,7 +128,7 @@ def demo(app: AppContext, keep: Path | None) -> None:
 
 def register(group: click.Group) -> None:
     """Attach every command to the top-level group."""
-    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_search, cli_vault
+    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_search, cli_summary, cli_vault
 
     for cmd in (
         cli_vault.init,
@@ -142,6 +142,7 @@ def register(group: click.Group) -> None:
         cli_note.note,
         cli_search.search,
         cli_search.reindex,
+        cli_summary.summary,
         cli_vault.passwd,
         cli_vault.backup,
         cli_vault.restore,

@@ -50,16 +50,30 @@ class IngestSummary:
     kept_confirmed: int = 0
     sessions: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    page_problems: dict[str, list[str]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def page_problem(self, source: str, message: str) -> None:
+        self.page_problems.setdefault(source, []).append(message)
+
+    def all_problems(self) -> list[str]:
+        """One line per file problem; a file with many bad pages is one line, not one per page."""
+        out = list(self.problems)
+        for source, messages in self.page_problems.items():
+            if len(messages) == 1:
+                out.append(messages[0])
+            else:
+                out.append(f"{source}: {len(messages)} pages could not be read; the first: {messages[0]}")
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "files": self.files, "pages": self.pages, "identified": self.identified,
             "unmatched": self.unmatched, "blank": self.blank, "duplicates": self.duplicates,
             "failed": self.failed, "failed_files": self.failed_files, "rescans": self.rescans, "kept_confirmed": self.kept_confirmed,
-            "sessions": sorted(set(self.sessions)), "problems": self.problems, "removed": self.removed,
+            "sessions": sorted(set(self.sessions)), "problems": self.all_problems(), "removed": self.removed,
             "seconds": round(self.seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
@@ -132,8 +146,13 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
     sizes = store.sheet_sizes(vault)
     abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
     if workers > 1:
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        pool = mp.get_context(method).Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations))
+        # Not fork: a process that has already run OpenCV or OpenMP threads (a test
+        # runner, the review app) can deadlock its forked children. The forkserver
+        # starts clean once and preloads the reader, so later pools start quickly.
+        context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload(["scanner.read", "scanner.ocr", "scanner.digits", "cv2", "numpy"])
+        pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations))
     else:
         _init_worker(registry.layouts, sizes, codes, abbreviations)
         pool = _InlinePool()
@@ -178,11 +197,11 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
             else:
                 summary.failed += 1
                 tally.failed += 1
-                summary.problems.append(result.message)
+                summary.page_problem(result.source, result.message)
         except Exception as exc:  # noqa: BLE001 -- report and go on with the batch
             summary.failed += 1
             tally.failed += 1
-            summary.problems.append(f"{result.source} page {result.index + 1} could not be stored ({type(exc).__name__}).")
+            summary.page_problem(result.source, f"{result.source} page {result.index + 1} could not be stored ({type(exc).__name__}).")
         summary.stage_seconds["store"] = summary.stage_seconds.get("store", 0.0) + time.perf_counter() - stamp
         tally.done += 1
         if tally.done == tally.pages:
@@ -198,8 +217,8 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
         for item in iter_pages(list(paths)):
             if isinstance(item, FileProblem):
                 drain(0)
-                summary.problems.append(item.message)
                 if item.index is not None and item.sha256 in tallies:
+                    summary.page_problem(str(item.source), item.message)
                     summary.pages += 1
                     summary.failed += 1
                     tally = tallies[item.sha256]
@@ -208,6 +227,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
                     if tally.done == tally.pages:
                         finish_file(tally)
                 else:
+                    summary.problems.append(item.message)
                     summary.failed_files += 1
                 continue
             if isinstance(item, FileStart):
@@ -240,5 +260,91 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
     finally:
         pool.close()
         pool.join()
+    if summary.identified:
+        stamp = time.perf_counter()
+        _index_words(vault, summary)
+        summary.stage_seconds["words"] = time.perf_counter() - stamp
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _index_words(vault, summary: IngestSummary) -> None:
+    """Cut the new drafts into word images for search by the clinician's own hand."""
+    from scanner import exemplars
+
+    try:
+        exemplars.index_drafts(vault, limit=None)
+    except exemplars.LEARN_ERRORS as exc:
+        # Search by handwriting is an extra: the pages themselves are stored.
+        summary.problems.append(f"Handwriting search was not updated ({type(exc).__name__}); "
+                                "run 'inklock reindex' to retry.")
+
+
+# -- pages placed by hand in review ----------------------------------------------
+
+REREAD_FLAG = "assigned_in_review"  # page flag: placed by the clinician, read from the stored copy
+
+
+def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extra_template_dirs=()) -> dict[str, Any]:
+    """Read an unmatched page again as page ``page`` of sheet ``sheet_id``, store it, mark it assigned.
+
+    The stored copy (a JPEG, long side 1700 px, about 150 dpi for letter) is
+    registered from its corner markers as at ingest; the QR code is not
+    needed, since the clinician named the sheet. Reading at that size was
+    measured as good as from the full scan (marks, digits and OCR on
+    synthetic scanner and phone pages). Refused (BadInput) when the page
+    shows no markers, or markers of another form or page than the one named;
+    nothing is stored then. Returns save_page's outcome plus ``unmatched_id``.
+    """
+    import cv2
+    import numpy as np
+
+    from scanner import register as reg
+    from scanner.errors import BadInput
+    from scanner.read import encode_jpeg
+
+    rows = list(vault.db.query("SELECT * FROM unmatched WHERE id = ?", [unmatched_id]))
+    if not rows:
+        raise BadInput(f"There is no unmatched page {unmatched_id}.")
+    row = rows[0]
+    if row["status"] != "open":
+        raise BadInput(f"Unmatched page {unmatched_id} was already {row['status']}.")
+    sheet = store.get_sheet(vault, sheet_id)
+    gray = cv2.imdecode(np.frombuffer(vault.get_file(row["image_file"]), np.uint8), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise BadInput(f"The stored image of unmatched page {unmatched_id} cannot be decoded.")
+    registry, codes = build_registry(extra_template_dirs)
+    hits = reg.find_markers(gray)
+    registration = reg.register(gray, registry, hits, page_size=sheet["page_size"])
+    if registration is None:
+        raise BadInput(f"Unmatched page {unmatched_id} shows no registration markers, so it cannot be read as a "
+                       "form page; rescan it, or discard it if it is not one.")
+    if registration.template != sheet["template"]:
+        raise BadInput(f"The corner markers of unmatched page {unmatched_id} are those of form "
+                       f"'{registration.template}', but session {sheet['id']} is a '{sheet['template']}' sheet.")
+    if registration.page != page:
+        raise BadInput(f"The corner markers of unmatched page {unmatched_id} show page {registration.page} of the "
+                       f"form, not page {page}; assign it as page {registration.page}.")
+    abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
+    reader = Reader(registry, {sheet["sheet_id"]: sheet["page_size"]}, codes, abbreviations)
+    straight = reg.warp(gray, registration)
+    layout = registry.page_layout(registration.template, registration.page, registration.page_size)
+    result = PageResult("identified", f"unmatched page {unmatched_id}", row["source_sha256"] or "",
+                        row["source_index"] if row["source_index"] is not None else 0,
+                        template=registration.template, page=page, page_size=registration.page_size,
+                        sheet_id=sheet["sheet_id"], registration_error_px=round(registration.error_px, 2),
+                        flags=[*registration.flags, REREAD_FLAG])
+    result.fields = reader.read_fields(straight, layout, registration)
+    if page == 1:
+        result.header_png, result.header_guess = reader.read_header(straight, layout)
+    result.image_jpeg = encode_jpeg(straight)
+    guess = dict(store.loads(row["guess"]) or {}, assigned_sheet_id=sheet["sheet_id"], assigned_page=page,
+                 assigned_session=sheet["id"], assigned_at=store.now())
+    # One transaction: the page is stored and the unmatched row closed together, or neither.
+    with store.transaction(vault.db):
+        outcome = store.save_page(vault, result)
+        vault.db.execute("UPDATE unmatched SET status = 'assigned', guess = ? WHERE id = ? AND status = 'open'",
+                         [store.dumps(guess), unmatched_id])
+    words = IngestSummary()
+    _index_words(vault, words)
+    return {**outcome, "unmatched_id": unmatched_id, "problems": words.problems}

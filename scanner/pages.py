@@ -17,12 +17,16 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence
 
+from scanner.errors import BadInput
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED = IMAGE_SUFFIXES | PDF_SUFFIXES
 RENDER_DPI = 300
 # A letter page at 600 dpi is 34 Mpx; anything far beyond is a decompression bomb.
 MAX_PIXELS = 80_000_000
+# A page so large that it fits MAX_PIXELS only below this resolution is no scanned form.
+MIN_RENDER_DPI = 50
 
 
 @dataclass
@@ -96,8 +100,20 @@ def _to_gray(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
-def _open_image(path: Path) -> Image.Image:
+def _limit_pixels() -> None:
+    # Pillow refuses images beyond twice this at open (and at each TIFF frame);
+    # _check_size refuses the band between once and twice, where Pillow only warns.
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def _check_size(img: Image.Image) -> None:
+    """Refuse an image too large to be a page before it is decoded."""
+    if img.width * img.height > MAX_PIXELS:
+        raise Image.DecompressionBombError(f"{img.width} x {img.height} pixels")
+
+
+def _open_image(path: Path) -> Image.Image:
+    _limit_pixels()
     return Image.open(path)
 
 
@@ -110,12 +126,24 @@ def _image_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FileP
             if frame.width * frame.height == 0:
                 yield FileProblem(path, sha, f"{path} page {i + 1} is an empty image.", i)
                 continue
-            dpi = frame.info.get("dpi", (None,))[0]
-            yield PageImage(path, sha, i, _to_gray(frame.copy()), float(dpi) if dpi else None)
+            _check_size(frame)
+            dpi = _dpi(frame.info.get("dpi"))
+            yield PageImage(path, sha, i, _to_gray(frame.copy()), dpi)
     except Image.DecompressionBombError:
         yield FileProblem(path, sha, f"{path} is far too large an image to be a scanned page; it was not read.")
-    except (OSError, ValueError, SyntaxError) as exc:
+    except MemoryError:
+        yield FileProblem(path, sha, f"{path} is too large an image to read in memory; it was not read.")
+    except Exception as exc:  # noqa: BLE001 -- a damaged file may break a decoder in any way; the batch goes on
         yield FileProblem(path, sha, f"{path} is not a readable image ({_short(exc)}).")
+
+
+def _dpi(value) -> float | None:
+    """The resolution an image file states, if it is a sensible number."""
+    try:
+        dpi = float(value[0] if isinstance(value, (tuple, list)) else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return dpi if 1.0 <= dpi <= 10_000.0 else None
 
 
 def _short(exc: BaseException) -> str:
@@ -143,7 +171,9 @@ def _single_image(page) -> Image.Image | None:
         raise Image.DecompressionBombError("image too large")
     if pdfimage.width * pdfimage.height < 250_000:
         return None  # a logo or stamp, not a page scan
-    return pdfimage.as_pil_image()
+    pil = pdfimage.as_pil_image()
+    _check_size(pil)  # the image data may state other dimensions than the PDF does
+    return pil
 
 
 def _contents(page):
@@ -157,19 +187,46 @@ def _contents(page):
     return [contents]
 
 
-def _render(path: Path, index: int) -> np.ndarray:
+def page_inches(page) -> tuple[float, float]:
+    """Width and height of a PDF page as it is rendered (crop box, in user units), in inches."""
+    box = [float(v) for v in page.cropbox]
+    unit = float(page.obj.get("/UserUnit", 1.0))
+    return abs(box[2] - box[0]) * unit / 72.0, abs(box[3] - box[1]) * unit / 72.0
+
+
+def render_dpi(width_in: float, height_in: float) -> int:
+    """RENDER_DPI, or less for a page that would otherwise exceed MAX_PIXELS; refuses absurd sizes."""
+    area = width_in * height_in
+    if not area > 0.01:  # also catches NaN
+        raise BadInput("it has no printable area")
+    dpi = min(RENDER_DPI, int((MAX_PIXELS / area) ** 0.5))
+    if dpi < MIN_RENDER_DPI:
+        raise Image.DecompressionBombError(f"{width_in:.0f} x {height_in:.0f} inches")
+    return dpi
+
+
+def _render(path: Path, index: int, size_in: tuple[float, float]) -> tuple[np.ndarray, int]:
     from pdf2image import convert_from_path
 
+    dpi = render_dpi(*size_in)
     # No output_folder: pdftoppm writes to a pipe, never to a temp file.
     pages = convert_from_path(
-        str(path), dpi=RENDER_DPI, first_page=index + 1, last_page=index + 1, grayscale=True
+        str(path), dpi=dpi, first_page=index + 1, last_page=index + 1, grayscale=True
     )
-    return np.asarray(pages[0].convert("L"), dtype=np.uint8)
+    if not pages:
+        raise BadInput("the renderer returned nothing")
+    gray = np.asarray(pages[0].convert("L"), dtype=np.uint8)
+    # pdftoppm answers a page it cannot draw with a tiny image, which would pass for a blank page.
+    expected = sorted(round(v * dpi) for v in size_in)
+    if any(got < 0.5 * want for got, want in zip(sorted(gray.shape), expected)):
+        raise BadInput(f"the renderer made {gray.shape[1]} x {gray.shape[0]} pixels of it")
+    return gray, dpi
 
 
 def _pdf_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FileProblem]:
     import pikepdf
 
+    _limit_pixels()
     try:
         pdf = pikepdf.open(path)
     except pikepdf.PasswordError:
@@ -195,9 +252,13 @@ def _pdf_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FilePro
                 if pil is not None:
                     yield PageImage(path, sha, i, _to_gray(pil), None)
                 else:
-                    yield PageImage(path, sha, i, _render(path, i), float(RENDER_DPI))
+                    gray, dpi = _render(path, i, page_inches(page))
+                    yield PageImage(path, sha, i, gray, float(dpi))
             except Image.DecompressionBombError:
-                yield FileProblem(path, sha, f"{path} page {i + 1} is far too large an image; it was not read.", i)
+                yield FileProblem(path, sha, f"{path} page {i + 1} is far too large to be a scanned page; "
+                                  "it was not read.", i)
+            except MemoryError:
+                yield FileProblem(path, sha, f"{path} page {i + 1} is too large to read in memory; it was not read.", i)
             except Exception as exc:  # noqa: BLE001 -- one bad page must not stop the batch
                 yield FileProblem(path, sha, f"{path} page {i + 1} could not be read ({_short(exc)}).", i)
 

@@ -17,7 +17,7 @@ from typing import Any
 from scanner import store
 from scanner.errors import BadInput, UsageError
 
-CLIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,23}$")
+CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
 
 
 @dataclass
@@ -28,9 +28,15 @@ class SheetRequest:
     session: int | None
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """A value as it may appear in a one-line message: control characters made visible, long ones cut."""
+    text = "".join(c if c.isprintable() else "?" for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_client(code: str, where: str = "") -> str:
-    if not CLIENT_CODE.match(code or ""):
-        raise BadInput(f"{where}'{code}' is not a client code: use up to 24 letters, digits, '.', '_' or '-' "
+    if not CLIENT_CODE.fullmatch(code or ""):
+        raise BadInput(f"{where}'{shown(code)}' is not a client code: use up to 24 letters, digits, '.', '_' or '-' "
                        "(a code, never a name).")
     return code
 
@@ -41,7 +47,7 @@ def check_date(text: str | None, where: str = "") -> str:
     try:
         return Date.fromisoformat(text.strip()).isoformat()
     except ValueError:
-        raise BadInput(f"{where}'{text}' is not a date; use YYYY-MM-DD.") from None
+        raise BadInput(f"{where}'{shown(text)}' is not a date; use YYYY-MM-DD.") from None
 
 
 def check_session(text: Any, where: str = "") -> int | None:
@@ -49,19 +55,24 @@ def check_session(text: Any, where: str = "") -> int | None:
         return None
     t = str(text).strip()
     if not t.isdigit() or not 0 < int(t) < 10000:
-        raise BadInput(f"{where}'{t}' is not a session number (1 to 9999).")
+        raise BadInput(f"{where}'{shown(t)}' is not a session number (1 to 9999).")
     return int(t)
 
 
 def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest]:
     """Rows of ``client,date,session[,template]``; the first bad row stops everything."""
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            rows = list(reader)
     except FileNotFoundError:
         raise BadInput(f"The schedule {path} does not exist.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"The schedule {path} cannot be read as a CSV text file ({type(exc).__name__}).") from None
+    except csv.Error as exc:  # e.g. a cell longer than the csv module allows
+        line = reader.line_num if reader is not None else 0
+        raise BadInput(f"The schedule {path} cannot be read as CSV at line {line} ({exc}).") from None
     requests = []
     for number, row in enumerate(rows, start=1):
         cells = [c.strip() for c in row]
@@ -125,6 +136,7 @@ def _carry_text(field, value: Any) -> str:
 def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str, template_dirs=()) -> dict[str, Any]:
     """Render every requested sheet into one PDF and register each sheet in the vault."""
     from forms.geometry import PAGE_SIZES
+    from forms.errors import FormsError
     from forms.model import TemplateError, get_template
     from forms.payload import new_sheet_id
     from forms.render import SheetSpec, render_sheets
@@ -139,7 +151,7 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
             try:
                 templates[req.template] = get_template(req.template, template_dirs)
             except TemplateError as exc:
-                raise BadInput(str(exc)) from None
+                raise BadInput(_sentence(str(exc))) from None
         template = templates[req.template]
         number = req.session
         if req.client and number is None:
@@ -153,18 +165,28 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
         raise BadInput(f"The folder {out.parent} does not exist.")
     tmp = out.with_name(f".{out.name}.part")
     try:
-        render_sheets(specs, tmp, page_size=page_size)
+        try:
+            render_sheets(specs, tmp, page_size=page_size)
+        except FormsError as exc:  # e.g. a user template the QR payload cannot carry
+            raise BadInput(f"The packet cannot be printed: {_sentence(str(exc))}") from None
         sheets = []
-        for spec in specs:
-            session_id = store.register_sheet(
-                vault, sheet_id=spec.sheet_id, template=spec.template.name,
-                template_version=spec.template.version, page_size=page_size, client=spec.client,
-                date=spec.date, session_number=spec.session)
-            sheets.append({"sheet_id": spec.sheet_id, "template": spec.template.name, "client": spec.client,
-                           "date": spec.date, "session": spec.session, "session_id": session_id,
-                           "pages": len(spec.template.pages)})
-        os.replace(tmp, out)
+        # One transaction for the packet, committed only once the PDF is in place:
+        # a failure or an interruption part-way registers none of its sheets.
+        with store.transaction(vault.db):
+            for spec in specs:
+                session_id = store.register_sheet(
+                    vault, sheet_id=spec.sheet_id, template=spec.template.name,
+                    template_version=spec.template.version, page_size=page_size, client=spec.client,
+                    date=spec.date, session_number=spec.session)
+                sheets.append({"sheet_id": spec.sheet_id, "template": spec.template.name, "client": spec.client,
+                               "date": spec.date, "session": spec.session, "session_id": session_id,
+                               "pages": len(spec.template.pages)})
+            os.replace(tmp, out)
     finally:
         if tmp.exists():
             tmp.unlink()
     return {"pdf": str(out), "sheets": sheets}
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else text + "."

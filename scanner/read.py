@@ -22,6 +22,8 @@ JPEG_QUALITY = 85
 CROP_MARGIN_PT = 3.0
 # A value read from a badly registered page is never trusted above this.
 POOR_REGISTRATION_CAP = 0.5
+# The header crop reaches this far above the boxes, to include their printed labels.
+HEADER_LABEL_PT = 14.0
 
 
 @dataclass
@@ -54,6 +56,11 @@ class PageResult:
     thumb_jpeg: bytes = b""
     fields: list[FieldRead] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # Page 1 only: the handwritten header (client, date, session boxes) and what
+    # recognition made of it. Kept by the writer for blank sheets (SPEC 3), as a
+    # suggestion beside the crop: {"client", "date" (YYYY-MM-DD or None), "session"}.
+    header_png: bytes = b""
+    header_guess: dict[str, Any] = field(default_factory=dict)
 
 
 class Reader:
@@ -128,6 +135,8 @@ class Reader:
 
         stamp = time.perf_counter()
         result.fields = self.read_fields(page, layout, registration)
+        if result.page == 1:
+            result.header_png, result.header_guess = self.read_header(page, layout)
         t["read"] = time.perf_counter() - stamp
         stamp = time.perf_counter()
         result.image_jpeg = encode_jpeg(page)
@@ -146,6 +155,41 @@ class Reader:
             reads.append(read)
         return reads
 
+    def read_header(self, page: np.ndarray, layout: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """The header strip of a registered page 1 as PNG, and a guess at what is written in it.
+
+        Every page 1 gets it (about 15 ms): the worker does not know which
+        sheets were printed blank; the writer keeps it only for those. A header
+        that cannot be read gives an empty guess, never a failed page.
+        """
+        header = layout.get("header")
+        if not header or not all(k in header for k in ("client", "date", "session")):
+            return b"", {}
+        boxes = [header[k] for k in ("client", "date", "session")]
+        # Up to the printed labels above the boxes ("DATE (MM DD YYYY)" tells the order).
+        strip = [min(b[0] for b in boxes) - 4, min(b[1] for b in boxes) - HEADER_LABEL_PT,
+                 max(b[2] for b in boxes) + 4, max(b[3] for b in boxes) + 4]
+        png = encode_png(reg.crop(page, strip))
+        try:
+            return png, self._header_guess(page, layout)
+        except (cv2.error, ValueError, RuntimeError) as exc:  # engines fail in their own ways
+            return png, {"problem": type(exc).__name__}
+
+    def _header_guess(self, page: np.ndarray, layout: dict[str, Any]) -> dict[str, Any]:
+        header, cells = layout["header"], layout.get("header_cells") or {}
+        client = self.ocr.read_line(reg.crop(page, header["client"]))
+        guess: dict[str, Any] = {"client": client.text.strip(), "client_confidence": round(float(client.confidence), 3),
+                                 "date": None, "session": ""}
+        if cells.get("date"):
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["date"]])
+            guess["date"] = _header_date(text, layout.get("date_order", "MDY"))
+            guess["date_confidence"] = round(float(confidence), 3)
+        if cells.get("session"):
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["session"]])
+            guess["session"] = text.lstrip("0")
+            guess["session_confidence"] = round(float(confidence), 3)
+        return guess
+
     def read_field(self, page: np.ndarray, f: dict[str, Any], page_no: int) -> FieldRead:
         kind = f["kind"]
         crop = reg.crop(page, f["bbox"], CROP_MARGIN_PT)
@@ -157,6 +201,7 @@ class Reader:
         elif kind == "digits":
             cells = [reg.crop(page, c) for c in f["cells"]]
             value, confidence, flags = self.digits.read_cells(cells)
+            confidence, flags = _check_digits(value, confidence, list(flags), f)
         else:
             inner = reg.crop(page, f["bbox"])
             if kind == "line":
@@ -180,6 +225,36 @@ class Reader:
         result.thumb_jpeg = encode_jpeg(_downscale(gray, 300))
         result.timings = t
         return result
+
+
+def _check_digits(value: str, confidence: float, flags: list[str], f: dict[str, Any]) -> tuple[float, list[str]]:
+    """An impossible number (outside the field's range) is never trusted."""
+    from scanner.digits import check_range, lower_if_implausible
+
+    if value and value.isdigit() and (f.get("min") is not None or f.get("max") is not None):
+        lo = f.get("min") if f.get("min") is not None else 0
+        hi = f.get("max") if f.get("max") is not None else 10 ** len(f["cells"]) - 1
+        ok = check_range(value, lo, hi)
+        confidence = lower_if_implausible(confidence, ok)
+        if not ok:
+            flags = flags + ["implausible", "low_confidence"]
+    return confidence, list(dict.fromkeys(flags))
+
+
+def _header_date(digits: str, order: str) -> str | None:
+    """Eight digits written in the header's date cells (``order`` e.g. "MDY") as YYYY-MM-DD, if a real date."""
+    import datetime as dt
+
+    widths = {"D": 2, "M": 2, "Y": 4}
+    if len(digits) != 8 or not digits.isdigit() or sorted(order) != ["D", "M", "Y"]:
+        return None
+    parts, at = {}, 0
+    for c in order:
+        parts[c], at = int(digits[at:at + widths[c]]), at + widths[c]
+    try:
+        return dt.date(parts["Y"], parts["M"], parts["D"]).isoformat()
+    except ValueError:
+        return None
 
 
 def _decode(payload: str | None):

@@ -248,7 +248,98 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.executescript(search_index_ddl())
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+# -- the clinician's hand (scanner.exemplars) -------------------------------------
+#
+# ``word_exemplars``: one row per word of a confirmed line/text field whose
+# crop split into as many words as its transcription has; ``vectors`` are the
+# word's shape vectors (float16, see scanner.wordfeatures), ``image_file`` the
+# encrypted word image (a member of one bundle per field). ``source`` is the
+# confirmed value the words came from. ``word_drafts``: the word vectors of
+# unconfirmed fields, for searching by handwriting; ``crop_file`` says which
+# crop they were cut from. Triggers drop both whenever what they were made
+# from changes (a correction, a reopening, a confirmation, a rescan), in the
+# same transaction, so nothing stale is ever suggested or found; the word
+# images of dropped exemplars go to ``word_trash`` (bundle ids) to be deleted.
+EXEMPLAR_DDL = """
+    CREATE TABLE IF NOT EXISTS word_exemplars (
+        id INTEGER PRIMARY KEY,
+        field_id INTEGER NOT NULL REFERENCES fields(id),
+        n INTEGER NOT NULL,
+        word TEXT NOT NULL,
+        norm TEXT NOT NULL,
+        privacy TEXT NOT NULL,
+        source TEXT NOT NULL,
+        image_file TEXT NOT NULL,
+        vectors BLOB NOT NULL,
+        UNIQUE(field_id, n)
+    );
+    CREATE INDEX IF NOT EXISTS word_exemplars_norm ON word_exemplars(norm);
+    CREATE TABLE IF NOT EXISTS word_drafts (
+        field_id INTEGER PRIMARY KEY REFERENCES fields(id),
+        crop_file TEXT NOT NULL,
+        words INTEGER NOT NULL,
+        vectors BLOB NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS word_trash (
+        image_file TEXT PRIMARY KEY
+    );
+    CREATE TRIGGER IF NOT EXISTS word_exemplars_stale
+    AFTER UPDATE OF status, confirmed_value, crop_file ON fields
+    WHEN new.status IS NOT old.status OR new.confirmed_value IS NOT old.confirmed_value
+         OR new.crop_file IS NOT old.crop_file BEGIN
+        INSERT OR IGNORE INTO word_trash(image_file)
+            SELECT DISTINCT substr(image_file, 1, 32) FROM word_exemplars WHERE field_id = new.id;
+        DELETE FROM word_exemplars WHERE field_id = new.id;
+        DELETE FROM word_drafts WHERE field_id = new.id;
+    END;
+    CREATE TRIGGER IF NOT EXISTS word_exemplars_field_gone AFTER DELETE ON fields BEGIN
+        INSERT OR IGNORE INTO word_trash(image_file)
+            SELECT DISTINCT substr(image_file, 1, 32) FROM word_exemplars WHERE field_id = old.id;
+        DELETE FROM word_exemplars WHERE field_id = old.id;
+        DELETE FROM word_drafts WHERE field_id = old.id;
+    END;
+"""
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    db.executescript(EXEMPLAR_DDL)
+
+
+# -- blank sheets (SPEC section 3) ------------------------------------------------
+#
+# A sheet printed with ``--blank`` has no client until the clinician assigns
+# one in review. ``sheet_headers`` keeps, per scanned version of its page 1,
+# the encrypted crop of the handwritten header (client code, date, session)
+# and what recognition made of it (``guess``, JSON): a suggestion shown beside
+# the crop, never written into the sheet by itself. ``sheet_assignments`` is
+# the trail of what the clinician decided (and what was there before).
+BLANK_SHEET_DDL = """
+    CREATE TABLE IF NOT EXISTS sheet_headers (
+        id INTEGER PRIMARY KEY,
+        sheet_id TEXT NOT NULL REFERENCES sheets(sheet_id),
+        page_version INTEGER NOT NULL,
+        crop_file TEXT NOT NULL,
+        guess TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        UNIQUE(sheet_id, page_version)
+    );
+    CREATE TABLE IF NOT EXISTS sheet_assignments (
+        id INTEGER PRIMARY KEY,
+        sheet_id TEXT NOT NULL REFERENCES sheets(sheet_id),
+        at TEXT NOT NULL,
+        client TEXT NOT NULL,
+        date TEXT NOT NULL,
+        session_number INTEGER,
+        previous TEXT
+    );
+"""
+
+
+def _v4(db: sqlite_utils.Database) -> None:
+    db.executescript(BLANK_SHEET_DDL)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 
 
 def _p1(db: sqlite_utils.Database) -> None:

@@ -12,6 +12,11 @@ is then run in tiers, each widening the one before, so exact matches rank first:
 4. ``substring``: the same tree over the trigram index ("xiet" in "anxiety",
    words that OCR ran together).
 
+Between the shorthand and fuzzy tiers, when the searcher has the vault,
+``handwriting`` finds unconfirmed fields whose word images look like the
+clinician's confirmed exemplars of the query words (``scanner.exemplars``),
+whatever OCR made of them; such a hit is always a draft shown with its crop.
+
 A later tier runs only while fewer than ``limit`` fields were found. The index
 itself (``search_docs``, ``search_words``, ``search_trigrams``) is kept in step
 with ``fields`` by triggers (``scanner.schema``); :func:`reindex` rebuilds it.
@@ -33,7 +38,7 @@ from scanner import schema
 from scanner.errors import UsageError
 from scanner.shorthand import Shorthand
 
-MATCHES = ("exact", "shorthand", "fuzzy", "substring")
+MATCHES = ("exact", "shorthand", "handwriting", "fuzzy", "substring")
 DEFAULT_LIMIT = 50
 HIGHLIGHT = ("[", "]")
 FUZZY_MIN_LENGTH = 4
@@ -46,7 +51,9 @@ PRIVACY = ("private", "progress")
 _WORD = re.compile(r"[^\W_]+")  # what the unicode61 tokenizer keeps as a word
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OPERATORS = ("AND", "OR", "NOT")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (NUL ends a C string inside SQLite) and lone surrogates (not
+# encodable text, e.g. from a mangled terminal) are never meant.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 # -- the query tree -------------------------------------------------------------
@@ -404,8 +411,9 @@ class Searcher:
     Raises the connection's page cache to :data:`CACHE_KIB` if it is smaller.
     """
 
-    def __init__(self, db, shorthand: Shorthand | None = None, highlight: tuple[str, str] = HIGHLIGHT):
+    def __init__(self, db, shorthand: Shorthand | None = None, highlight: tuple[str, str] = HIGHLIGHT, vault=None):
         self.db = db
+        self.vault = vault  # with it, the handwriting tier runs (it needs the vault's files)
         self._shorthand = shorthand
         self.highlight = highlight
         self._vocab: dict[int, list[str]] | None = None
@@ -484,13 +492,66 @@ class Searcher:
         # The filters as a query on the tags column of either index (see scanner.schema).
         tag_expr = " AND ".join("tags : (" + " OR ".join(f'"{t}"' for t in group) + ")" for group in tags)
         found: dict[int, tuple[int, float, str, str, str]] = {}  # field id -> (tier, rank, match, index, MATCH)
-        for tier, (match, index, expr) in enumerate(plan):
+        hand: dict[int, tuple[str, float]] = {}  # field id -> (word seen in the handwriting, distance)
+        hand_due = self.vault is not None
+        for match, index, expr in plan:
+            if match in ("fuzzy", "substring") and hand_due:
+                hand, hand_due = self._by_hand(query, filters, limit - len(found), found), False
+                if len(found) >= limit:
+                    break
             full = f"body : ({expr})" + (f" AND {tag_expr}" if tag_expr else "")
             for field_id, rank in self._ranked(index, full, limit - len(found), list(found)):
-                found[field_id] = (tier, rank, match, index, full)
+                found[field_id] = (MATCHES.index(match), rank, match, index, full)
             if len(found) >= limit:
                 break
-        return self._results(found)
+        if hand_due and len(found) < limit:
+            hand = self._by_hand(query, filters, limit - len(found), found)
+        return self._results(found, hand)
+
+    def _by_hand(self, query: str, filters: Filters, limit: int, found: dict[int, tuple]) -> dict[int, tuple[str, float]]:
+        """The handwriting tier: adds to ``found`` and returns field id -> (word, distance)."""
+        from scanner import exemplars
+
+        groups = _hand_groups(parse_query(query))
+        if not groups or limit < 1:
+            return {}
+        matched: dict[int, tuple[str, float]] | None = None
+        for group in groups:
+            words = {v for w in group for v in self.shorthand.variants(w) if len(_WORD.findall(v)) == 1}
+            hits = {fid: (word, dist) for fid, word, dist in exemplars.search_by_hand(self.vault, sorted(words),
+                                                                                      limit=limit * 4 + 20)}
+            matched = hits if matched is None else {
+                fid: (matched[fid][0], max(matched[fid][1], d)) for fid, (_w, d) in hits.items() if fid in matched}
+        allowed = self._allowed([fid for fid in matched or {} if fid not in found], filters)
+        ranked = sorted(((fid, v) for fid, v in (matched or {}).items() if fid in allowed), key=lambda kv: kv[1][1])
+        out = dict(ranked[:limit])
+        for fid, (_word, dist) in out.items():
+            found[fid] = (MATCHES.index("handwriting"), dist, "handwriting", "hand", "")
+        return out
+
+    def _allowed(self, field_ids: list[int], filters: Filters) -> set[int]:
+        """Which of these fields pass the filters (checked on the rows: no text index entry is needed)."""
+        if not field_ids:
+            return set()
+        sql = ("SELECT f.id FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
+               "WHERE f.id IN (SELECT value FROM json_each(?)) AND f.status = 'pending'")
+        args: list[Any] = [json.dumps(field_ids)]
+        if filters.client is not None:
+            sql += " AND lower(s.client) = ?"
+            args.append(_ascii_lower(filters.client))
+        if filters.field is not None:
+            sql += " AND f.key = ?"
+            args.append(filters.field)
+        if filters.privacy is not None:
+            sql += " AND f.privacy = ?"
+            args.append(filters.privacy)
+        if filters.since is not None:
+            sql += " AND substr(s.date, 1, 10) >= ?"
+            args.append(filters.since)
+        if filters.until is not None:
+            sql += " AND substr(s.date, 1, 10) <= ?"
+            args.append(filters.until)
+        return {r[0] for r in self.db.execute(sql, args)}
 
     def _number(self, kind: str, value: str) -> int | None:
         row = self.db.execute("SELECT id FROM search_terms WHERE kind = ? AND value = ?", [kind, value]).fetchone()
@@ -512,10 +573,11 @@ class Searcher:
                                f"ORDER BY rowid DESC LIMIT ?", [expr, *args, RANK_WINDOW]).fetchall()
         return sorted(rows, key=lambda r: r[1])[:limit]
 
-    def _results(self, found: dict[int, tuple]) -> list[dict[str, Any]]:
+    def _results(self, found: dict[int, tuple], hand: dict[int, tuple[str, float]] | None = None) -> list[dict[str, Any]]:
         by_query: dict[tuple[str, str], list[int]] = {}
         for field_id, (_, _, _, index, expr) in found.items():
-            by_query.setdefault((index, expr), []).append(field_id)
+            if index != "hand":
+                by_query.setdefault((index, expr), []).append(field_id)
         rows: dict[int, dict[str, Any]] = {}
         for (index, expr), ids in by_query.items():
             table = _INDEX[index]
@@ -532,7 +594,43 @@ class Searcher:
                               "privacy": r[6], "status": "confirmed" if r[7] == "confirmed" else "draft",
                               "snippet": r[9], "score": round(-rank, 3), "match": match, "crop_file": r[8],
                               "_order": (tier, rank)}
+        for field_id, (word, dist) in (hand or {}).items():
+            rows[field_id] = self._hand_row(field_id, word, dist)
         return group_by_session(list(rows.values()))
+
+    def _hand_row(self, field_id: int, word: str, dist: float) -> dict[str, Any]:
+        r = self.db.execute(
+            "SELECT s.id, s.sheet_id, s.client, s.date, f.key, f.privacy, f.crop_file, d.body FROM fields f "
+            "JOIN sheets s ON s.sheet_id = f.sheet_id LEFT JOIN search_docs d ON d.id = f.id WHERE f.id = ?",
+            [field_id]).fetchone()
+        draft = " ".join((r[7] or "").split())
+        snippet = f"{self.highlight[0]}{word}{self.highlight[1]} in the handwriting"
+        if draft:
+            snippet += " \u2014 machine reading: " + (draft if len(draft) <= 80 else draft[:79] + "\u2026")
+        return {"session": r[0], "sheet_id": r[1], "client": r[2], "date": r[3], "field": r[4], "privacy": r[5],
+                "status": "draft", "snippet": snippet, "score": round(-dist, 3), "match": "handwriting",
+                "crop_file": r[6], "_order": (MATCHES.index("handwriting"), dist)}
+
+
+def _hand_groups(node: Node) -> list[set[str]] | None:
+    """The query as groups of words for the handwriting tier: every group must be seen, any word of it.
+
+    Prefix queries cannot be looked for by hand (None); NOT keeps what it keeps.
+    """
+    if isinstance(node, Leaf):
+        if node.prefix:
+            return None
+        return [{w} for w in _WORD.findall(node.text)] or None
+    if isinstance(node, Without):
+        return _hand_groups(node.keep)
+    parts = [_hand_groups(i) for i in node.items]
+    if any(p is None for p in parts):
+        return None
+    if isinstance(node, All):
+        return [g for p in parts for g in p]
+    if all(len(p) == 1 for p in parts):
+        return [set().union(*(p[0] for p in parts))]
+    return None
 
 
 def group_by_session(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -550,7 +648,7 @@ def search(vault, query: str, *, client: str | None = None, since: str | None = 
            field: str | None = None, privacy: str | None = None, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
     """Search a vault once (a long-lived caller keeps a :class:`Searcher` instead)."""
     filters = Filters(client=client, since=since, until=until, field=field, privacy=privacy)
-    return Searcher(vault.db).search(query, filters, limit)
+    return Searcher(vault.db, vault=vault).search(query, filters, limit)
 
 
 def reindex(db) -> int:

@@ -78,30 +78,6 @@ def get_sheet(vault, session: str | int) -> dict[str, Any]:
     return rows[0]
 
 
-def last_confirmed_values(vault, client: str, before_date: str | None, keys: Iterable[str]) -> dict[str, tuple[Any, str]]:
-    """The most recent confirmed value of each key for a client (carry-forward)."""
-    out: dict[str, tuple[Any, str]] = {}
-    keys = list(keys)
-    if not keys:
-        return out
-    marks = ",".join("?" for _ in keys)
-    params: list[Any] = [client, *keys]
-    date_clause = ""
-    if before_date:
-        date_clause = "AND (s.date IS NULL OR s.date < ?)"
-        params.append(before_date)
-    sql = (
-        f"SELECT f.key, f.confirmed_value, s.date FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
-        f"WHERE s.client = ? AND f.key IN ({marks}) AND f.status = 'confirmed' {date_clause} "
-        f"ORDER BY s.date DESC, s.id DESC"
-    )
-    for row in vault.db.query(sql, params):
-        value = loads(row["confirmed_value"])
-        if row["key"] not in out and value not in (None, "", [], False):
-            out[row["key"]] = (value, row["date"] or "")
-    return out
-
-
 # -- ingest -----------------------------------------------------------------
 
 def source_seen(vault, sha256: str) -> dict[str, Any] | None:
@@ -152,6 +128,7 @@ def save_page(vault, result) -> dict[str, Any]:
     sheet = sheet[0]
     image_id = vault.put_file(result.image_jpeg, "page")
     crop_ids = vault.put_files([f.crop_png for f in result.fields], "crop")
+    header_id = _put_header(vault, sheet, result)
     at = now()
     kept_confirmed = 0
     with transaction(db):
@@ -164,6 +141,8 @@ def save_page(vault, result) -> dict[str, Any]:
             [result.sheet_id, result.page, version, image_id, result.registration_error_px,
              dumps(result.flags), result.sha256, result.index, at],
         )
+        if header_id:
+            _save_header(db, result, version, header_id, at)
         for f, crop_id in zip(result.fields, crop_ids):
             existing = db.execute("SELECT id, status, confirmed_value, value FROM fields WHERE sheet_id = ? AND key = ?",
                                   [result.sheet_id, f.key]).fetchone()
@@ -311,7 +290,30 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
                          [dumps(value), at, field_id])
         vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                          [field_id, at, action, old_confirmed if status == "confirmed" else read_value, dumps(value)])
+    if kind in ("line", "text"):
+        _learn_hand(vault, field_id)
     return {"session": sheet["id"], "key": key, "value": value, "action": action}
+
+
+def _learn_hand(vault, field_id: int) -> None:
+    """Teach the exemplar index this confirmed field's words (issue #7).
+
+    Learning is a bonus on top of a confirmation that is already committed: a
+    crop that cannot be read back or split must never undo or fail it
+    (``inklock reindex`` learns everything again).
+    """
+    import logging
+
+    try:
+        from scanner import exemplars
+    except ImportError as exc:  # a broken install must not block confirming
+        logging.getLogger(__name__).warning("Handwriting learning is unavailable: %s", exc)
+        return
+    try:
+        exemplars.learn_field(vault, field_id)
+    except exemplars.LEARN_ERRORS as exc:
+        logging.getLogger(__name__).warning("Could not learn the handwriting of field %s: %s",
+                                            field_id, type(exc).__name__)
 
 
 def reopen_field(vault, session: str | int, key: str) -> None:
@@ -326,3 +328,90 @@ def reopen_field(vault, session: str | int, key: str) -> None:
                          [row[0]])
         vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                          [row[0], now(), "reopen", row[1], None])
+
+
+# -- blank sheets (SPEC section 3) ----------------------------------------------------
+
+def _put_header(vault, sheet: dict[str, Any], result) -> str | None:
+    """Encrypt the header crop of a page 1 whose sheet has no client yet (else keep nothing)."""
+    if sheet["client"] or not getattr(result, "header_png", b""):
+        return None
+    return vault.put_file(result.header_png, "header")
+
+
+def _save_header(db, result, version: int, crop_file: str, at: str) -> None:
+    db.execute("INSERT OR REPLACE INTO sheet_headers(sheet_id, page_version, crop_file, guess, created_at) "
+               "VALUES (?,?,?,?,?)",
+               [result.sheet_id, version, crop_file, dumps(getattr(result, "header_guess", None) or {}), at])
+
+
+def sheet_header(vault, sheet_id: str) -> dict[str, Any] | None:
+    """The newest header crop of a sheet and its guess: {"crop_file", "guess", "page_version"}, or None."""
+    row = vault.db.execute("SELECT crop_file, guess, page_version FROM sheet_headers WHERE sheet_id = ? "
+                           "ORDER BY page_version DESC LIMIT 1", [sheet_id]).fetchone()
+    if row is None:
+        return None
+    return {"crop_file": row[0], "guess": loads(row[1]) or {}, "page_version": row[2]}
+
+
+def blank_sheets(vault, waiting: bool = True) -> list[dict[str, Any]]:
+    """Sheets with scanned pages and no client (``waiting``), or every sheet printed blank, oldest first."""
+    sql = ("SELECT s.id, s.sheet_id, s.template, s.client, s.date, s.session_number, "
+           "(SELECT json_group_array(DISTINCT p.page) FROM pages p WHERE p.sheet_id = s.sheet_id) AS pages, "
+           "EXISTS(SELECT 1 FROM sheet_headers h WHERE h.sheet_id = s.sheet_id) AS has_header "
+           "FROM sheets s WHERE EXISTS(SELECT 1 FROM pages p WHERE p.sheet_id = s.sheet_id) AND ")
+    sql += "s.client IS NULL" if waiting else "s.blank = 1"
+    out = []
+    for r in vault.db.query(sql + " ORDER BY s.id"):
+        out.append({"session": r["id"], "sheet_id": r["sheet_id"], "template": r["template"], "client": r["client"],
+                    "date": r["date"], "session_number": r["session_number"],
+                    "pages": sorted(json.loads(r["pages"]) if r["pages"] else []), "has_header": bool(r["has_header"])})
+    return out
+
+
+def list_clients(vault) -> list[str]:
+    """The clinician's client codes, in a stable, case-insensitive order."""
+    return [r[0] for r in vault.db.execute("SELECT code FROM clients ORDER BY lower(code), code")]
+
+
+def assign_sheet(vault, sheet_id: str, client: str, date: str, session_number: int | str | None) -> dict[str, Any]:
+    """Give a sheet printed blank its client, date and session number, as the clinician decided.
+
+    The client code is checked like ``inklock print --client`` (a new code
+    joins the client list), the date must be YYYY-MM-DD, the session number
+    1..9999 or empty. A sheet printed for a client is refused (BadInput); a
+    blank sheet may be assigned again to correct a mistake (the trail keeps
+    what it was). Search tags follow through the schema's triggers.
+    """
+    from datetime import date as Date
+
+    from scanner.printing import check_client, check_session, shown
+
+    sheet = get_sheet(vault, sheet_id)
+    if not sheet["blank"]:
+        raise BadInput(f"Session {sheet['id']} was printed for client {sheet['client']}; only a blank sheet "
+                       "is given its client in review.")
+    code = check_client((client or "").strip())
+    known = vault.db.execute("SELECT code FROM clients WHERE lower(code) = lower(?) ORDER BY code LIMIT 1",
+                             [code]).fetchone()
+    code = known[0] if known else code  # "k-12" typed for the existing K-12 is K-12, not a new client
+    text = (date or "").strip()
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        day = Date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise BadInput(f"'{shown(text)}' is not a date; use YYYY-MM-DD.") from None
+    number = check_session(session_number)
+    previous = {"client": sheet["client"], "date": sheet["date"], "session_number": sheet["session_number"]}
+    at = now()
+    with transaction(vault.db):
+        vault.db.execute("INSERT OR IGNORE INTO clients(code, created_at) VALUES (?, ?)", [code, at])
+        vault.db.execute("UPDATE sheets SET client = ?, date = ?, session_number = ? WHERE sheet_id = ?",
+                         [code, day, number, sheet["sheet_id"]])
+        vault.db.execute("INSERT INTO sheet_assignments(sheet_id, at, client, date, session_number, previous) "
+                         "VALUES (?,?,?,?,?,?)",
+                         [sheet["sheet_id"], at, code, day, number,
+                          dumps(previous) if any(v is not None for v in previous.values()) else None])
+    return {"session": sheet["id"], "sheet_id": sheet["sheet_id"], "client": code, "date": day,
+            "session_number": number}

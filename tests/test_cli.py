@@ -69,5 +69,5 @@ def test_readme_documents_every_command():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
-    for name in SPEC_COMMANDS + ["reindex"]:
+    for name in SPEC_COMMANDS + ["reindex", "summary"]:
         assert f"inklock {name}" in readme, name

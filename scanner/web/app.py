@@ -81,12 +81,18 @@ class ReviewState:
         self.guard = guard
         self.template_dirs = [Path(p) for p in template_dirs]
         self._layouts: dict[tuple[str, str], tuple[Any, Any, str | None]] = {}
+        self._searcher: Any = None
 
     def lock_if_idle(self) -> bool:
         """Lock when the idle time has passed; True when the app is (now) locked."""
         if not self.holder.locked and self.guard.idle():
-            self.holder.lock()
+            self.lock()
         return self.holder.locked
+
+    def lock(self) -> None:
+        """Close the vault and forget what was cached from it (the search vocabulary)."""
+        self._searcher = None
+        self.holder.lock()
 
     def form(self, template_name: str, page_size: str) -> tuple[Any, Any, str | None]:
         """(template, geometry export, problem) for a sheet; None parts when they cannot be loaded.
@@ -105,8 +111,21 @@ class ReviewState:
                 return None, None, f"The form '{template_name}' could not be laid out ({exc})."
         return self._layouts[cache_key]
 
+    def searcher(self, vault: Any, highlight: tuple[str, str]) -> Any:
+        """One :class:`scanner.search.Searcher` per open vault (its vocabulary cache survives between queries).
+
+        Call only inside ``holder.use()``: that lock is what keeps two
+        requests from sharing it at once.
+        """
+        from scanner.search import Searcher
+
+        s = self._searcher
+        if s is None or s.vault is not vault or s.highlight != highlight:
+            s = self._searcher = Searcher(vault.db, highlight=highlight, vault=vault)
+        return s
+
     def close(self) -> None:
-        self.holder.lock()
+        self.lock()
 
 
 def state_of(app: Flask) -> ReviewState:

@@ -14,6 +14,7 @@ from typing import Any
 LOW_CONFIDENCE = 0.8
 WRITTEN_KINDS = ("digits", "line", "text")
 MARK_KINDS = ("checkbox", "choice", "scale")
+HAND_KINDS = ("line", "text")  # written words the clinician's exemplars can read
 # Flags that describe the read without casting doubt on it.
 BENIGN_FLAGS = frozenset({"empty"})
 
@@ -50,6 +51,9 @@ class FieldView:
     options: list[dict[str, str]] = field(default_factory=list)
     multiple: bool = False
     bbox: list[float] | None = None
+    # "handwriting" when the suggestion comes from the clinician's confirmed words (scanner.exemplars)
+    suggestion_source: str = "ocr"
+    suggestion_confidence: float | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -130,8 +134,26 @@ def _options(kind: str, geo: dict[str, Any] | None, value: Any) -> list[dict[str
     return []
 
 
-def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None) -> list[FieldView]:
-    """Rows for every field of a session, in review order (see :func:`review_order`)."""
+def wants_hand_suggestion(f: dict[str, Any]) -> bool:
+    """Whether a field's read is doubtful handwriting that the clinician's own exemplars may read better."""
+    return f["kind"] in HAND_KINDS and (f["confidence"] < LOW_CONFIDENCE or "low_confidence" in f["flags"])
+
+
+def _hand(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A suggestion from exemplars worth showing: at least one word came from a confirmed exemplar."""
+    if not suggestion or not str(suggestion.get("text", "")).strip():
+        return None
+    return suggestion if any(w.get("source") == "exemplar" for w in suggestion.get("words", [])) else None
+
+
+def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
+                hand: dict[int, dict[str, Any]] | None = None) -> list[FieldView]:
+    """Rows for every field of a session, in review order (see :func:`review_order`).
+
+    ``hand``: field id -> :func:`scanner.exemplars.suggest` result. For a
+    doubtful written field it replaces the OCR text as the suggestion, shown
+    beside an empty box like any suggestion (never typed in for the clinician).
+    """
     geo = layout_fields(layout)
     views = []
     for i, f in enumerate(fields):
@@ -144,6 +166,9 @@ def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None) -> 
         if not confirmed and f["kind"] in WRITTEN_KINDS and low and text.strip():
             # SPEC 6: a doubtful transcription is offered, not typed in for the clinician.
             suggestion, text = text, ""
+        from_hand = _hand((hand or {}).get(f["id"])) if not confirmed and low and f["kind"] in HAND_KINDS else None
+        if from_hand is not None:
+            suggestion, text = from_hand["text"], ""
         views.append(FieldView(
             id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
             label=(g or {}).get("label") or f["key"].replace("_", " ").capitalize(),
@@ -152,6 +177,8 @@ def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None) -> 
             shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
             multiple=bool((g or {}).get("multiple")) or isinstance(shown, list),
             bbox=(g or {}).get("bbox"),
+            suggestion_source="handwriting" if from_hand is not None else "ocr",
+            suggestion_confidence=float(from_hand["confidence"]) if from_hand is not None else None,
         ))
     return review_order(views)
 

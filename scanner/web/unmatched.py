@@ -31,11 +31,13 @@ def get(vault, unmatched_id: int) -> dict[str, Any]:
     return row
 
 
-def assign(vault, unmatched_id: int, session: str | int, page: int) -> dict[str, Any]:
+def assign(vault, unmatched_id: int, session: str | int, page: int, template_dirs=()) -> dict[str, Any]:
     """Put an unmatched page on a sheet's page; returns {"read": bool, "sheet_id", "page"}.
 
     ``read`` is True when the page was read at once, False when the assignment
-    is only recorded (the next ingest reads it).
+    is only recorded (the next ingest reads it). A page that cannot be read
+    as that sheet's page (no markers, another form's or page's markers) is
+    refused with BadInput and stays open.
     """
     row = get(vault, unmatched_id)
     if row["status"] != "open":
@@ -46,7 +48,7 @@ def assign(vault, unmatched_id: int, session: str | int, page: int) -> dict[str,
     except ImportError:
         reread_unmatched = None
     if reread_unmatched is not None:
-        reread_unmatched(vault, unmatched_id, sheet["sheet_id"], page)
+        reread_unmatched(vault, unmatched_id, sheet["sheet_id"], page, extra_template_dirs=template_dirs)
         return {"read": True, "sheet_id": sheet["sheet_id"], "page": page, "session": sheet["id"]}
     guess = dict(row["guess"], assigned_sheet_id=sheet["sheet_id"], assigned_page=page,
                  assigned_session=sheet["id"], assigned_at=store.now())

@@ -15,8 +15,8 @@ from flask import Flask, Response, abort, current_app, jsonify, make_response, r
 
 from scanner import store
 from scanner.errors import BadInput, InklockError, UnconfirmedFields, UsageError, WrongPassphrase
+from scanner.web import blanks, searchpage, unmatched
 from scanner.web import fields as fv
-from scanner.web import unmatched
 from scanner.web.app import VaultLocked, state_of
 from scanner.web.security import cookie_args
 
@@ -28,6 +28,7 @@ MESSAGES = {
     "assigned-read": "The page was assigned and read; its fields are now in the session.",
     "discarded": "The page was discarded.",
     "unlocked": "Unlocked.",
+    "client-assigned": "The sheet now belongs to the client, date and session you chose.",
 }
 
 
@@ -49,6 +50,12 @@ def register(app: Flask) -> None:
         ("/unmatched/<int:uid>/image.jpg", "unmatched_image", unmatched_image, ["GET"]),
         ("/unmatched/<int:uid>/assign", "unmatched_assign", unmatched_assign, ["POST"]),
         ("/unmatched/<int:uid>/discard", "unmatched_discard", unmatched_discard, ["POST"]),
+        ("/search", "search", searchpage.search_page, ["GET", "POST"]),
+        ("/sheet/<int:session>/client", "blank_sheet", blanks.blank_sheet, ["GET"]),
+        ("/sheet/<int:session>/client", "blank_sheet_assign", blanks.blank_sheet_assign, ["POST"]),
+        ("/sheet/<int:session>/header.png", "header_image", blanks.header_image, ["GET"]),
+        ("/trends", "trends", trends_index, ["GET"]),
+        ("/trends/<client>", "trends_client", trends_page, ["GET"]),
         ("/unlock", "unlock", unlock, ["GET"]),
         ("/unlock", "unlock_post", unlock_post, ["POST"]),
         ("/lock", "lock", lock, ["POST"]),
@@ -101,7 +108,7 @@ def unlock_post() -> Any:
 
 
 def lock() -> Response:
-    _state().holder.lock()
+    _state().lock()
     return redirect(url_for("unlock"))
 
 
@@ -122,15 +129,16 @@ def queue() -> str:
         waiting = [s for s in everything if s["pending"] and s["pages"]]
         ready = [s for s in everything if not s["pending"] and s["pages"]][-12:][::-1]
         pages = unmatched.open_pages(vault)
-    return render_template("queue.html", waiting=waiting, ready=ready, unmatched=pages,
+        blank = store.blank_sheets(vault)
+    return render_template("queue.html", waiting=waiting, ready=ready, unmatched=pages, blank=blank,
                            message=MESSAGES.get(request.args.get("msg", "")))
 
 
-def unmatched_page(uid: int) -> str:
+def unmatched_page(uid: int, error: str | None = None, status: int = 200) -> Any:
     with _state().holder.use() as vault:
         row = unmatched.get(vault, uid)
         sessions = store.list_sessions(vault)[::-1]
-    return render_template("unmatched.html", row=row, sessions=sessions)
+    return render_template("unmatched.html", row=row, sessions=sessions, error=error), status
 
 
 def unmatched_thumb(uid: int) -> Response:
@@ -146,7 +154,7 @@ def unmatched_image(uid: int) -> Response:
     return _image(data, "image/jpeg")
 
 
-def unmatched_assign(uid: int) -> Response:
+def unmatched_assign(uid: int) -> Any:
     try:
         page = int(request.form.get("page", ""))
     except ValueError:
@@ -160,7 +168,14 @@ def unmatched_assign(uid: int) -> Response:
         numbers = [p["number"] for p in layout["pages"]] if layout else list(range(1, 10))
         if page not in numbers:
             raise UsageError(f"Sheet {sheet['sheet_id']} has pages {', '.join(map(str, numbers))}, not {page}.")
-        done = unmatched.assign(vault, uid, sheet["id"], page)
+        try:
+            done = unmatched.assign(vault, uid, sheet["id"], page, template_dirs=_state().template_dirs)
+        except BadInput as exc:  # e.g. no markers on the page: say so beside the page, nothing changed
+            problem = exc.message
+        else:
+            problem = None
+    if problem is not None:
+        return unmatched_page(uid, problem, 400)
     return redirect(url_for("queue", msg="assigned-read" if done["read"] else "assigned"))
 
 
@@ -183,8 +198,9 @@ def _session_data(vault, session: int) -> dict[str, Any]:
 def session_page(session: int) -> str:
     with _state().holder.use() as vault:
         data = _session_data(vault, session)
+        hand = _hand_suggestions(vault, data["show"]["fields"])
     show, layout = data["show"], data["layout"]
-    views = fv.build_views(show["fields"], layout)
+    views = fv.build_views(show["fields"], layout, hand)
     titles = {p["number"]: p["title"] for p in (layout or {}).get("pages", [])}
     received = {p["page"] for p in show["pages"]}
     overlays = [
@@ -196,10 +212,25 @@ def session_page(session: int) -> str:
     size = (layout or {}).get("page_size_pt") or [612, 792]
     return render_template(
         "session.html", show=show, sheet=data["sheet"], sections=fv.sections(views, titles), views=views,
+        message=MESSAGES.get(request.args.get("msg", "")),
         overlays=overlays, page_size=size, problem=data["problem"], missing_pages=missing_pages,
         progress_pending=progress_pending, pending=sum(1 for v in views if not v.confirmed),
         titles=titles, formats=NOTE_FORMATS,
     )
+
+
+def _hand_suggestions(vault, fields: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Suggestions from the clinician's confirmed handwriting for doubtful written fields (issue #7)."""
+    from scanner import exemplars
+
+    out = {}
+    for f in fields:
+        if f["status"] != "confirmed" and fv.wants_hand_suggestion(f):
+            try:
+                out[f["id"]] = exemplars.suggest(vault, f["id"])
+            except exemplars.LEARN_ERRORS:
+                continue  # a damaged crop: the OCR draft is still offered
+    return out
 
 
 def page_image(session: int, page: int) -> Response:
@@ -366,6 +397,48 @@ def _keep(vault, note) -> None:
             [note.session, note.sheet_id, note.client, note.date, note.format, store.now(),
              json.dumps(note.as_dict(), ensure_ascii=False)],
         )
+
+
+# ---------------------------------------------------------------- trends (per client)
+
+
+def trends_index() -> str:
+    """Clients with scanned sessions, each linking to their trends."""
+    with _state().holder.use() as vault:
+        everything = [s for s in store.list_sessions(vault) if s["client"] and s["pages"] and s["date"]]
+    clients: dict[str, dict[str, Any]] = {}
+    for s in everything:
+        c = clients.setdefault(s["client"], {"client": s["client"], "sessions": 0, "first": s["date"], "last": s["date"]})
+        c["sessions"] += 1
+        c["last"] = max(c["last"], s["date"])
+        c["first"] = min(c["first"], s["date"])
+    return render_template("trends_index.html", clients=sorted(clients.values(), key=lambda c: c["client"].lower()))
+
+
+def trends_page(client: str) -> str:
+    """One client's scales as charts and choice answers as counts, from confirmed progress fields only.
+
+    Drafts (unconfirmed reads) are left out and counted; the same data as the
+    treatment summary (``scanner.summary.collect``).
+    """
+    from markupsafe import Markup
+
+    from scanner import charts, summary
+
+    since = request.args.get("since") or None
+    until = request.args.get("until") or None
+    with _state().holder.use() as vault:
+        data = summary.collect(vault, client, since, until)
+    trends = [{"item": t, "text": t.describe(),
+               "svg": Markup(charts.to_svg(charts.line_chart(t.points, lo=t.lo, hi=t.hi, title=t.label),
+                                           label=f"{t.label}: {t.describe()}"))}  # to_svg escapes every text
+              for t in data.trends()]
+    groups = [{"title": s.title, "tallies": [i for i in s.items if isinstance(i, summary.Tally) and i.counts]}
+              for s in data.sections]
+    if data.attendance is not None:
+        groups.insert(0, {"title": "Attendance", "tallies": [data.attendance]})
+    return render_template("trends.html", s=data, trends=trends, groups=[g for g in groups if g["tallies"]],
+                           since=data.since or "", until=data.until or "")
 
 
 # ---------------------------------------------------------------- errors

@@ -1,0 +1,182 @@
+"""Ingest end to end on the sample day and on generated pages: every page accounted for."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture
+def expected():
+    return json.loads((SAMPLES / "expected.json").read_text())
+
+
+@pytest.fixture
+def day_vault(vault, expected):
+    """A vault in which the sample sheets were printed."""
+    from scanner import store
+
+    for sheet in expected["sheets"]:
+        store.register_sheet(vault, sheet_id=sheet["sheet_id"], template=sheet["template"], template_version=1,
+                             page_size=sheet["page_size"], client=sheet["client"], date=sheet["date"],
+                             session_number=sheet["session"])
+    return vault
+
+
+def pdf_pages(path: Path) -> list[np.ndarray]:
+    """The embedded page images of a scanner-style PDF."""
+    from scanner.pages import PageImage, iter_pages
+
+    return [p.image for p in iter_pages([path]) if isinstance(p, PageImage)]
+
+
+def write_pdf(images: list[np.ndarray], path: Path) -> Path:
+    Image.fromarray(images[0]).save(path, save_all=True, append_images=[Image.fromarray(i) for i in images[1:]],
+                                    resolution=300)
+    return path
+
+
+def test_sample_day_every_page_accounted_and_marks_right(day_vault, expected, cli):
+    r = cli("ingest", "--json", SAMPLES / "day.pdf")
+    assert r.code == 0, r.err
+    summary = json.loads(r.out)
+    assert summary["pages"] == 7
+    assert summary["identified"] == 6 and summary["blank"] == 1
+    assert summary["unmatched"] == summary["failed"] == 0
+    silent_wrong = []
+    for sheet in expected["sheets"]:
+        shown = json.loads(cli("show", sheet["sheet_id"], "--json").out)
+        assert sorted(p["page"] for p in shown["pages"]) == [1, 2]
+        fields = {f["key"]: f for f in shown["fields"]}
+        for page in sheet["pages"]:
+            for key, want in page["values"].items():
+                f = fields[key]
+                if f["kind"] in ("checkbox", "choice", "scale") and f["value"] != want:
+                    flagged = bool(set(f["flags"]) - {"empty"}) or f["confidence"] < 0.8
+                    if not flagged:
+                        silent_wrong.append((sheet["client"], key, want, f["value"]))
+    assert silent_wrong == []
+
+
+def test_same_file_twice_adds_nothing(day_vault, cli):
+    first = json.loads(cli("ingest", "--json", SAMPLES / "day.pdf").out)
+    second = json.loads(cli("ingest", "--json", SAMPLES / "day.pdf").out)
+    assert first["identified"] == 6
+    assert second["duplicates"] == 7 and second["identified"] == 0
+    count = day_vault.db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
+    assert count == 6
+
+
+def test_rescan_is_new_version_and_keeps_confirmed(day_vault, expected, cli, tmp_path):
+    images = pdf_pages(SAMPLES / "day.pdf")
+    sheet = expected["sheets"][0]
+    page1 = next(p for p in expected["pages"] if p["sheet_id"] == sheet["sheet_id"] and p["page"] == 1)
+    cli("ingest", SAMPLES / "day.pdf")
+    assert cli("confirm", sheet["sheet_id"], "focus", "--value", "typed by the clinician").code == 0
+    rescan = write_pdf([np.rot90(images[page1["source_index"]])], tmp_path / "rescan.pdf")
+    summary = json.loads(cli("ingest", "--json", rescan).out)
+    assert summary["identified"] == 1 and summary["rescans"] == 1 and summary["kept_confirmed"] >= 1
+    shown = json.loads(cli("show", sheet["sheet_id"], "--json").out)
+    assert next(p for p in shown["pages"] if p["page"] == 1)["version"] == 2
+    focus = next(f for f in shown["fields"] if f["key"] == "focus")
+    assert focus["status"] == "confirmed" and focus["confirmed_value"] == "typed by the clinician"
+
+
+def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):
+    from scanner.ingest import build_registry
+    from scanner import register as reg
+
+    images = pdf_pages(SAMPLES / "day.pdf")
+    entry = next(p for p in expected["pages"] if not p["blank"] and p["preset"] == "scanner")
+    gray = images[entry["source_index"]].copy()
+    registry, _codes = build_registry()
+    registration = reg.register(gray, registry)
+    qr = registry.page_layout(registration.template, registration.page, registration.page_size)["qr"]
+    # Paint over the QR code where it sits on the scan (through the inverse homography).
+    x0, y0, x1, y1 = (v * reg.PX_PER_PT for v in qr)
+    corners = np.array([[[x0, y0]], [[x1, y0]], [[x1, y1]], [[x0, y1]]], dtype=np.float32)
+    import cv2
+
+    inverse = np.linalg.inv(registration.homography)
+    polygon = cv2.perspectiveTransform(corners, inverse).astype(np.int32)
+    cv2.fillConvexPoly(gray, polygon, 255)
+    summary = json.loads(cli("ingest", "--json", write_pdf([gray], tmp_path / "noqr.pdf")).out)
+    assert summary["unmatched"] == 1 and summary["identified"] == 0
+    row = day_vault.db.execute("SELECT reason, guess, thumb_file FROM unmatched").fetchone()
+    assert "QR" in row[0]
+    assert json.loads(row[1])["template"] == "session"
+    assert day_vault.get_file(row[2])[:2] == b"\xff\xd8"  # a JPEG thumbnail, decrypted
+
+
+def test_sheet_not_printed_from_this_vault_is_unmatched(vault, cli):
+    summary = json.loads(cli("ingest", "--json", SAMPLES / "day.pdf").out)
+    assert summary["unmatched"] == 6 and summary["blank"] == 1
+    reasons = [r[0] for r in vault.db.execute("SELECT reason FROM unmatched")]
+    assert all("not printed from this vault" in r for r in reasons)
+
+
+def test_bad_files_do_not_stop_the_batch(day_vault, cli, tmp_path):
+    corrupt = tmp_path / "corrupt.pdf"
+    corrupt.write_bytes((SAMPLES / "day.pdf").read_bytes()[:3000])
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    notes = tmp_path / "notes.docx"
+    notes.write_bytes(b"PK\x03\x04 not a scan")
+    r = cli("ingest", "--json", corrupt, empty, notes, SAMPLES / "day.pdf")
+    assert r.code == 4
+    summary = json.loads(r.out)
+    assert summary["identified"] == 6
+    assert len(summary["problems"]) == 3
+    assert all(str(p) in " ".join(summary["problems"]) for p in (corrupt, empty, notes))
+    assert "Traceback" not in r.err
+
+
+def test_encrypted_pdf_is_refused_by_name(day_vault, cli, tmp_path):
+    locked = tmp_path / "locked.pdf"
+    with pikepdf.open(SAMPLES / "day.pdf") as pdf:
+        pdf.save(locked, encryption=pikepdf.Encryption(owner="o", user="u"))
+    r = cli("ingest", locked)
+    assert r.code == 4
+    assert "password" in r.out + r.err
+
+
+def test_images_tiff_and_folders(day_vault, expected, cli, tmp_path):
+    images = pdf_pages(SAMPLES / "day.pdf")
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(images[0]).save(folder / "a.png")
+    Image.fromarray(images[1]).save(folder / "b.jpg", quality=85)
+    Image.fromarray(images[2]).save(tmp_path / "multi.tif", save_all=True,
+                                    append_images=[Image.fromarray(i) for i in images[3:]])
+    summary = json.loads(cli("ingest", "--json", folder, tmp_path / "multi.tif").out)
+    assert summary["files"] == 3 and summary["pages"] == 7
+    assert summary["identified"] + summary["blank"] == 7
+
+
+def test_remove_source_deletes_only_fully_stored_files(day_vault, cli, tmp_path):
+    copy = tmp_path / "day.pdf"
+    shutil.copy(SAMPLES / "day.pdf", copy)
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.7 garbage")
+    r = cli("ingest", "--json", "--remove-source", copy, bad)
+    summary = json.loads(r.out)
+    assert not copy.exists() and str(copy) in summary["removed"]
+    assert bad.exists()
+
+
+def test_ingest_leaves_no_temp_files(day_vault, cli, tmp_path):
+    import os
+
+    cli("ingest", SAMPLES / "day.pdf")
+    leftovers = list(Path(os.environ["TMPDIR"]).rglob("*"))
+    assert leftovers == []
