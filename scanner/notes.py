@@ -464,8 +464,11 @@ def _render_pdf(note: ProgressNote) -> bytes:
 
 
 def _pdf_fonts(note: ProgressNote) -> tuple[str, str]:
+    return pdf_fonts(" ".join([note.title, *(v for _, v in header_facts(note)), *(s.text for s in note.sections)]))
+
+
+def pdf_fonts(text: str) -> tuple[str, str]:
     """Helvetica when every character fits it, else DejaVu Sans (handwritten text may hold any letter)."""
-    text = " ".join([note.title, *(v for _, v in header_facts(note)), *(s.text for s in note.sections)])
     try:
         text.encode("cp1252")
         return "Helvetica", "Helvetica-Bold"

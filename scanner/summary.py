@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date as Date
 from datetime import datetime, timezone
@@ -32,6 +30,8 @@ from typing import Any, Union
 
 from scanner import notes, store
 from scanner.errors import BadInput, Refused, UsageError
+from scanner.notes import pdf_fonts
+from scanner.vault import atomic_write
 
 KINDS = ("md", "pdf", "json")
 # Attendance answers that mean the client was there (option values of the built-in forms).
@@ -524,26 +524,6 @@ def _render_pdf(summary: TreatmentSummary) -> bytes:
     return buf.getvalue()
 
 
-def pdf_fonts(text: str) -> tuple[str, str]:
-    """Helvetica when every character fits it, else DejaVu Sans (handwritten text may hold any letter)."""
-    try:
-        text.encode("cp1252")
-        return "Helvetica", "Helvetica-Bold"
-    except UnicodeEncodeError:
-        pass
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    folder = Path("/usr/share/fonts/truetype/dejavu")
-    regular, heavy = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
-    if not (regular.is_file() and heavy.is_file()):
-        return "Helvetica", "Helvetica-Bold"
-    if "InklockSans" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont("InklockSans", str(regular)))
-        pdfmetrics.registerFont(TTFont("InklockSans-Bold", str(heavy)))
-    return "InklockSans", "InklockSans-Bold"
-
-
 # ---------------------------------------------------------------- writing
 
 
@@ -576,15 +556,5 @@ def write_summary(vault, client: str, since: str | None, until: str | None, out_
         raise Refused(f"None of the {len(summary.sessions)} scanned session(s) of client {client}"
                       f"{' ' + period if period else ''} has confirmed progress fields; "
                       "confirm them in review first (nothing was written).")
-    data = render(summary, kind)
-    fd, tmp = tempfile.mkstemp(prefix=".inklock-summary-", suffix=".part", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out_path, render(summary, kind))
     return summary

@@ -253,10 +253,12 @@ def test_a_failed_rename_leaves_no_file(vault, visits, tmp_path, monkeypatch):
     def broken(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(summary.os, "replace", broken)
+    import scanner.vault
+
+    monkeypatch.setattr(scanner.vault.os, "replace", broken)
     with pytest.raises(OSError):
         summary.write_summary(vault, "C017", None, None, tmp_path / "s.pdf")
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith((".inklock-summary-", "s."))] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith((".tmp-", "s."))] == []
 
 
 def test_group_sessions_join_the_same_counts_and_trends(vault, visits, tmp_path):
