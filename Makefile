@@ -41,7 +41,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# The benchmark compares against OCRmyPDF, installed here only (not by the product).
 bench: setup
+	@dpkg -s ghostscript >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ghostscript
+	@[ -x $(VENV)/bin/ocrmypdf ] || $(PIP) install -q ocrmypdf
 	$(PY) -m bench
 
 bench-small: setup
