@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from scanner.errors import ExitCode, InklockError, NotAvailable, UsageError
+from scanner.errors import ExitCode, InklockError, UsageError
 
 PASSPHRASE_ENV = "INKLOCK_PASSPHRASE"
 VAULT_ENV = "INKLOCK_VAULT"
@@ -84,10 +84,6 @@ class AppContext:
 def emit_json(data: Any) -> None:
     """Print one JSON document on stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def not_available(what: str, issue: str) -> None:
-    raise NotAvailable(f"'{what}' is not available yet: it arrives with {issue}.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

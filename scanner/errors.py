@@ -31,10 +31,6 @@ class UsageError(InklockError):
     exit_code = ExitCode.USAGE
 
 
-class NotAvailable(UsageError):
-    """A command that a later release fills in."""
-
-
 class Refused(InklockError):
     exit_code = ExitCode.REFUSED
 
