@@ -97,13 +97,13 @@ def build_registry(extra_dirs=()) -> tuple[MarkerRegistry, dict[str, str]]:
 _READER: Reader | None = None
 
 
-def _init_worker(layouts, sheet_sizes, codes, abbreviations) -> None:
+def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None) -> None:
     global _READER
     # Each worker is one core: stop OpenCV and BLAS from spawning threads of their own.
     import cv2
 
     cv2.setNumThreads(1)
-    _READER = Reader(MarkerRegistry(layouts), sheet_sizes, codes, abbreviations)
+    _READER = Reader(MarkerRegistry(layouts), sheet_sizes, codes, abbreviations, blank_sheets)
 
 
 def _work(page: PageImage) -> PageResult:
@@ -145,6 +145,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
     registry, codes = build_registry(extra_template_dirs)
     sizes = store.sheet_sizes(vault)
     abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
+    blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read
     if workers > 1:
         # Not fork: a process that has already run OpenCV or OpenMP threads (a test
         # runner, the review app) can deadlock its forked children. The forkserver
@@ -152,9 +153,9 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
         context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         if context.get_start_method() == "forkserver":
             context.set_forkserver_preload(["scanner.read", "scanner.ocr", "scanner.digits", "cv2", "numpy"])
-        pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations))
+        pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks))
     else:
-        _init_worker(registry.layouts, sizes, codes, abbreviations)
+        _init_worker(registry.layouts, sizes, codes, abbreviations, blanks)
         pool = _InlinePool()
     tallies: dict[str, FileTally] = {}
     skipping: set[str] = set()
@@ -326,6 +327,7 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
         raise BadInput(f"The corner markers of unmatched page {unmatched_id} show page {registration.page} of the "
                        f"form, not page {page}; assign it as page {registration.page}.")
     abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
+    blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read
     reader = Reader(registry, {sheet["sheet_id"]: sheet["page_size"]}, codes, abbreviations)
     straight = reg.warp(gray, registration)
     layout = registry.page_layout(registration.template, registration.page, registration.page_size)
@@ -335,7 +337,7 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
                         sheet_id=sheet["sheet_id"], registration_error_px=round(registration.error_px, 2),
                         flags=[*registration.flags, REREAD_FLAG])
     result.fields = reader.read_fields(straight, layout, registration)
-    if page == 1:
+    if page == 1 and not sheet["client"]:
         result.header_png, result.header_guess = reader.read_header(straight, layout)
     result.image_jpeg = encode_jpeg(straight)
     guess = dict(store.loads(row["guess"]) or {}, assigned_sheet_id=sheet["sheet_id"], assigned_page=page,

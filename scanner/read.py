@@ -67,8 +67,12 @@ class Reader:
     """Everything a worker needs to read pages; build once per process."""
 
     def __init__(self, registry: reg.MarkerRegistry, sheet_sizes: dict[str, str] | None = None,
-                 codes: dict[str, str] | None = None, abbreviations: dict[str, str] | None = None):
+                 codes: dict[str, str] | None = None, abbreviations: dict[str, str] | None = None,
+                 blank_sheets: set[str] | frozenset[str] | None = None):
         self.registry = registry
+        # Sheets printed blank still waiting for a client: only their header is read
+        # (``store.blank_sheet_ids``). None: read the header of every page 1.
+        self.blank_sheets = blank_sheets
         self.sheet_sizes = sheet_sizes or {}
         self.codes = codes or {}  # template code (SES) -> template name
         self.abbreviations = abbreviations or {}  # the clinician's own, kept intact by post-correction
@@ -135,7 +139,7 @@ class Reader:
 
         stamp = time.perf_counter()
         result.fields = self.read_fields(page, layout, registration)
-        if result.page == 1:
+        if result.page == 1 and (self.blank_sheets is None or ref.sheet_id in self.blank_sheets):
             result.header_png, result.header_guess = self.read_header(page, layout)
         t["read"] = time.perf_counter() - stamp
         stamp = time.perf_counter()
@@ -158,9 +162,10 @@ class Reader:
     def read_header(self, page: np.ndarray, layout: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         """The header strip of a registered page 1 as PNG, and a guess at what is written in it.
 
-        Every page 1 gets it (about 15 ms): the worker does not know which
-        sheets were printed blank; the writer keeps it only for those. A header
-        that cannot be read gives an empty guess, never a failed page.
+        Read for page 1 of the sheets in ``blank_sheets`` (every page 1 when
+        that is None; 30-140 ms here, mostly the digit cells); the writer keeps
+        it only for a sheet with no client. A header that cannot be read gives
+        an empty guess, never a failed page.
         """
         header = layout.get("header")
         if not header or not all(k in header for k in ("client", "date", "session")):

@@ -369,6 +369,11 @@ def blank_sheets(vault, waiting: bool = True) -> list[dict[str, Any]]:
     return out
 
 
+def blank_sheet_ids(vault) -> frozenset[str]:
+    """Ids of the sheets still without a client: the ones whose handwritten header the reader must read."""
+    return frozenset(r[0] for r in vault.db.execute("SELECT sheet_id FROM sheets WHERE client IS NULL"))
+
+
 def list_clients(vault) -> list[str]:
     """The clinician's client codes, in a stable, case-insensitive order."""
     return [r[0] for r in vault.db.execute("SELECT code FROM clients ORDER BY lower(code), code")]
