@@ -225,6 +225,28 @@ def index_drafts(vault, limit: int | None = DRAFT_BATCH) -> int:
     return len(done)
 
 
+def draft_vectors(gray: np.ndarray, text: str, line_boxes=None) -> tuple[int, bytes]:
+    """Word vectors of a just-read field (in the page worker): (word count, float16 bytes).
+
+    The same cut as :func:`index_drafts` makes, on the crop in memory, so the
+    writer stores it with the page and nothing is cut again afterwards.
+    """
+    tokens = text.split()
+    words = wordsplit.split_words(gray, count=len(tokens), line_boxes=line_boxes) if tokens else None
+    if words is None:
+        words = wordsplit.split_words(gray, count=None, line_boxes=line_boxes)
+    words = words or []
+    vecs = (np.concatenate([wordfeatures.embed(w.image, with_turns=False) for w in words])
+            if words else np.zeros((0, _dims()), np.float16))
+    return len(words), vecs.astype(np.float16).tobytes()
+
+
+def store_draft_vectors(db, field_id: int, crop_file: str, count: int, blob: bytes) -> None:
+    """Record a pending field's word vectors (inside the caller's transaction)."""
+    db.execute("INSERT OR REPLACE INTO word_drafts(field_id, crop_file, words, vectors) VALUES (?, ?, ?, ?)",
+               [field_id, crop_file, count, blob])
+
+
 def _draft_words(vault, row: dict[str, Any]) -> list[wordsplit.Word]:
     """Word images of an unconfirmed field: as many as the OCR draft has words when that cut is clear."""
     tokens = _text(row["value"]).split()

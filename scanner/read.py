@@ -216,6 +216,8 @@ class Reader:
             value, confidence, flags = res.text, res.confidence, list(res.flags)
             if getattr(res, "raw_text", None) and res.raw_text != res.text:
                 raw["ocr_raw"] = res.raw_text
+            if value:
+                raw["draft_words"] = _draft_words(crop, value, f)
         return FieldRead(f["key"], kind, f["privacy"], page_no, value, float(confidence), list(flags),
                          encode_png(crop), raw)
 
@@ -271,6 +273,23 @@ def _decode(payload: str | None):
         return decode(payload)
     except PayloadError:
         return None
+
+
+def _draft_words(crop: np.ndarray, text: str, f: dict[str, Any]) -> tuple[int, bytes] | None:
+    """Word vectors of the draft for search by handwriting, cut here in the worker."""
+    from scanner import exemplars
+
+    boxes = _line_boxes(f)
+    if boxes:
+        # _line_boxes are relative to the bbox; the stored crop has a margin around it.
+        m = round(CROP_MARGIN_PT * reg.PX_PER_PT)
+        x0, y0, _x1, _y1 = reg.to_px(f["bbox"])
+        dx, dy = min(m, x0 + m), min(m, y0 + m)
+        boxes = [(a + dx, b + dy, c + dx, d + dy) for a, b, c, d in boxes]
+    try:
+        return exemplars.draft_vectors(crop, text, boxes)
+    except exemplars.LEARN_ERRORS:
+        return None  # the writer leaves it to index_drafts
 
 
 def _line_boxes(f: dict[str, Any]) -> list[tuple[int, int, int, int]] | None:

@@ -156,6 +156,7 @@ def save_page(vault, result) -> dict[str, Any]:
                 )
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                            [cur.lastrowid, at, "read", None, new_value])
+                _store_draft_words(db, cur.lastrowid, crop_id, f)
                 continue
             field_id, status, confirmed_value, old_value = existing
             if status == "confirmed":
@@ -174,8 +175,18 @@ def save_page(vault, result) -> dict[str, Any]:
                 )
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                            [field_id, at, "rescan", old_value, new_value])
+                _store_draft_words(db, field_id, crop_id, f)
     return {"status": "rescan" if version > 1 else "new", "session": sheet["id"], "version": version,
             "kept_confirmed": kept_confirmed}
+
+
+def _store_draft_words(db, field_id: int, crop_id: str, read) -> None:
+    """Word vectors the page worker cut from a pending draft (search by handwriting)."""
+    words = read.raw.get("draft_words")
+    if words:
+        from scanner.exemplars import store_draft_vectors
+
+        store_draft_vectors(db, field_id, crop_id, words[0], words[1])
 
 
 # -- reading back -------------------------------------------------------------
