@@ -10,18 +10,24 @@ through a pipe (no temp files). Problems with one file become a
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps
 
 from scanner.errors import BadInput
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED = IMAGE_SUFFIXES | PDF_SUFFIXES
+# Picture files a folder of scans or phone photos may hold that are not read; other
+# files in a folder (a scanner's sidecar, a hidden file) are passed over quietly.
+OTHER_IMAGE_SUFFIXES = {".heic", ".heif", ".webp", ".bmp", ".gif", ".jp2", ".jxl", ".avif", ".dng"}
 RENDER_DPI = 300
 # A letter page at 600 dpi is 34 Mpx; anything far beyond is a decompression bomb.
 MAX_PIXELS = 80_000_000
@@ -79,6 +85,10 @@ def expand_paths(paths: list[Path]) -> Iterator[Path | FileProblem]:
             for child in children:
                 if child.suffix.lower() in SUPPORTED:
                     yield child
+                elif child.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+                    # Likely a page (a phone's HEIC photo): say so rather than skip it silently.
+                    yield FileProblem(child, None, f"{child} is an image Inklock cannot read; "
+                                      "save it as JPEG, PNG or TIFF and ingest it again.")
         elif not path.exists():
             yield FileProblem(path, None, f"{path} does not exist.")
         elif path.suffix.lower() not in SUPPORTED:
@@ -119,22 +129,50 @@ def _open_image(path: Path) -> Image.Image:
 
 def _image_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FileProblem]:
     try:
-        img = _open_image(path)
-        n = getattr(img, "n_frames", 1)
-        yield FileStart(path, sha, n)
-        for i, frame in enumerate(ImageSequence.Iterator(img)):
-            if frame.width * frame.height == 0:
-                yield FileProblem(path, sha, f"{path} page {i + 1} is an empty image.", i)
-                continue
-            _check_size(frame)
-            dpi = _dpi(frame.info.get("dpi"))
-            yield PageImage(path, sha, i, _to_gray(frame.copy()), dpi)
+        with _quiet():
+            img = _open_image(path)
+            n = getattr(img, "n_frames", 1)
+        with img:
+            yield FileStart(path, sha, n)
+            for i in range(n):
+                with _quiet():
+                    img.seek(i)
+                    item: PageImage | FileProblem
+                    if img.width * img.height == 0:
+                        item = FileProblem(path, sha, f"{path} page {i + 1} is an empty image.", i)
+                    else:
+                        _check_size(img)
+                        item = PageImage(path, sha, i, _to_gray(img.copy()), _dpi(img.info.get("dpi")))
+                yield item
     except Image.DecompressionBombError:
         yield FileProblem(path, sha, f"{path} is far too large an image to be a scanned page; it was not read.")
     except MemoryError:
         yield FileProblem(path, sha, f"{path} is too large an image to read in memory; it was not read.")
     except Exception as exc:  # noqa: BLE001 -- a damaged file may break a decoder in any way; the batch goes on
         yield FileProblem(path, sha, f"{path} is not a readable image ({_short(exc)}).")
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Decoders keep quiet: a damaged file is one reported problem, not noise on stderr.
+
+    Python warnings (corrupt EXIF, Pillow's size warning) are ignored, and file
+    descriptor 2 points at /dev/null meanwhile, because libtiff writes its
+    complaints there itself. Never held across a ``yield``: both are process-wide.
+    """
+    saved = os.dup(2)
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _dpi(value) -> float | None:
@@ -246,21 +284,26 @@ def _pdf_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FilePro
             return
         yield FileStart(path, sha, n)
         for i in range(n):
-            try:
-                page = pdf.pages[i]
-                pil = _single_image(page)
-                if pil is not None:
-                    yield PageImage(path, sha, i, _to_gray(pil), None)
-                else:
-                    gray, dpi = _render(path, i, page_inches(page))
-                    yield PageImage(path, sha, i, gray, float(dpi))
-            except Image.DecompressionBombError:
-                yield FileProblem(path, sha, f"{path} page {i + 1} is far too large to be a scanned page; "
-                                  "it was not read.", i)
-            except MemoryError:
-                yield FileProblem(path, sha, f"{path} page {i + 1} is too large to read in memory; it was not read.", i)
-            except Exception as exc:  # noqa: BLE001 -- one bad page must not stop the batch
-                yield FileProblem(path, sha, f"{path} page {i + 1} could not be read ({_short(exc)}).", i)
+            yield _pdf_page(pdf, path, sha, i)
+
+
+def _pdf_page(pdf, path: Path, sha: str, i: int) -> PageImage | FileProblem:
+    """Page ``i`` of an open PDF: its scan image taken out as is, or the page rendered."""
+    try:
+        with _quiet():
+            page = pdf.pages[i]
+            pil = _single_image(page)
+            if pil is not None:
+                return PageImage(path, sha, i, _to_gray(pil), None)
+            gray, dpi = _render(path, i, page_inches(page))
+            return PageImage(path, sha, i, gray, float(dpi))
+    except Image.DecompressionBombError:
+        return FileProblem(path, sha, f"{path} page {i + 1} is far too large to be a scanned page; "
+                           "it was not read.", i)
+    except MemoryError:
+        return FileProblem(path, sha, f"{path} page {i + 1} is too large to read in memory; it was not read.", i)
+    except Exception as exc:  # noqa: BLE001 -- one bad page must not stop the batch
+        return FileProblem(path, sha, f"{path} page {i + 1} could not be read ({_short(exc)}).", i)
 
 
 def iter_pages(paths: list[Path]) -> Iterator[FileStart | PageImage | FileProblem]:
