@@ -229,8 +229,12 @@ def _parse(text: str, path: Path) -> Any:
             raise TemplateError(file, "", f"invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})") from exc
         except ValueError as exc:
             raise TemplateError(file, "", f"invalid JSON ({exc})") from exc
+        except RecursionError:
+            raise TemplateError(file, "", "the data is nested too deeply to be a template") from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise TemplateError(file, "", "the data is nested too deeply to be a template") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -339,8 +343,8 @@ def _check_sections(file: str | None, loc: tuple, sections: dict[str, str] | Non
 
 def _check_rules(t: Template, file: str | None) -> Template:
     """Rules across keys: page numbers, marker ids, duplicate field keys, per-kind attributes."""
-    if t.version < 1:
-        raise _fail(file, ("version",), f"version must be 1 or more, not {t.version}")
+    if not 1 <= t.version <= 999:  # the QR payload carries up to three digits
+        raise _fail(file, ("version",), f"version must be 1 to 999, not {t.version}")
     if not 1 <= len(t.pages) <= MAX_PAGES:
         raise _fail(file, ("pages",), f"a template has 1 to {MAX_PAGES} pages, not {len(t.pages)}")
     used_markers: dict[int, int] = {}

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from scanner.errors import ExitCode, InklockError, UsageError
+from scanner.errors import BadInput, ExitCode, InklockError, UsageError
 
 PASSPHRASE_ENV = "INKLOCK_PASSPHRASE"
 VAULT_ENV = "INKLOCK_VAULT"
@@ -65,10 +65,14 @@ class AppContext:
 
     def field_layout(self, sheet: dict, key: str) -> dict | None:
         """The geometry of one field of a printed sheet (for checking typed values)."""
+        from forms.errors import FormsError
         from forms.geometry import layout
         from forms.model import get_template
 
-        template = get_template(sheet["template"], self.template_dirs())
+        try:
+            template = get_template(sheet["template"], self.template_dirs())
+        except FormsError as exc:
+            raise BadInput(str(exc).rstrip(".") + ".") from None
         for page in layout(template, sheet["page_size"])["pages"]:
             for f in page["fields"]:
                 if f["key"] == key:
@@ -124,6 +128,11 @@ def _register_commands() -> None:
     commands.register(cli)
 
 
+def one_line(message: str) -> str:
+    """A message as one line: a value with a line break must not split the sentence."""
+    return " ".join("".join(c if c.isprintable() else " " for c in message).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every error into one sentence and an exit code."""
     _register_commands()
@@ -133,13 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     except InklockError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"inklock: {exc.message}", err=True)
+        click.echo(f"inklock: {one_line(exc.message)}", err=True)
         return int(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # A group typed without its command: show its help, and say so in one line.
+        if exc.ctx is not None:
+            click.echo(exc.ctx.get_help())
+        name = exc.ctx.command_path if exc.ctx is not None else "inklock"
+        click.echo(f"inklock: '{name}' needs a command; they are listed above.", err=True)
+        return int(ExitCode.USAGE)
     except click.exceptions.Abort:
         click.echo("inklock: stopped.", err=True)
         return int(ExitCode.USAGE)
     except click.ClickException as exc:
-        click.echo(f"inklock: {exc.format_message()}", err=True)
+        click.echo(f"inklock: {one_line(exc.format_message())}", err=True)
         return int(ExitCode.USAGE)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

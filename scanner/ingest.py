@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scanner import store
+from scanner.errors import BadInput
 from scanner.pages import FileProblem, FileStart, PageImage, iter_pages
 from scanner.read import PageResult, Reader
 from scanner.register import MarkerRegistry
@@ -81,12 +82,17 @@ class IngestSummary:
 
 def build_registry(extra_dirs=()) -> tuple[MarkerRegistry, dict[str, str]]:
     """Marker ids and geometry of every known template, for every page size."""
+    from forms.errors import FormsError
     from forms.geometry import PAGE_SIZES, layout
     from forms.model import list_templates
 
     layouts = {}
     codes = {}
-    for template in list_templates(extra_dirs):
+    try:
+        templates = list_templates(extra_dirs)
+    except FormsError as exc:
+        raise BadInput(str(exc).rstrip(".") + ".") from None
+    for template in templates:
         codes[template.code] = template.name
         for size in PAGE_SIZES:
             layouts[(template.name, size)] = layout(template, size)

@@ -69,7 +69,7 @@ def get_sheet(vault, session: str | int) -> dict[str, Any]:
     """A sheet by session number or sheet id; BadInput when there is none."""
     text = str(session).strip()
     rows = []
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 18:
         rows = list(vault.db.query("SELECT * FROM sheets WHERE id = ?", [int(text)]))
     if not rows:
         rows = list(vault.db.query("SELECT * FROM sheets WHERE sheet_id = ?", [text.upper()]))

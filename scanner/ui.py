@@ -9,8 +9,9 @@ from typing import Any, Callable, Iterator
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# No markup: file names and handwritten values may contain [brackets].
+console = Console(stderr=False, highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 @contextmanager

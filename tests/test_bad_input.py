@@ -465,8 +465,6 @@ def test_a_damaged_page_inside_a_good_pdf_is_reported_and_the_rest_kept(stocked,
     assert not stocked.db.execute("SELECT 1 FROM source_files WHERE name = ?", [str(path)]).fetchone()
 
 
-@pytest.mark.xfail(strict=True, reason="scanner/cli.py main() prefixes a group's help text (click's "
-                   "NoArgsIsHelpError) with 'inklock: ' as if it were an error message -- bug report #6")
 @pytest.mark.parametrize("argv", [["forms"], []])
 def test_a_command_group_without_a_command_shows_help_not_an_error(cli, argv):
     run = cli(*argv)
@@ -474,14 +472,10 @@ def test_a_command_group_without_a_command_shows_help_not_an_error(cli, argv):
     assert "Usage:" in run.out + run.err and not run.err.startswith("inklock: Usage")
 
 
-@pytest.mark.xfail(strict=True, reason="scanner/cli.py main() echoes click's message as is: a missing "
-                   "choice option lists its choices on 4 lines -- bug report #6")
 def test_a_missing_choice_option_is_one_line(stocked, cli, tmp_path):
     assert_refused(cli("note", SHEET_A, "--out", tmp_path / "n.md"), codes=(2,))
 
 
-@pytest.mark.xfail(strict=True, reason="scanner/cli.py main() prints messages as they are: a value with a "
-                   "line break (a template name, a file name) splits the sentence over lines -- bug report #6")
 def test_a_value_with_a_line_break_still_gives_a_one_line_message(stocked, cli, tmp_path):
     for argv in (["print", "C-101\nsession", "--client", "C-101", "--out", tmp_path / "p.pdf"],
                  ["print", "--schedule", tmp_path / "day\n.csv", "--out", tmp_path / "p.pdf"],
@@ -489,8 +483,6 @@ def test_a_value_with_a_line_break_still_gives_a_one_line_message(stocked, cli, 
         assert_refused(cli(*argv), codes=(4,))
 
 
-@pytest.mark.xfail(strict=True, reason="scanner/store.py get_sheet trusts str.isdigit(): a number beyond 2**63 "
-                   "(OverflowError) or a superscript digit (ValueError) ends in exit 1 -- bug report #6")
 @pytest.mark.parametrize("argv", [["show", "9" * 40], ["confirm", "9" * 40, "focus"],
                                   ["note", "9" * 40, "--format", "soap", "--out", "n.md"], ["show", "\u00b2"]])
 def test_a_huge_session_number_is_no_such_session(stocked, cli, tmp_path, argv, monkeypatch):
@@ -498,8 +490,6 @@ def test_a_huge_session_number_is_no_such_session(stocked, cli, tmp_path, argv, 
     assert_refused(cli(*argv), codes=(4,))
 
 
-@pytest.mark.xfail(strict=True, reason="scanner/ui.py prints ingest problems through rich markup: a file "
-                   "name with [brackets] loses them, or crashes the command (MarkupError) -- bug report #6")
 def test_problem_names_the_file_even_with_brackets_in_its_name(stocked, cli, tmp_path):
     for folder, name in (("", "Scan [evening].pdf"), ("scans[", "day].pdf")):
         (tmp_path / folder).mkdir(exist_ok=True)
@@ -687,8 +677,6 @@ def test_randomly_damaged_templates_never_crash(cli, tmp_path):
     assert refused > TEMPLATE_RANDOM_CASES // 2
 
 
-@pytest.mark.xfail(strict=True, reason="forms/model.py _parse lets RecursionError escape from json/yaml on "
-                   "deeply nested input: 'unexpected error (RecursionError)', exit 1 -- bug report #6")
 @pytest.mark.parametrize("name, data", [("deep.json", b"[" * 50_000 + b"]" * 50_000),
                                         ("deep.yaml", b"a: " + b"[" * 50_000 + b"]" * 50_000)])
 def test_a_deeply_nested_template_file_is_refused(cli, tmp_path, name, data):
@@ -697,8 +685,6 @@ def test_a_deeply_nested_template_file_is_refused(cli, tmp_path, name, data):
     check_validate(cli, path, must_fail=True)
 
 
-@pytest.mark.xfail(strict=True, reason="forms/model.py accepts any version >= 1, but the QR payload carries "
-                   "1 to 999 (forms/payload.py): validate says valid, print then fails -- bug report #6")
 def test_a_template_version_the_qr_code_cannot_carry_is_refused(cli, tmp_path):
     doc = session_template()
     doc["version"] = 1000
@@ -732,8 +718,6 @@ def test_a_broken_user_template_in_the_vault_is_one_sentence_everywhere(stocked,
     assert not (tmp_path / "p.pdf").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="scanner/ingest.py build_registry lets forms' TemplateError escape: "
-                   "'unexpected error (TemplateError)', exit 1 -- bug report #6")
 def test_ingest_with_a_broken_user_template_says_which(stocked, cli, tmp_path, scans):
     (stocked.path / "templates").mkdir()
     (stocked.path / "templates" / "mine.yaml").write_text("name: mine\ncode: MIN\n")
@@ -745,8 +729,6 @@ def test_ingest_with_a_broken_user_template_says_which(stocked, cli, tmp_path, s
     assert_unchanged(before, snapshot(stocked))
 
 
-@pytest.mark.xfail(strict=True, reason="scanner/cli.py AppContext.field_layout lets forms' TemplateError "
-                   "escape from confirm: exit 1 -- bug report #6")
 def test_confirm_with_a_broken_user_template_says_which(stocked, cli):
     (stocked.path / "templates").mkdir()
     (stocked.path / "templates" / "mine.yaml").write_text("name: mine\ncode: MIN\n")
