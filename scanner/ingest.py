@@ -149,6 +149,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
     started = time.perf_counter()
     summary = IngestSummary()
     registry, codes = build_registry(extra_template_dirs)
+    store.sweep_unreferenced_files(vault)  # what an earlier, interrupted run may have stranded
     sizes = store.sheet_sizes(vault)
     abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
     blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read

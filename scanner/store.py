@@ -131,6 +131,7 @@ def save_page(vault, result) -> dict[str, Any]:
     header_id = _put_header(vault, sheet, result)
     at = now()
     kept_confirmed = 0
+    replaced_bundles: set[str] = set()
     with transaction(db):
         row = db.execute("SELECT COALESCE(MAX(version), 0) FROM pages WHERE sheet_id = ? AND page = ?",
                          [result.sheet_id, result.page]).fetchone()
@@ -169,6 +170,9 @@ def save_page(vault, result) -> dict[str, Any]:
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                            [field_id, at, "rescan-kept-confirmed", confirmed_value, new_value])
             else:
+                old_crop = db.execute("SELECT crop_file FROM fields WHERE id = ?", [field_id]).fetchone()[0]
+                if old_crop:
+                    replaced_bundles.add(old_crop.partition("#")[0])
                 db.execute(
                     "UPDATE fields SET value = ?, confidence = ?, flags = ?, crop_file = ?, page_version = ? WHERE id = ?",
                     [new_value, f.confidence, dumps(f.flags), crop_id, version, field_id],
@@ -176,8 +180,58 @@ def save_page(vault, result) -> dict[str, Any]:
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                            [field_id, at, "rescan", old_value, new_value])
                 _store_draft_words(db, field_id, crop_id, f)
+    # The old read's crops, once no field (a confirmed one keeps its own) refers to them.
+    if replaced_bundles:
+        for bundle in replaced_bundles - referenced_files(db):
+            vault.delete_file(bundle)
     return {"status": "rescan" if version > 1 else "new", "session": sheet["id"], "version": version,
             "kept_confirmed": kept_confirmed}
+
+
+def file_columns(db) -> list[tuple[str, str]]:
+    """Every (table, column) that holds stored-file ids: by convention, columns named ``*_file``."""
+    out = []
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        for row in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+            if row[1].endswith("_file"):
+                out.append((table, row[1]))
+    return out
+
+
+def referenced_files(db) -> set[str]:
+    """Ids of the stored files some row refers to (a crop id's bundle is the part before '#')."""
+    out: set[str] = set()
+    for table, column in file_columns(db):
+        for (value,) in db.execute(f'SELECT DISTINCT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL'):
+            out.add(str(value).partition("#")[0])
+    return out
+
+
+def sweep_unreferenced_files(vault, min_age_s: float = 600.0) -> int:
+    """Delete stored files no row refers to, and half-written temp files, left by a crash.
+
+    Only files older than ``min_age_s``: a writer in another process (the review
+    page learning a confirmed word) writes its file a moment before its row.
+    """
+    import time
+    from pathlib import Path
+
+    refs = referenced_files(vault.db)
+    cutoff = time.time() - min_age_s
+    removed = 0
+    for path in (Path(vault.path) / "files").glob("??/*"):
+        try:
+            if path.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if path.name.startswith(".tmp-"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        elif path.suffix == ".bin" and path.stem not in refs:
+            vault.delete_file(path.stem)
+            removed += 1
+    return removed
 
 
 def _store_draft_words(db, field_id: int, crop_id: str, read) -> None:

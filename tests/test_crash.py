@@ -354,8 +354,6 @@ def orphans(vault: Vault) -> set[str]:
     return set(vault.list_files()) - referenced_files(vault.db)
 
 
-@pytest.mark.xfail(strict=True, reason="store.save_page: a rescan repoints pending fields to the new crop "
-                   "bundle and leaves the old bundle on disk with no row referring to it (bug report #6)")
 def test_a_rescan_leaves_no_unreferenced_crops(vault):
     store.register_sheet(vault, sheet_id="K7Q2M9XP", template="session", template_version=1,
                          page_size="letter", client="C-1", date="2025-03-04", session_number=1)
@@ -381,8 +379,6 @@ def test_a_rescan_keeps_the_crop_of_a_confirmed_field(vault):
     assert vault.get_file(after["focus"]["crop_file"]) == TINY_PNG
 
 
-@pytest.mark.xfail(strict=True, reason="no sweep of files stranded by a crash between writing a file and its "
-                   "row: ingest should remove them when it starts (bug report #6, vault.sweep_orphans)")
 def test_ingest_sweeps_files_stranded_by_an_earlier_crash(vault_dir, tmp_path, cli):
     with open_vault(vault_dir) as vault:
         stranded = vault.put_file(b"crop of a page whose row was never written", "crop-bundle")
