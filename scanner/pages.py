@@ -194,7 +194,7 @@ def _single_image(page) -> Image.Image | None:
     import pikepdf
     from pikepdf import PdfImage
 
-    images = list(page.images.values())
+    images = list(page.get_images().values())
     if len(images) != 1:
         return None
     # A page with text drawn on it is not a plain scan.

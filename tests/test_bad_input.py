@@ -174,7 +174,7 @@ def scans(tmp_path_factory) -> dict[str, bytes]:
     sheets = random_sheets(1, rng)
     pdf, _ = make_batch(sheets, rng, presets={"preset": "scanner", "out_dpi": 100}, blank_pages=0, dpi=100)
     with pikepdf.open(io.BytesIO(pdf)) as src:
-        jpeg = bytes(next(iter(src.pages[0].images.values())).read_raw_bytes())
+        jpeg = bytes(next(iter(src.pages[0].get_images().values())).read_raw_bytes())
     readable = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
     gray = without_qr(readable)
     jpeg = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
