@@ -441,11 +441,11 @@ class Searcher:
         return self._vocab
 
     def similar(self, word: str) -> list[str]:
-        """Words of this vault within one edit (4-5 letters) or two (longer) of ``word``."""
+        """Words of this vault within one edit (4 letters) or two (longer) of ``word``."""
         word = word.casefold()
         if len(word) < FUZZY_MIN_LENGTH:
             return []
-        edits = 1 if len(word) <= 5 else 2
+        edits = 1 if len(word) <= 4 else 2
         vocab = self.vocabulary()
         found: list[tuple[int, str]] = []
         for length in range(len(word) - edits, len(word) + edits + 1):
