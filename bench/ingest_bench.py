@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         summary, wall, rss = run_ingest(work / "vault", pdf, env)
         n = summary["pages"]
         print(f"Generated {n} pages in {gen:.1f} s (not counted).")
-        rows.append(("ingest, s/page (whole pipeline, 2 workers)", f"{wall / n:.3f}", "<= 0.35"))
+        rows.append(("ingest, s/page (whole command: start-up, unlock, 2 workers)", f"{wall / n:.3f}", "<= 0.35"))
+        rows.append(("  of which reading and storing pages (after unlock)", f"{summary['seconds'] / n:.3f}", ""))
         stages = ", ".join(f"{k} {v / n:.3f}" for k, v in summary["stage_seconds"].items())
         rows.append(("  per-stage CPU s/page (summed over workers)", stages, ""))
         rows.append((f"peak memory, {n} pages (MB)", f"{rss:.0f}", "<= 400"))
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             new_vault(work / "vault2", exp2)
             s2, wall2, rss2 = run_ingest(work / "vault2", pdf2, env)
             rows.append((f"ingest, s/page ({s2['pages']} pages)", f"{wall2 / s2['pages']:.3f}", "<= 0.35"))
+            rows.append(("  of which reading and storing pages (after unlock)", f"{s2['seconds'] / s2['pages']:.3f}", ""))
             rows.append((f"peak memory, {s2['pages']} pages (MB)", f"{rss2:.0f}", "<= 400, flat"))
             for k, v in score(work / "vault2", exp2).items():
                 for kk, vv in v.items():
