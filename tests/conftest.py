@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No example database in the working tree: tests write only under tmp_path.
+settings.register_profile("inklock", database=None)
+settings.load_profile("inklock")
 
 PASSPHRASE = "correct horse battery staple"
 
