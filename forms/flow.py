@@ -13,7 +13,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from forms.errors import TemplateError
-from forms.geometry import FONT, FONT_BOLD, FONT_ITALIC, MM, Box, FieldBox, PageLayout, Text
+from forms.geometry import FONT, FONT_BOLD, FONT_ITALIC, MM, FieldBox, PageLayout, Text
 from forms.model import Field, Page
 
 TICK = 5.3 * MM  # tick box side (>= 5 mm)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -334,7 +333,6 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
         raise BadInput(f"The corner markers of unmatched page {unmatched_id} show page {registration.page} of the "
                        f"form, not page {page}; assign it as page {registration.page}.")
     abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
-    blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read
     reader = Reader(registry, {sheet["sheet_id"]: sheet["page_size"]}, codes, abbreviations)
     straight = reg.warp(gray, registration)
     layout = registry.page_layout(registration.template, registration.page, registration.page_size)

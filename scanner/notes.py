@@ -500,6 +500,29 @@ def kind_of(out_path: Path) -> str:
     return kind
 
 
+def draft_note(vault, session: str | int, fmt: str) -> ProgressNote:
+    """The progress note of a session, in memory; UnconfirmedFields (exit 3) while any
+    progress field of its template is unscanned or unconfirmed."""
+    sheet, fields = progress_fields(vault, session)
+    template = note_template(vault, sheet)
+    missing = [f.key for f in template.fields if f.privacy == "progress" and f.key not in {r["key"] for r in fields}]
+    if missing:
+        raise UnconfirmedFields(
+            f"Session {sheet['id']} has progress fields not scanned or confirmed yet: {', '.join(missing)}; "
+            "no note was written.", missing)
+    return build_note(template, sheet, fields, fmt, load_shorthand(vault))
+
+
+def keep_note(vault, note: ProgressNote) -> None:
+    """Record an exported note in the progress-note store (inside the caller's transaction)."""
+    vault.progress_db.execute(
+        "INSERT INTO progress_notes(session, sheet_id, client, date, format, created_at, content) "
+        "VALUES (?,?,?,?,?,?,?)",
+        [note.session, note.sheet_id, note.client, note.date, note.format, store.now(),
+         json.dumps(note.as_dict(), ensure_ascii=False)],
+    )
+
+
 def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Path:
     """Draft, export and store one progress note; returns the file written.
 
@@ -516,16 +539,8 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
         raise UsageError(f"The folder {out_path.parent} does not exist.")
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
-    sheet, fields = progress_fields(vault, session)
-    template = note_template(vault, sheet)
-    missing = [f.key for f in template.fields if f.privacy == "progress" and f.key not in {r["key"] for r in fields}]
-    if missing:
-        raise UnconfirmedFields(
-            f"Session {sheet['id']} has progress fields not scanned or confirmed yet: {', '.join(missing)}; "
-            "no note was written.", missing)
-    note = build_note(template, sheet, fields, fmt, load_shorthand(vault))
+    note = draft_note(vault, session, fmt)
     data = render(note, kind)
-    content = json.dumps(note.as_dict(), ensure_ascii=False)
 
     fd, tmp = tempfile.mkstemp(prefix=".inklock-note-", suffix=".part", dir=out_path.parent)
     try:
@@ -534,11 +549,7 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
             fh.flush()
             os.fsync(fh.fileno())
         with store.transaction(vault.progress_db):
-            vault.progress_db.execute(
-                "INSERT INTO progress_notes(session, sheet_id, client, date, format, created_at, content) "
-                "VALUES (?,?,?,?,?,?,?)",
-                [note.session, note.sheet_id, note.client, note.date, fmt, store.now(), content],
-            )
+            keep_note(vault, note)
             os.replace(tmp, out_path)  # inside the transaction: a failed rename rolls the record back
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,9 +1,8 @@
 """The unmatched-page queue: pages ingest could not place on a sheet.
 
 The clinician assigns each to a session and page number, or discards it
-explicitly; nothing is dropped silently. An assigned page is read again by
-``scanner.ingest.reread_unmatched`` when that exists, else it is recorded as
-assigned and read on the next ingest.
+explicitly; nothing is dropped silently. An assigned page is read again at
+once, as that sheet's page (``scanner.ingest.reread_unmatched``).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any
 
 from scanner import store
 from scanner.errors import BadInput
+from scanner.ingest import reread_unmatched
 
 
 def open_pages(vault) -> list[dict[str, Any]]:
@@ -32,30 +32,17 @@ def get(vault, unmatched_id: int) -> dict[str, Any]:
 
 
 def assign(vault, unmatched_id: int, session: str | int, page: int, template_dirs=()) -> dict[str, Any]:
-    """Put an unmatched page on a sheet's page; returns {"read": bool, "sheet_id", "page"}.
+    """Put an unmatched page on a sheet's page and read it; returns {"sheet_id", "page", "session"}.
 
-    ``read`` is True when the page was read at once, False when the assignment
-    is only recorded (the next ingest reads it). A page that cannot be read
-    as that sheet's page (no markers, another form's or page's markers) is
-    refused with BadInput and stays open.
+    A page that cannot be read as that sheet's page (no markers, another
+    form's or page's markers) is refused with BadInput and stays open.
     """
     row = get(vault, unmatched_id)
     if row["status"] != "open":
         raise BadInput(f"Unmatched page {unmatched_id} was already {row['status']}.")
     sheet = store.get_sheet(vault, session)
-    try:
-        from scanner.ingest import reread_unmatched
-    except ImportError:
-        reread_unmatched = None
-    if reread_unmatched is not None:
-        reread_unmatched(vault, unmatched_id, sheet["sheet_id"], page, extra_template_dirs=template_dirs)
-        return {"read": True, "sheet_id": sheet["sheet_id"], "page": page, "session": sheet["id"]}
-    guess = dict(row["guess"], assigned_sheet_id=sheet["sheet_id"], assigned_page=page,
-                 assigned_session=sheet["id"], assigned_at=store.now())
-    with store.transaction(vault.db):
-        vault.db.execute("UPDATE unmatched SET status = 'assigned', guess = ? WHERE id = ? AND status = 'open'",
-                         [store.dumps(guess), unmatched_id])
-    return {"read": False, "sheet_id": sheet["sheet_id"], "page": page, "session": sheet["id"]}
+    reread_unmatched(vault, unmatched_id, sheet["sheet_id"], page, extra_template_dirs=template_dirs)
+    return {"sheet_id": sheet["sheet_id"], "page": page, "session": sheet["id"]}
 
 
 def discard(vault, unmatched_id: int) -> None:

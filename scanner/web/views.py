@@ -7,13 +7,12 @@ carry ``Cache-Control: no-store`` (added to every response by the app).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
-from scanner import store
+from scanner import notes, store
 from scanner.errors import BadInput, InklockError, UnconfirmedFields, UsageError, WrongPassphrase
 from scanner.web import blanks, searchpage, unmatched
 from scanner.web import fields as fv
@@ -24,7 +23,6 @@ NOTE_FORMATS = ("soap", "birp", "dap")
 NOTE_KINDS = {"md": "text/markdown; charset=utf-8", "txt": "text/plain; charset=utf-8",
               "pdf": "application/pdf", "json": "application/json"}
 MESSAGES = {
-    "assigned": "The page was assigned; it will be read on the next ingest.",
     "assigned-read": "The page was assigned and read; its fields are now in the session.",
     "discarded": "The page was discarded.",
     "unlocked": "Unlocked.",
@@ -169,14 +167,14 @@ def unmatched_assign(uid: int) -> Any:
         if page not in numbers:
             raise UsageError(f"Sheet {sheet['sheet_id']} has pages {', '.join(map(str, numbers))}, not {page}.")
         try:
-            done = unmatched.assign(vault, uid, sheet["id"], page, template_dirs=_state().template_dirs)
+            unmatched.assign(vault, uid, sheet["id"], page, template_dirs=_state().template_dirs)
         except BadInput as exc:  # e.g. no markers on the page: say so beside the page, nothing changed
             problem = exc.message
         else:
             problem = None
     if problem is not None:
         return unmatched_page(uid, problem, 400)
-    return redirect(url_for("queue", msg="assigned-read" if done["read"] else "assigned"))
+    return redirect(url_for("queue", msg="assigned-read"))
 
 
 def unmatched_discard(uid: int) -> Response:
@@ -334,19 +332,6 @@ def reopen(session: int, key: str) -> Response:
 # ---------------------------------------------------------------- progress note
 
 
-def _draft(vault, session: int, fmt: str):
-    """The progress note of a session; UnconfirmedFields while any progress field is pending or unscanned."""
-    from scanner import notes
-
-    sheet, rows = notes.progress_fields(vault, session)
-    template = notes.note_template(vault, sheet)
-    have = {r["key"] for r in rows}
-    missing = [f.key for f in template.fields if f.privacy == "progress" and f.key not in have]
-    if missing:
-        raise UnconfirmedFields(f"Session {sheet['id']} has progress fields not scanned yet.", missing)
-    return notes.build_note(template, sheet, rows, fmt, notes.load_shorthand(vault))
-
-
 def _format() -> str:
     fmt = (request.values.get("format") or "soap").lower()
     if fmt not in NOTE_FORMATS:
@@ -359,7 +344,7 @@ def note_preview(session: int) -> Any:
     with _state().holder.use() as vault:
         data = _session_data(vault, session)
         try:
-            note, waiting = _draft(vault, data["sheet"]["id"], fmt), []
+            note, waiting = notes.draft_note(vault, data["sheet"]["id"], fmt), []
         except UnconfirmedFields as exc:
             note, waiting = None, exc.fields
     views = {v.key: v for v in fv.build_views(data["show"]["fields"], data["layout"])}
@@ -376,27 +361,16 @@ def note_export(session: int) -> Response:
     kind = request.form.get("kind", "md")
     if kind not in NOTE_KINDS:
         raise UsageError(f"'{kind}' is not a note file type; use {', '.join(NOTE_KINDS)}.")
-    from scanner import notes
 
     with _state().holder.use() as vault:
-        note = _draft(vault, session, fmt)
+        note = notes.draft_note(vault, session, fmt)
         data = notes.render(note, kind)
-        _keep(vault, note)
+        with store.transaction(vault.progress_db):
+            notes.keep_note(vault, note)
     response = make_response(data)
     response.headers["Content-Type"] = NOTE_KINDS[kind]
     response.headers["Content-Disposition"] = f'attachment; filename="inklock-session-{note.session}-{fmt}.{kind}"'
     return response
-
-
-def _keep(vault, note) -> None:
-    # The same record notes.write_note keeps; the browser download is the export file.
-    with store.transaction(vault.progress_db):
-        vault.progress_db.execute(
-            "INSERT INTO progress_notes(session, sheet_id, client, date, format, created_at, content) "
-            "VALUES (?,?,?,?,?,?,?)",
-            [note.session, note.sheet_id, note.client, note.date, note.format, store.now(),
-             json.dumps(note.as_dict(), ensure_ascii=False)],
-        )
 
 
 # ---------------------------------------------------------------- trends (per client)
