@@ -321,5 +321,5 @@ def encode_jpeg(gray: np.ndarray) -> bytes:
 def encode_png(gray: np.ndarray) -> bytes:
     if gray.size == 0:
         gray = np.full((4, 4), 255, np.uint8)
-    ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     return buf.tobytes() if ok else b""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scanner.ocr import MIN_INK_DARKNESS, _as_gray, _long_lines, darkness, ink_mask
+from scanner.ocr import MIN_INK_DARKNESS, _as_gray, _long_lines, darkness, ink_mask, percentile_u8
 
 # A gap between components at least this many x-heights wide is a word space
 # (letter gaps in print and joins in cursive are well below half an x-height).
@@ -62,8 +62,9 @@ class Word:
 
 def ink_level(gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Ink coverage 0..1 from darkness, kept only on and right beside the ink mask."""
-    dark = darkness(gray).astype(np.float32)
-    level = float(np.percentile(dark[mask], 90)) if mask.any() else 255.0
+    dark8 = darkness(gray)
+    level = percentile_u8(dark8[mask], 90) if mask.any() else 255.0
+    dark = dark8.astype(np.float32)
     near = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return np.clip(dark / max(level, 1.0), 0.0, 1.0) * near
 

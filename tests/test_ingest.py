@@ -180,3 +180,21 @@ def test_ingest_leaves_no_temp_files(day_vault, cli, tmp_path):
     cli("ingest", SAMPLES / "day.pdf")
     leftovers = list(Path(os.environ["TMPDIR"]).rglob("*"))
     assert leftovers == []
+
+
+def _worker_blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    from scanner.ingest import _init_worker
+
+    _init_worker({}, {}, {}, {})
+    return [pool["num_threads"] for pool in threadpool_info()]
+
+
+def test_page_workers_run_numpy_on_one_thread():
+    """A worker is one core: BLAS threads of its own spin and slow both workers down."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        threads = pool.apply(_worker_blas_threads)
+    assert threads and all(n == 1 for n in threads)

@@ -7,6 +7,8 @@ import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
@@ -17,8 +19,12 @@ from scanner.ocr import (
     OcrEngine,
     calibrate,
     correct_word,
+    ink_by_line,
     ink_mask,
+    normalise_case,
+    percentile_u8,
     postcorrect,
+    slant,
 )
 from scanner.shorthand import Shorthand
 
@@ -199,3 +205,100 @@ def test_a_crop_with_no_paper_is_unreadable_not_empty(engine):
 def test_bad_input_is_refused(engine):
     with pytest.raises(BadInput):
         engine.read_line(np.zeros((0, 0), np.uint8))
+
+
+def test_area_of_separate_thin_letters_is_not_taken_for_specks(engine):
+    # Printed letters are separate small strokes: judged against the whole
+    # four-line area they once looked like specks, and the field read empty.
+    crop = field_crop(["seeks reassurance", "discussed boundaries", "", ""])
+    crop = np.clip(crop.astype(np.int16) + 90, 0, 255).astype(np.uint8)  # a light pencil
+    boxes = [(0, 80 * i, 900, 80 * (i + 1)) for i in range(4)]
+    result = engine.read_area(crop, boxes)
+    assert "empty" not in result.flags
+    assert result.text.count("\n") == 1
+    assert Levenshtein.normalized_distance("seeks reassurance\ndiscussed boundaries", result.text.lower()) <= 0.2
+
+
+def _descender_crop() -> np.ndarray:
+    """Two ruled lines; a long descender from line one reaches well into line two."""
+    crop = field_crop(["long pauses", ""])
+    image = Image.fromarray(crop)
+    draw = ImageDraw.Draw(image)
+    draw.line([(60, 40), (60, 100)], fill=25, width=4)  # a tail crossing into line two
+    draw.line([(400, 84), (404, 96)], fill=25, width=4)  # a broken-off tip just under it
+    return np.asarray(image)
+
+
+def test_descender_stays_with_its_own_line():
+    crop = _descender_crop()
+    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
+    first, second = ink_by_line(crop, boxes)
+    assert first[85:98, 55:66].any(), "the tail below the ruled line belongs to line one"
+    assert not second.any(), "line two has no writing of its own"
+
+
+def test_descender_makes_no_line_of_its_own(engine):
+    result = engine.read_area(_descender_crop(), [(0, 0, 900, 80), (0, 80, 900, 160)])
+    assert "\n" not in result.text
+
+
+def test_ink_outside_every_ruled_line_is_ignored():
+    crop = field_crop(["mood better", ""])
+    boxes = [(0, 0, 900, 80)]
+    (only,) = ink_by_line(crop, boxes)
+    assert only.any() and not only[80:].any()
+
+
+@pytest.mark.parametrize("shear", [-0.5, -0.2, 0.0, 0.3, 0.6])
+def test_slant_is_measured(shear):
+    # Upright strokes, then sheared: the estimate undoes the shear.
+    ys, xs = np.mgrid[0:60, 0:4]
+    ys, xs = ys.ravel(), xs.ravel()
+    strokes_y = np.concatenate([ys] * 6)
+    strokes_x = np.concatenate([xs + 40 * k for k in range(6)])
+    sheared = np.rint(strokes_x - shear * (strokes_y - strokes_y.mean())).astype(int)
+    assert slant(strokes_y, sheared) == pytest.approx(shear, abs=0.1)
+
+
+def test_slanted_writing_is_read(engine):
+    crop = field_crop(["anxiety about work"])
+    h, w = crop.shape
+    m = np.float32([[1, -0.45, 0.45 * h], [0, 1, 0]])
+    import cv2
+
+    leaning = cv2.warpAffine(crop, m, (w + h, h), borderValue=245)
+    result = engine.read_line(leaning)
+    assert Levenshtein.normalized_distance("anxiety about work", result.text) <= 0.1
+
+
+@pytest.mark.parametrize(
+    "word, line_start, want",
+    [
+        ("SeSSionS", True, "Sessions"),
+        ("SeSSionS", False, "sessions"),
+        ("worSt", False, "worst"),
+        ("PAUsES", False, "PAUSES"),
+        ("Send", True, "Send"),
+        ("Worksheet", False, "worksheet"),
+        ("Tuesday", False, "Tuesday"),  # T is a capital by its shape
+        ("CBT", False, "CBT"),
+        ("sow", False, "sow"),
+        ("McDonald", False, "McDonald"),  # mixed on purpose: left alone
+        ("f/u", False, "f/u"),
+    ],
+)
+def test_case_of_size_only_letters(word, line_start, want):
+    assert normalise_case(word, line_start=line_start) == want
+
+
+def test_postcorrect_fixes_case_but_keeps_shorthand():
+    text, changed, _unknown = postcorrect("Send Worksheet re SI", Shorthand({"SI": "suicidal ideation"}))
+    assert text == "Send worksheet re SI"
+    assert changed == 0  # a case fix is not a guessed word
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 255), min_size=1, max_size=400), st.floats(0, 100))
+def test_histogram_percentile_matches_numpy(values, q):
+    a = np.array(values, dtype=np.uint8)
+    assert percentile_u8(a, q) == pytest.approx(float(np.percentile(a, q)), abs=1e-6)
