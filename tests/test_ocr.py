@@ -285,6 +285,10 @@ def test_slanted_writing_is_read(engine):
         ("sow", False, "sow"),
         ("McDonald", False, "McDonald"),  # mixed on purpose: left alone
         ("f/u", False, "f/u"),
+        ("THiS", False, "THIS"),
+        ("MiNUTES", True, "MINUTES"),
+        ("Ok", True, "Ok"),
+        ("Ok", False, "ok"),
     ],
 )
 def test_case_of_size_only_letters(word, line_start, want):
