@@ -172,6 +172,9 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
                 got_s = got or ""
                 right = got_s == want
                 st["digits_right"] += sum(a == b for a, b in zip(want, got_s)) if len(got_s) == len(want) else 0
+                if not right and VERBOSE:
+                    print("  digits:", preset, e["sheet_id"], key, "want", want, "got", got_s, f["flags"], f["confidence"],
+                          e.get("writer"))
             else:
                 st["chars"] += max(1, len(want))
                 st["char_errors"] += cer(want, got) * max(1, len(want))

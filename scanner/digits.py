@@ -299,7 +299,7 @@ class DigitReader:
         best = int(np.argmax(proba))
         return str(best), float(proba[best])
 
-    def read_cells(self, cells: list[np.ndarray]) -> tuple[str, float, list[str]]:
+    def read_cells(self, cells: list[np.ndarray], value_range: tuple[int, int] | None = None) -> tuple[str, float, list[str]]:
         """Read a comb: (text, confidence, flags).
 
         Text joins the digits read, skipping empty cells ("" if all are empty).
@@ -307,22 +307,52 @@ class DigitReader:
         cell (digit or emptiness) is read right. Flags:
         ``empty_cell`` when some but not all cells are empty (a digit may be
         missing), ``low_confidence`` when confidence is below 0.8.
+
+        ``value_range`` (lo, hi): when every cell holds a digit and the most
+        likely digits make a number outside it, the most likely number inside
+        it is read instead (a PHQ-9 total read "44" becomes "14" when the first
+        cell was nearly as likely a 1), flagged ``range_corrected`` and
+        ``low_confidence`` with confidence at most 0.5: a guess the clinician
+        confirms.
         """
         normalised = [_normalise(c) for c in cells]
         present = [image for image, _ in normalised if image is not None]
         confs = [EMPTY_DOUBTFUL if doubtful else EMPTY_SURE for image, doubtful in normalised if image is None]
         text = ""
+        flags = []
         if present:
             proba = self.classify(np.stack(present))
             text = "".join(str(d) for d in np.argmax(proba, axis=1))
             confs.extend(proba.max(axis=1))
+            if value_range and len(present) == len(cells) and not check_range(text, *value_range):
+                fixed = most_likely_in_range(proba, *value_range)
+                if fixed is not None:
+                    text = fixed
+                    flags.append("range_corrected")
+                    confs.append(IMPLAUSIBLE_CONFIDENCE)
         confidence = float(min(confs)) if confs else EMPTY_SURE
-        flags = []
         if present and len(present) < len(cells):
             flags.append("empty_cell")
         if confidence < LOW_CONFIDENCE:
             flags.append("low_confidence")
         return text, confidence, flags
+
+
+# Ranges larger than this are not searched value by value (a 6-cell number has a million).
+MAX_RANGE_SEARCH = 10_000
+
+
+def most_likely_in_range(proba: np.ndarray, lo: int, hi: int) -> str | None:
+    """The zero-padded number in [lo, hi] whose digits are jointly most likely under ``proba`` (cells x 10)."""
+    cells = proba.shape[0]
+    lo, hi = max(lo, 0), min(hi, 10 ** cells - 1)
+    if hi < lo or hi - lo + 1 > MAX_RANGE_SEARCH:
+        return None
+    values = np.arange(lo, hi + 1)
+    digits = (values[:, None] // 10 ** np.arange(cells - 1, -1, -1)[None, :]) % 10
+    log_p = np.log(np.clip(proba, 1e-12, 1.0))
+    scores = log_p[np.arange(cells)[None, :], digits].sum(axis=1)
+    return str(int(values[int(np.argmax(scores))])).zfill(cells)
 
 
 def check_range(text: str, lo: int, hi: int) -> bool:

@@ -205,7 +205,7 @@ class Reader:
             raw["fills"] = {k: round(v, 4) for k, v in marks.fills.items()}
         elif kind == "digits":
             cells = [reg.crop(page, c) for c in f["cells"]]
-            value, confidence, flags = self.digits.read_cells(cells)
+            value, confidence, flags = self.digits.read_cells(cells, _digit_range(f))
             confidence, flags = _check_digits(value, confidence, list(flags), f)
         else:
             inner = reg.crop(page, f["bbox"])
@@ -234,14 +234,22 @@ class Reader:
         return result
 
 
+def _digit_range(f: dict[str, Any]) -> tuple[int, int] | None:
+    """A digits field's allowed values (min, max), when the template gives either."""
+    if f.get("min") is None and f.get("max") is None:
+        return None
+    lo = f.get("min") if f.get("min") is not None else 0
+    hi = f.get("max") if f.get("max") is not None else 10 ** len(f["cells"]) - 1
+    return int(lo), int(hi)
+
+
 def _check_digits(value: str, confidence: float, flags: list[str], f: dict[str, Any]) -> tuple[float, list[str]]:
     """An impossible number (outside the field's range) is never trusted."""
     from scanner.digits import check_range, lower_if_implausible
 
-    if value and value.isdigit() and (f.get("min") is not None or f.get("max") is not None):
-        lo = f.get("min") if f.get("min") is not None else 0
-        hi = f.get("max") if f.get("max") is not None else 10 ** len(f["cells"]) - 1
-        ok = check_range(value, lo, hi)
+    allowed = _digit_range(f)
+    if value and value.isdigit() and allowed:
+        ok = check_range(value, *allowed)
         confidence = lower_if_implausible(confidence, ok)
         if not ok:
             flags = flags + ["implausible", "low_confidence"]

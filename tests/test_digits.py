@@ -20,6 +20,7 @@ from scanner.digits import (
     check_range,
     fit_to_mnist_frame,
     lower_if_implausible,
+    most_likely_in_range,
     normalise_cell,
 )
 from scanner.errors import InklockError
@@ -215,3 +216,31 @@ def test_range_and_date_checks():
     assert not check_date("0315", "MMDDYY")
     assert lower_if_implausible(0.97, check_range("13", 1, 12)) <= 0.5
     assert lower_if_implausible(0.97, check_range("12", 1, 12)) == 0.97
+
+
+def test_most_likely_in_range():
+    proba = np.full((2, 10), 0.01)
+    proba[0, 4], proba[0, 1] = 0.6, 0.3  # first cell: 4, or nearly as likely 1
+    proba[1, 4] = 0.9
+    assert most_likely_in_range(proba, 0, 99) == "44"
+    assert most_likely_in_range(proba, 0, 27) == "14"  # PHQ-9 total
+    assert most_likely_in_range(proba, 0, 9) == "04"
+    assert most_likely_in_range(proba, 50, 60) in {str(v) for v in range(50, 61)}
+    assert most_likely_in_range(proba, 30, 20) is None
+    assert most_likely_in_range(np.full((6, 10), 0.1), 0, 999_999) is None  # too many values to try
+
+
+@needs_fonts
+def test_out_of_range_reading_is_brought_into_range_and_flagged(reader, monkeypatch):
+    rng = np.random.default_rng(5)
+    cells = [digit_cell(d, FONTS[0], rng) for d in "14"]
+    # The network reads the first cell as a 4 (60%) rather than a 1 (30%).
+    fake = np.full((2, 10), 0.01)
+    fake[0, 4], fake[0, 1], fake[1, 4] = 0.6, 0.3, 0.9
+    monkeypatch.setattr(reader, "classify", lambda images: fake[: len(images)])
+    assert reader.read_cells(cells)[0] == "44"
+    text, confidence, flags = reader.read_cells(cells, (0, 27))
+    assert text == "14"
+    assert "range_corrected" in flags and "low_confidence" in flags and confidence <= 0.5
+    # A reading already in range is left as it is.
+    assert reader.read_cells(cells, (0, 99))[0] == "44"

@@ -26,6 +26,9 @@ FLAG_WORDS = {
     "poor_registration": "page poorly aligned",
     "empty": "empty",
     "rescan_differs": "rescan differs",
+    "implausible": "outside the allowed range",
+    "range_corrected": "read outside the range; nearest likely value shown",
+    "empty_cell": "a digit cell is empty",
 }
 
 
