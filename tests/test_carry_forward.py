@@ -21,20 +21,11 @@ from forms.model import get_template
 from forms.payload import new_sheet_id
 from scanner import printing, store
 from scanner.read import FieldRead, PageResult
+from tests.helpers import empty_value
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler's pdftotext")
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 4), 255, np.uint8))[1].tobytes()
-
-
-def empty_value(f) -> Any:
-    if f.kind == "checkbox":
-        return False
-    if f.kind == "choice":
-        return [] if f.multiple else None
-    if f.kind == "scale":
-        return None
-    return ""
 
 
 def add_sheet(vault, values: dict[str, Any], *, client: str = "C017", date: str = "2026-01-05", number: int = 1,

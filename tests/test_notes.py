@@ -16,6 +16,7 @@ from scanner import notes, store
 from scanner.errors import ExitCode, UnconfirmedFields, UsageError
 from scanner.read import FieldRead, PageResult
 from scanner.shorthand import Shorthand
+from tests.helpers import empty_value
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 4), 255, np.uint8))[1].tobytes()
 
@@ -64,16 +65,6 @@ def note_cli(cli, monkeypatch):
 
     monkeypatch.setattr(cli_module, "_register_commands", lambda: cli_module.cli.add_command(cli_note.note))
     return cli
-
-
-def empty_value(f):
-    if f.kind == "checkbox":
-        return False
-    if f.kind == "choice":
-        return [] if f.multiple else None
-    if f.kind == "scale":
-        return None
-    return ""
 
 
 def add_session(vault, template_name, reads, *, client="C017", date="2026-11-27", number=3, pages=None):
