@@ -148,11 +148,12 @@ def _long_lines(mask: np.ndarray) -> np.ndarray:
     return cv2.bitwise_and(lines, mask)
 
 
-def ink_mask(gray: np.ndarray, line_height: int | None = None) -> np.ndarray:
+def ink_mask(gray: np.ndarray, line_height: int | None = None, *, dark: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of pen ink: guide lines, box outlines and specks removed.
 
     ``line_height`` (pixels) is the height of one line of writing, which sets
-    what counts as a speck; by default the crop is one line.
+    what counts as a speck; by default the crop is one line. ``dark`` is
+    :func:`darkness` of ``gray`` when the caller already has it.
 
     Printed lines are found as long thin horizontal/vertical runs and removed,
     except where a pixel is clearly darker than the line itself (a pen stroke
@@ -161,7 +162,8 @@ def ink_mask(gray: np.ndarray, line_height: int | None = None) -> np.ndarray:
     paper noise stays empty because the threshold never drops below
     ``MIN_INK_DARKNESS / 2``.
     """
-    dark = darkness(gray)
+    if dark is None:
+        dark = darkness(gray)
     h = int(line_height or dark.shape[0])
     faint = (dark > 25).astype(np.uint8) * 255
     lines = _long_lines(faint) > 0
@@ -207,7 +209,8 @@ def prepare(gray: np.ndarray, *, binarize: bool = False) -> np.ndarray | None:
     return _prepared(darkness(gray), ink_mask(gray), binarize)
 
 
-def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
+def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]], *,
+                dark: np.ndarray | None = None) -> list[np.ndarray]:
     """The ink of a multi-line field, one mask (the crop's size) per ruled line.
 
     Each connected stroke goes to the line box it overlaps most, so a
@@ -225,7 +228,7 @@ def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]]) -
     heights = [b[3] - b[1] for b in boxes if b]
     if not heights:
         return []
-    mask = ink_mask(gray, line_height=int(np.median(heights)))
+    mask = ink_mask(gray, line_height=int(np.median(heights)), dark=dark)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     owned: list[list[int]] = [[] for _ in boxes]
     for i in range(1, n):
@@ -317,16 +320,15 @@ def slant(ys: np.ndarray, xs: np.ndarray) -> float:
     if len(xs) < 20:
         return 0.0
     yc = ys.astype(np.float64) - ys.mean()
-    scores = []
+    best, best_score = 0.0, -1.0
     for s in _SLANTS:
         cols = np.rint(xs + s * yc).astype(np.int64)
         counts = np.bincount(cols - cols.min())
-        scores.append(float(np.dot(counts, counts)))
-    best = int(np.argmax(scores))
-    # No shear unless another is clearly better.
-    if scores[_UPRIGHT] * 1.001 >= scores[best]:
-        return 0.0
-    return float(_SLANTS[best])
+        score = float(np.dot(counts, counts))
+        # A shear must beat the best so far by 0.1%; upright only needs to beat it.
+        if score > best_score * (1.0 if s == _SLANTS[_UPRIGHT] else 1.001):
+            best, best_score = float(s), score
+    return best
 
 
 def _deslanted(image: np.ndarray, shear: float) -> np.ndarray:
@@ -602,10 +604,11 @@ class OcrEngine:
         """Read a one-line field (Tesseract page segmentation 7)."""
         if _too_dark(gray):
             return OcrResult("", 0.0, ["low_confidence"])
-        mask = ink_mask(gray)
+        dark = darkness(gray)
+        mask = ink_mask(gray, dark=dark)
         if not mask.any():
             return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
-        return self._read_ink(darkness(gray), mask)
+        return self._read_ink(dark, mask)
 
     def _read_ink(self, dark: np.ndarray, mask: np.ndarray) -> OcrResult:
         """One line of ink (a non-empty mask): read, and read again at other sizes unless clean."""
@@ -646,7 +649,7 @@ class OcrEngine:
             return self._finish(text, words)
         dark = darkness(gray)
         lines: list[OcrResult] = []
-        for mask in ink_by_line(gray, line_boxes):
+        for mask in ink_by_line(gray, line_boxes, dark=dark):
             if mask.any():
                 lines.append(self._read_ink(dark, mask))
         if not lines:
