@@ -100,6 +100,8 @@ class Item:
     known: bool
     confidence: float
     ms: float
+    reader: str = "tesseract"
+    agreed: bool = False
 
 
 def font_files() -> dict[str, str]:
@@ -150,7 +152,7 @@ def run(engine: OcrEngine, samples, plain: bool = False) -> list[Item]:
         ms = (time.perf_counter() - t0) * 1000
         mean = 100.0 * float(np.mean([c for _, c in r.words])) if r.words else 0.0
         known = bool(r.raw_text) and postcorrect(r.raw_text, engine.shorthand)[2] == 0
-        items.append(Item(ref, r.raw_text, r.text, mean, known, r.confidence, ms))
+        items.append(Item(ref, r.raw_text, r.text, mean, known, r.confidence, ms, r.reader, r.agreed))
     return items
 
 
@@ -209,8 +211,12 @@ def fit(items: list[Item]) -> None:
     """Print monotone calibration points (mean confidence -> P(line exactly right))."""
     from sklearn.isotonic import IsotonicRegression
 
-    for known in (True, False):
-        sel = [i for i in items if i.known == known]
+    groups = [(f"agreed", [i for i in items if i.agreed])]
+    for reader in sorted({i.reader for i in items}):
+        for known in (True, False):
+            groups.append((f"{reader} known={known}", [i for i in items if not i.agreed and i.reader == reader
+                                                       and i.known == known]))
+    for name, sel in groups:
         if len(sel) < 10:
             continue
         x = np.array([i.mean_conf for i in sel])
@@ -218,7 +224,7 @@ def fit(items: list[Item]) -> None:
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
         grid = [0, 50, 70, 80, 85, 90, 93, 95, 97, 100]
         pts = ", ".join(f"({g}, {iso.predict([g])[0]:.2f})" for g in grid)
-        print(f"  known={known} n={len(sel)} right={y.mean():.2f}: {pts}")
+        print(f"  {name} n={len(sel)} right={y.mean():.2f}: {pts}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         print("  --")
         summarise("all real", everything[len(synth):])
     if args.fit:
-        print("calibration fit (isotonic, all data above)")
-        fit(everything)
+        for name, items in (("font lines", synth), ("real handwriting", everything[len(synth):]), ("all", everything)):
+            print(f"calibration fit (isotonic), {name}")
+            fit(items)
     engine.close()
     return 0
 

@@ -306,3 +306,91 @@ def test_postcorrect_fixes_case_but_keeps_shorthand():
 def test_histogram_percentile_matches_numpy(values, q):
     a = np.array(values, dtype=np.uint8)
     assert percentile_u8(a, q) == pytest.approx(float(np.percentile(a, q)), abs=1e-6)
+
+
+# ------------------------------------------------------------ the second reader
+
+
+@pytest.fixture(scope="module")
+def line_reader():
+    from scanner.linerec import LineReader
+
+    return LineReader()
+
+
+def _tight(crop: np.ndarray) -> np.ndarray:
+    from scanner.ocr import _prepared, darkness
+
+    return _prepared(darkness(crop), ink_mask(crop), False, margin=False)
+
+
+def test_second_reader_reads_a_line(line_reader):
+    text = "Client reports better sleep this week"
+    got, char_conf = line_reader.read(_tight(field_crop([text])))
+    assert Levenshtein.normalized_distance(text, got) <= 0.1
+    assert len(char_conf) == len(got)
+    assert all(0.0 <= c <= 1.0 for c in char_conf)
+
+
+def test_second_reader_reads_only_printable_ascii(line_reader):
+    rng = np.random.default_rng(3)
+    scribble = np.full((60, 400), 255, np.uint8)
+    for _ in range(40):
+        x, y = rng.integers(0, 400), rng.integers(0, 60)
+        scribble[y:y + 3, x:x + rng.integers(3, 30)] = 0
+    got, _ = line_reader.read(scribble)
+    assert all(" " <= c <= "~" for c in got)
+
+
+def test_missing_line_model_is_one_clear_sentence(monkeypatch):
+    import importlib.util
+
+    from scanner import linerec
+    from scanner.errors import UsageError
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UsageError, match="make setup"):
+        linerec.model_path()
+
+
+def test_unclear_line_is_read_by_both_readers_and_the_likelier_kept(monkeypatch):
+    from scanner.ocr import SECOND_READER
+
+    text = "tearful but engaged"
+    with OcrEngine() as eng:
+        # Tesseract made to misread, unsure: the second reader's real reading must win.
+        monkeypatch.setattr(eng, "_recognise", lambda image, psm: ("tcarfvl bvt cngaqed", [("tcarfvl", 0.4), ("bvt", 0.5), ("cngaqed", 0.4)]))
+        result = eng.read_line(field_crop([text]))
+    assert result.reader == SECOND_READER
+    assert Levenshtein.normalized_distance(text, result.text) <= 0.1
+
+
+def test_agreement_of_the_two_readers_raises_confidence():
+    from scanner.ocr import SECOND_READER, TESSERACT, OcrResult, _with_agreement
+
+    words = [("sleep", 0.9), ("diary", 0.9)]
+    tess = OcrResult("sleep diary", 0.4, ["low_confidence"], words, "sleep diary", 1.9, TESSERACT)
+    same = OcrResult("sleep diary", 0.3, ["low_confidence"], words, "sleep diary", 1.9, SECOND_READER)
+    other = OcrResult("sleep dairy", 0.3, ["low_confidence"], words, "sleep dairy", 1.9, SECOND_READER)
+    assert _with_agreement(tess, [tess, other]) is tess
+    agreed = _with_agreement(tess, [tess, same])
+    assert agreed.agreed and agreed.text == "sleep diary"
+    assert agreed.confidence > tess.confidence
+    assert ("low_confidence" in agreed.flags) == (agreed.confidence < LOW_CONFIDENCE)
+    # Agreement on nothing read says nothing.
+    empty = OcrResult("", 0.0, ["low_confidence"], [], "", 0.0, TESSERACT)
+    assert _with_agreement(empty, [empty, replace_reader(empty, SECOND_READER)]) is empty
+
+
+def replace_reader(result, reader):
+    from dataclasses import replace
+
+    return replace(result, reader=reader)
+
+
+def test_word_confidences_are_the_mean_of_their_characters():
+    from scanner.ocr import _word_confidences
+
+    got = _word_confidences("ab  c", [0.2, 0.4, 1.0, 1.0, 0.5])
+    assert got == [("ab", pytest.approx(0.3)), ("c", pytest.approx(0.5))]
+    assert _word_confidences("", []) == []
