@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from pathlib import Path
 
 import cv2
@@ -51,7 +52,15 @@ class LineReader:
     """One loaded recogniser; make one per worker process (ONNX Runtime runs it on one thread)."""
 
     def __init__(self, path: Path | None = None):
+        # ONNX Runtime (1.31 and later on Linux) records telemetry events, with
+        # the process's command line, in ~/.cache/Microsoft/DeveloperTools and
+        # a session file in the temporary folder, to upload later. A command
+        # line can name a client's scan: it must never be written anywhere.
+        # The variable is read when the library loads, so it is set first.
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         import onnxruntime as ort
+
+        ort.disable_telemetry_events()
 
         options = ort.SessionOptions()
         # Parallelism comes from one reader per worker process, as for Tesseract.

@@ -190,6 +190,7 @@ def test_no_temporary_files_are_written(tmp_path, monkeypatch):
         eng.read_line(field_crop(["private note text"]))
         eng.read_area(field_crop(["one line", "two lines"]), [(0, 0, 900, 80), (0, 80, 900, 160)])
         eng.read_area(field_crop(["one line", "two lines"]))
+        eng._read_second(_tight(field_crop(["private note text"])))  # the second reader, too
     assert list(tmp.iterdir()) == []
     assert list(cwd.iterdir()) == []
 
@@ -394,3 +395,25 @@ def test_word_confidences_are_the_mean_of_their_characters():
     got = _word_confidences("ab  c", [0.2, 0.4, 1.0, 1.0, 0.5])
     assert got == [("ab", pytest.approx(0.3)), ("c", pytest.approx(0.5))]
     assert _word_confidences("", []) == []
+
+
+def test_second_reader_writes_nothing_to_disk(tmp_path):
+    """ONNX Runtime's telemetry (a database under ~/.cache, a file in the temp folder) stays off."""
+    import subprocess
+    import sys
+
+    home, tmp, cwd = tmp_path / "home", tmp_path / "tmp", tmp_path / "cwd"
+    for d in (home, tmp, cwd):
+        d.mkdir()
+    script = (
+        "import numpy as np\n"
+        "from scanner.linerec import LineReader\n"
+        "print(LineReader().read(np.full((40, 200), 255, np.uint8)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(home / ".cache"),
+               PYTHONPATH=os.pathsep.join(sys.path), PYTHONDONTWRITEBYTECODE="1")
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [p for d in (home, tmp, cwd) for p in d.rglob("*")] == []
