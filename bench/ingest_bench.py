@@ -185,6 +185,9 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
             if not right:
                 st["wrong"] += 1
                 st["wrong_flagged"] += flagged
+                if not flagged and VERBOSE:
+                    print("  silent wrong:", preset, kind, key, repr(want), "got", repr(got), f["flags"],
+                          f["confidence"], e.get("writer"))
     vault.close()
     return stats, fonts
 

@@ -92,6 +92,7 @@ class LineReader:
         batch = np.zeros((1, 3, INPUT_HEIGHT, max(MIN_INPUT_WIDTH, width)), np.float32)
         batch[0, :, :, :width] = line
         probs = self._session.run(None, {self._input: batch})[0][0][:, self._keep]
+        # Best path (CTC): repeated classes merge, class 0 separates.
         best = probs.argmax(axis=1)
         text, confidences, previous = [], [], 0
         for step, k in enumerate(best):

@@ -46,13 +46,6 @@ PSM_SINGLE_LINE = 7
 PSM_RAW_LINE = 13
 # Tesseract's LSTM reads best with an x-height of roughly 30 px.
 TARGET_X_HEIGHT = 30.0
-# A line that does not read cleanly at TARGET_X_HEIGHT is read again at these
-# sizes and the most plausible reading kept (more of its words are real words
-# or shorthand, Tesseract is surer of them). Tesseract's errors on handwriting
-# change with the scale, so a second look often finds the word the first
-# missed: on two generated batches of handwriting-font scans character error
-# fell from .138/.145 to .127/.125, at about twice the OCR time per page.
-RETRY_X_HEIGHTS = (22.0, 40.0)
 
 # Honest confidence: Tesseract's mean word confidence (0..100) mapped to the
 # probability that the whole line is exactly right. Points from isotonic
@@ -583,17 +576,17 @@ class OcrEngine:
     time. Make one ``OcrEngine`` per worker process (or thread), never share one.
 
     ``shorthand`` protects the vault's abbreviations from post-correction;
-    ``correct=False`` turns post-correction off and ``binarize=True`` feeds
-    Tesseract a black-and-white image: both exist to measure them
-    (``bench/ocr_eval.py``), the defaults read better.
+    ``correct=False`` turns post-correction off, ``binarize=True`` feeds
+    Tesseract a black-and-white image and ``second_reader=False`` reads with
+    Tesseract alone: these exist to measure them (``bench/ocr_eval.py``), the
+    defaults read better.
     """
 
     def __init__(self, shorthand: Shorthand | None = None, *, correct: bool = True, binarize: bool = False,
-                 retry: bool = True, second_reader: bool = True):
+                 second_reader: bool = True):
         self.shorthand = shorthand or Shorthand()
         self.correct = correct
         self.binarize = binarize
-        self.retry = retry
         self.second_reader = second_reader
         self._api = None
         self._lines = None
@@ -681,25 +674,33 @@ class OcrEngine:
     def _read_ink(self, dark: np.ndarray, mask: np.ndarray) -> OcrResult:
         """One line of ink (a non-empty mask): read; unless that is clean, read again and keep the likeliest."""
         first = self._read_prepared(_prepared(dark, mask, self.binarize))
-        if first.confidence >= LOW_CONFIDENCE or not self.retry:
+        if first.confidence >= LOW_CONFIDENCE or not self.second_reader:
             return first
         tries = [first]
-        for x_height in RETRY_X_HEIGHTS:
-            tries.append(self._read_prepared(_prepared(dark, mask, self.binarize, x_height)))
-        if self.second_reader:
-            for deslant in (True, False):
-                tries.append(self._read_second(_prepared(dark, mask, False, margin=False, deslant=deslant)))
-        best = max(tries, key=lambda r: r.plausibility)  # the first reading wins a tie
+        for image in self._second_images(dark, mask):
+            if self._lines is None:
+                from scanner.linerec import LineReader
+
+                self._lines = LineReader()
+            text, char_conf = self._lines.read(image)
+            tries.append(self._finish(" ".join(text.split()), _word_confidences(text, char_conf), SECOND_READER))
+            if tries[-1].text == first.text:
+                break  # the two readers agree: a third reading would change nothing
+        best = max(tries, key=lambda r: r.plausibility)  # Tesseract's reading wins a tie
         return _with_agreement(best, tries)
 
-    def _read_second(self, image: np.ndarray) -> OcrResult:
-        """The line read by the second reader (:mod:`scanner.linerec`)."""
-        if self._lines is None:
-            from scanner.linerec import LineReader
+    @staticmethod
+    def _second_images(dark: np.ndarray, mask: np.ndarray):
+        """The line for the second reader (:mod:`scanner.linerec`): slant-corrected, then as written.
 
-            self._lines = LineReader()
-        text, char_conf = self._lines.read(image)
-        return self._finish(" ".join(text.split()), _word_confidences(text, char_conf), SECOND_READER)
+        Each is the better one on some hands (a slant estimate can be wrong);
+        when the writing is upright they are the same image, read once.
+        """
+        deslanted = _prepared(dark, mask, False, margin=False)
+        yield deslanted
+        upright = _prepared(dark, mask, False, margin=False, deslant=False)
+        if upright.shape != deslanted.shape or not np.array_equal(upright, deslanted):
+            yield upright
 
     def _read_prepared(self, image: np.ndarray) -> OcrResult:
         text, words = self._recognise(image, PSM_SINGLE_LINE)

@@ -190,7 +190,9 @@ def test_no_temporary_files_are_written(tmp_path, monkeypatch):
         eng.read_line(field_crop(["private note text"]))
         eng.read_area(field_crop(["one line", "two lines"]), [(0, 0, 900, 80), (0, 80, 900, 160)])
         eng.read_area(field_crop(["one line", "two lines"]))
-        eng._read_second(_tight(field_crop(["private note text"])))  # the second reader, too
+    from scanner.linerec import LineReader
+
+    LineReader().read(_tight(field_crop(["private note text"])))  # the second reader, too
     assert list(tmp.iterdir()) == []
     assert list(cwd.iterdir()) == []
 
