@@ -1,6 +1,6 @@
 """OCR benchmark for ``line``/``text`` fields: accuracy, honesty of confidence, speed.
 
-    .venv/bin/python -m bench.ocr_eval [--small] [--binarize] [--no-real] [--fit]
+    .venv/bin/python -m bench.ocr_eval [--small] [--binarize] [--no-real] [--tesseract-only] [--fit]
 
 (a) synthetic lines: clinical phrases rendered in Debian's handwriting fonts on a
 line-field crop with a light grey guide line and scan noise (target CER <= 12%);
@@ -233,11 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--binarize", action="store_true", help="feed Tesseract a binary image")
     ap.add_argument("--plain", action="store_true", help="baseline: no guide removal, cropping or scaling")
     ap.add_argument("--no-real", action="store_true", help="skip ../shared/handwriting-dev")
+    ap.add_argument("--tesseract-only", action="store_true", help="without the second reader (scanner/linerec.py)")
     ap.add_argument("--fit", action="store_true", help="print calibration points")
     args = ap.parse_args(argv)
 
-    engine = OcrEngine(binarize=args.binarize)
-    print(f"OCR benchmark (Tesseract {engine.version()}, binarize={args.binarize}, plain={args.plain})")
+    from scanner.linerec import MODEL_NAME
+
+    engine = OcrEngine(binarize=args.binarize, second_reader=not args.tesseract_only)
+    second = "off" if args.tesseract_only else MODEL_NAME
+    print(f"OCR benchmark (Tesseract {engine.version()}, second reader {second}, binarize={args.binarize}, "
+          f"plain={args.plain})")
     everything: list[Item] = []
     synth: list[Item] = []
     print("(a) synthetic handwriting-font lines")

@@ -613,6 +613,14 @@ class OcrEngine:
                 ) from exc
         return self._api
 
+    def _line_reader(self):
+        """The second reader (:mod:`scanner.linerec`), loaded on first use and kept like the engine."""
+        if self._lines is None:
+            from scanner.linerec import LineReader
+
+            self._lines = LineReader()
+        return self._lines
+
     def version(self) -> str:
         """The Tesseract version doing the reading (to record beside OCR results)."""
         self._engine()  # loads tesserocr the way reading does (thread limit first)
@@ -678,11 +686,7 @@ class OcrEngine:
             return first
         tries = [first]
         for image in self._second_images(dark, mask):
-            if self._lines is None:
-                from scanner.linerec import LineReader
-
-                self._lines = LineReader()
-            text, char_conf = self._lines.read(image)
+            text, char_conf = self._line_reader().read(image)
             tries.append(self._finish(" ".join(text.split()), _word_confidences(text, char_conf), SECOND_READER))
             if tries[-1].text == first.text:
                 break  # the two readers agree: a third reading would change nothing
