@@ -172,11 +172,16 @@ def test_engine_keeps_raw_text_beside_the_correction(engine):
 
 
 def test_calibration_is_monotone_and_bounded():
-    for known in (True, False):
-        values = [calibrate(c, known) for c in range(0, 101, 5)]
-        assert values == sorted(values)
-        assert all(0.0 <= v <= 1.0 for v in values)
+    from scanner.ocr import AGREED, SECOND_READER, TESSERACT
+
+    for reader, knowns in ((TESSERACT, (True, False)), (SECOND_READER, (True, False)), (AGREED, (True,))):
+        for known in knowns:
+            values = [calibrate(c, known, reader) for c in range(0, 101, 5)]
+            assert values == sorted(values)
+            assert all(0.0 <= v <= 1.0 for v in values)
     assert calibrate(95, False) < calibrate(95, True)
+    # The second reader alone is never trusted; agreement of the two can be.
+    assert calibrate(100, True, SECOND_READER) < LOW_CONFIDENCE <= calibrate(95, True, AGREED)
 
 
 def test_no_temporary_files_are_written(tmp_path, monkeypatch):
