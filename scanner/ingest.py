@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from scanner import store
+from scanner import linerec, store
 from scanner.errors import BadInput
 from scanner.pages import FileProblem, FileStart, PageImage, iter_pages
 from scanner.read import PageResult, Reader
@@ -153,6 +153,9 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
     """Read every page of ``paths`` into the vault and account for each one."""
     started = time.perf_counter()
     summary = IngestSummary()
+    # Every worker would fail every page without the second reader's model:
+    # say so once, before any page is read or anything is stored.
+    linerec.model_path()
     registry, codes = build_registry(extra_template_dirs)
     store.sweep_unreferenced_files(vault)  # what an earlier, interrupted run may have stranded
     sizes = store.sheet_sizes(vault)

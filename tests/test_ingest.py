@@ -198,3 +198,17 @@ def test_page_workers_run_numpy_on_one_thread():
     with mp.get_context("spawn").Pool(1) as pool:
         threads = pool.apply(_worker_blas_threads)
     assert threads and all(n == 1 for n in threads)
+
+
+def test_missing_line_model_stops_before_any_page(day_vault, cli, monkeypatch):
+    """Without the second reader's model every page would fail: one sentence, exit 2, nothing stored."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "rapidocr_onnxruntime" else real_find_spec(name, *a))
+    result = cli("ingest", SAMPLES / "day.pdf")
+    assert result.code == 2
+    assert "make setup" in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert day_vault.db.execute("SELECT count(*) FROM pages").fetchone()[0] == 0
