@@ -106,6 +106,9 @@ class OcrResult:
     # the other reader read exactly the same text.
     reader: str = "tesseract"
     agreed: bool = False
+    # The likeliest different reading of the same ink by the other tries ("" if
+    # none): offered in review beside the chosen one, one key to take it.
+    alternative: str = ""
 
 
 # ---------------------------------------------------------------- preprocessing
@@ -692,6 +695,9 @@ class OcrEngine:
             if tries[-1].text == first.text:
                 break  # the two readers agree: a third reading would change nothing
         best = max(tries, key=lambda r: r.plausibility)  # Tesseract's reading wins a tie
+        others = sorted((t for t in tries if t.text and t.text != best.text), key=lambda r: -r.plausibility)
+        if others:
+            best = replace(best, alternative=others[0].text)
         return _with_agreement(best, tries)
 
     @staticmethod
@@ -742,10 +748,14 @@ class OcrEngine:
         if not lines:
             return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
         conf = float(np.prod([r.confidence for r in lines]))
+        text = "\n".join(r.text for r in lines if r.text)
+        # The other reading of the area: each line as the other tries read it, where they differ.
+        alternative = "\n".join(r.alternative or r.text for r in lines if r.alternative or r.text)
         return OcrResult(
-            "\n".join(r.text for r in lines if r.text),
+            text,
             conf,
             ["low_confidence"] if conf < LOW_CONFIDENCE else [],
             [wc for r in lines for wc in r.words],
             "\n".join(r.raw_text for r in lines if r.raw_text),
+            alternative=alternative if alternative != text else "",
         )

@@ -216,6 +216,8 @@ class Reader:
             value, confidence, flags = res.text, res.confidence, list(res.flags)
             if getattr(res, "raw_text", None) and res.raw_text != res.text:
                 raw["ocr_raw"] = res.raw_text
+            if res.alternative:
+                raw["alternative"] = res.alternative
             if value:
                 raw["draft_words"] = _draft_words(crop, value, f)
         return FieldRead(f["key"], kind, f["privacy"], page_no, value, float(confidence), list(flags),

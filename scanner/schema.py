@@ -339,7 +339,13 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.executescript(BLANK_SHEET_DDL)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    # What the other handwriting reader made of a doubtful line/text field,
+    # where it differs from the value (scanner.ocr): offered in review only.
+    db.execute("ALTER TABLE fields ADD COLUMN alternative TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def _p1(db: sqlite_utils.Database) -> None:

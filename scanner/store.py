@@ -151,9 +151,9 @@ def save_page(vault, result) -> dict[str, Any]:
             if existing is None:
                 cur = db.execute(
                     "INSERT INTO fields(sheet_id, page, key, kind, privacy, value, confidence, flags, crop_file, "
-                    "page_version, status) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending')",
+                    "page_version, alternative, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending')",
                     [result.sheet_id, f.page, f.key, f.kind, f.privacy, new_value, f.confidence,
-                     dumps(f.flags), crop_id, version],
+                     dumps(f.flags), crop_id, version, f.raw.get("alternative")],
                 )
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                            [cur.lastrowid, at, "read", None, new_value])
@@ -174,8 +174,9 @@ def save_page(vault, result) -> dict[str, Any]:
                 if old_crop:
                     replaced_bundles.add(old_crop.partition("#")[0])
                 db.execute(
-                    "UPDATE fields SET value = ?, confidence = ?, flags = ?, crop_file = ?, page_version = ? WHERE id = ?",
-                    [new_value, f.confidence, dumps(f.flags), crop_id, version, field_id],
+                    "UPDATE fields SET value = ?, confidence = ?, flags = ?, crop_file = ?, page_version = ?, "
+                    "alternative = ? WHERE id = ?",
+                    [new_value, f.confidence, dumps(f.flags), crop_id, version, f.raw.get("alternative"), field_id],
                 )
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                            [field_id, at, "rescan", old_value, new_value])
@@ -274,7 +275,8 @@ def session_fields(vault, sheet_id: str) -> list[dict[str, Any]]:
         {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
          "value": loads(r["value"]), "confidence": round(float(r["confidence"]), 3),
          "flags": loads(r["flags"]) or [], "status": r["status"],
-         "confirmed_value": loads(r["confirmed_value"]), "crop_file": r["crop_file"], "id": r["id"]}
+         "confirmed_value": loads(r["confirmed_value"]), "crop_file": r["crop_file"], "id": r["id"],
+         "alternative": r["alternative"]}
         for r in rows
     ]
 

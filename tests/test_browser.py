@@ -168,6 +168,24 @@ def test_correct_a_misread_field_by_keyboard_then_export_a_soap_note(vault, serv
     assert not problems, problems
 
 
+def test_the_other_reading_is_taken_with_one_key(vault, served, browser):
+    app, url, base = served
+    s = add_session(vault, reads={"focus": ("Slep and wrk stres", 0.42, ["low_confidence"])},
+                    alternatives={"focus": "Sleep and work stress"})
+    problems: list[str] = []
+    page = _open(browser, url, problems)
+    page.goto(f"{base}/session/{s['session']}")
+    assert page.locator("article.field.current").get_attribute("data-key") == "focus"
+    assert page.locator("#f-focus .suggestion-alt").is_visible()
+    page.keyboard.press("o")
+    page.wait_for_function("() => document.querySelector('#f-focus').getAttribute('data-status') === 'confirmed'",
+                           timeout=20000)
+    focus = _statuses(app, s["session"])["focus"]
+    assert focus["status"] == "confirmed" and focus["confirmed_value"] == "Sleep and work stress"
+    assert not page.locator("#f-focus .suggestion-alt").is_visible()
+    assert not problems, problems
+
+
 def test_reopen_needs_a_deliberate_confirmation(vault, served, browser):
     app, url, base = served
     s = add_session(vault, pages=(1,))

@@ -212,3 +212,13 @@ def test_missing_line_model_stops_before_any_page(day_vault, cli, monkeypatch):
     assert "make setup" in result.err and "Traceback" not in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert day_vault.db.execute("SELECT count(*) FROM pages").fetchone()[0] == 0
+
+
+def test_other_readings_are_stored_for_handwritten_text(day_vault, cli):
+    """Where the two handwriting readers disagree, the other reading is kept for review (encrypted like the rest)."""
+    cli("ingest", SAMPLES / "day.pdf")
+    rows = day_vault.db.execute("SELECT kind, value, alternative FROM fields").fetchall()
+    others = [r for r in rows if r[2] is not None]
+    assert others, "no field of the sample day had a second reading"
+    assert all(kind in ("line", "text") and alternative.strip() and alternative != json.loads(value)
+               for kind, value, alternative in others)

@@ -367,10 +367,24 @@ def test_unclear_line_is_read_by_both_readers_and_the_likelier_kept(monkeypatch)
     text = "tearful but engaged"
     with OcrEngine() as eng:
         # Tesseract made to misread, unsure: the second reader's real reading must win.
-        monkeypatch.setattr(eng, "_recognise", lambda image, psm: ("tcarfvl bvt cngaqed", [("tcarfvl", 0.4), ("bvt", 0.5), ("cngaqed", 0.4)]))
+        monkeypatch.setattr(eng, "_recognise", lambda image, psm: ("tqxzvl bvt cngxqkd", [("tqxzvl", 0.4), ("bvt", 0.5), ("cngxqkd", 0.4)]))
         result = eng.read_line(field_crop([text]))
     assert result.reader == SECOND_READER
     assert Levenshtein.normalized_distance(text, result.text) <= 0.1
+    # Tesseract's different reading is kept as the other reading, for review.
+    assert result.alternative == "tqxzvl but cngxqkd"  # as post-correction left it
+
+
+def test_other_reading_of_an_area_is_its_lines_as_the_other_tries_read_them(monkeypatch):
+    from scanner.ocr import OcrResult
+
+    reads = iter([OcrResult("sleep dairy", 0.3, ["low_confidence"], alternative="sleep diary"),
+                  OcrResult("walk daily", 0.9, [])])
+    with OcrEngine() as eng:
+        monkeypatch.setattr(eng, "_read_ink", lambda dark, mask: next(reads))
+        result = eng.read_area(field_crop(["sleep diary", "walk daily"]), [(0, 0, 900, 80), (0, 80, 900, 160)])
+    assert result.text == "sleep dairy\nwalk daily"
+    assert result.alternative == "sleep diary\nwalk daily"
 
 
 def test_agreement_of_the_two_readers_raises_confidence():

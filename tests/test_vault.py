@@ -398,3 +398,21 @@ def test_cli_passwd(tmp_path, vcli, monkeypatch):
     Vault.open(vault_dir, "third passphrase").close()
     code, _, err = vcli("--vault", vault_dir, "passwd", "--recovery-code", crypto.new_recovery_code())
     assert code == 3
+
+
+def test_older_vault_gains_the_other_reading_column_and_keeps_its_rows():
+    """A vault written before schema 5 opens: its fields gain ``alternative`` (empty), nothing else changes."""
+    import sqlite_utils
+
+    from scanner import schema
+
+    db = sqlite_utils.Database(memory=True)
+    schema._run(db, schema.MIGRATIONS[:4])
+    db.execute("INSERT INTO sheets(sheet_id, template, template_version, page_size, printed_at) "
+               "VALUES ('S1', 'session', 1, 'letter', '2026-01-01')")
+    db.execute("INSERT INTO fields(sheet_id, page, key, kind, privacy, value) VALUES ('S1', 1, 'focus', 'line', "
+               "'progress', '\"sleep\"')")
+    assert schema.migrate(db) == len(schema.MIGRATIONS) >= 5
+    row = db.execute("SELECT key, value, alternative FROM fields").fetchone()
+    assert row == ("focus", '"sleep"', None)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(len(schema.MIGRATIONS))

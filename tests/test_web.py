@@ -95,11 +95,12 @@ def _jpeg(img: Image.Image, quality: int = 80) -> bytes:
 
 def add_session(vault, *, client: str = "K7Q", date: str = "2025-11-20", number: int = 3,
                 pages: tuple[int, ...] = (1, 2), reads: dict[str, tuple[Any, float, list[str]]] | None = None,
-                template: str = "session") -> dict[str, Any]:
+                template: str = "session", alternatives: dict[str, str] | None = None) -> dict[str, Any]:
     """Register a sheet and store its scanned pages; returns {"session", "sheet_id", "layout", "truth"}.
 
     Every field is read correctly with confidence 0.97 unless ``reads`` gives
     (value, confidence, flags) for its key; the page shows the true answer.
+    ``alternatives`` gives the other handwriting reader's text for a key.
     """
     from forms.geometry import layout as layout_of
     from forms.model import get_template
@@ -127,8 +128,9 @@ def add_session(vault, *, client: str = "K7Q", date: str = "2025-11-20", number:
             value, confidence, flags = reads.get(f["key"], (answers[f["key"]], 0.97, []))
             x0, y0, x1, y1 = f["bbox"]
             crop = img.crop((px(x0 - 3), px(y0 - 3), px(x1 + 3), px(y1 + 3)))
+            other = (alternatives or {}).get(f["key"])
             reads_here.append(FieldRead(f["key"], f["kind"], f["privacy"], page["number"], value, confidence,
-                                        list(flags), _png(crop)))
+                                        list(flags), _png(crop), {"alternative": other} if other else {}))
         result = PageResult(status="identified", source="scan.pdf", sha256=secrets.token_hex(32), index=page["number"],
                             template=template, page=page["number"], page_size="letter", sheet_id=sheet_id,
                             registration_error_px=0.7, image_jpeg=_jpeg(img), fields=reads_here)
@@ -378,6 +380,34 @@ def test_session_page_puts_doubtful_fields_first_and_offers_low_confidence_text(
     row = article(html, "phq9")
     assert 'value="12"' in row and "data-suggestion" not in row
     assert f"/session/{s['session']}/page/1.jpg" in html and "<rect" in html
+
+
+def test_other_reading_is_offered_beside_a_doubtful_one(app, vault):
+    s = add_session(vault, reads={"focus": ("Slep and wrk stres", 0.41, ["low_confidence"])},
+                    alternatives={"focus": "Sleep and work stress", "phq9": "17"})
+    html = login(app).get(f"/session/{s['session']}", base_url=BASE).get_data(as_text=True)
+    row = article(html, "focus")
+    assert 'data-alternative="Sleep and work stress"' in row and "Other reading" in row
+    assert 'data-act="accept-alt"' in row and 'value=""' in row
+    # A confident reading is prefilled and offers nothing else.
+    row = article(html, "phq9")
+    assert "data-alternative" not in row and "Other reading" not in row
+    assert field(vault, s["session"], "focus")["alternative"] == "Sleep and work stress"
+
+
+def test_other_reading_only_when_it_differs_and_the_field_waits():
+    from scanner.web.fields import build_views
+
+    def row(i, confidence, alternative, status="pending"):
+        return {"id": i, "key": f"k{i}", "kind": "line", "privacy": "private", "page": 1, "value": "sleep dairy",
+                "confidence": confidence, "flags": [], "status": status, "confirmed_value": None,
+                "crop_file": None, "alternative": alternative}
+
+    views = {v.id: v for v in build_views([row(1, 0.4, "sleep diary"), row(2, 0.4, "sleep dairy"),
+                                           row(3, 0.95, "sleep diary"), row(4, 0.4, "sleep diary", "confirmed"),
+                                           row(5, 0.4, None)], None)}
+    assert views[1].alternative == "sleep diary" and views[1].suggestion == "sleep dairy"
+    assert [views[i].alternative for i in (2, 3, 4, 5)] == [None, None, None, None]
 
 
 def test_confirm_correct_and_reopen(app, vault):

@@ -133,8 +133,7 @@
     var box = textBox(row);
     if (box && typeof text === "string") { box.value = text; }
     row.querySelector("fieldset.ctl").disabled = true;
-    var sugg = row.querySelector("[data-suggestion-box]");
-    if (sugg) { sugg.hidden = true; }
+    Array.prototype.forEach.call(row.querySelectorAll("[data-suggestion-box]"), function (b) { b.hidden = true; });
     row.querySelector('[data-act="confirm"]').hidden = true;
     row.querySelector('[data-act="reopen"]').hidden = false;
     row.querySelector("[data-status-label]").textContent = "Confirmed";
@@ -204,10 +203,11 @@
     }
   }
 
-  function useSuggestion(row, andConfirm) {
-    if (!row || isConfirmed(row) || !row.hasAttribute("data-suggestion")) { return; }
+  function useSuggestion(row, andConfirm, attr) {
+    attr = attr || "data-suggestion";  // or "data-alternative": the other reader's text
+    if (!row || isConfirmed(row) || !row.hasAttribute(attr)) { return; }
     var box = textBox(row);
-    box.value = row.getAttribute("data-suggestion");
+    box.value = row.getAttribute(attr);
     if (andConfirm) { confirmRow(row, true); } else { edit(row); }
   }
 
@@ -260,6 +260,7 @@
       case "e": edit(current); break;
       case "s": useSuggestion(current, true); break;
       case "c": useSuggestion(current, false); break;
+      case "o": useSuggestion(current, true, "data-alternative"); break;
       case "r": reopen(current); break;
       case " ": handled = toggleTick(current); break;
       default: handled = false;
@@ -283,6 +284,8 @@
       else if (act === "reopen") { select(row); reopen(row); }
       else if (act === "accept") { useSuggestion(row, true); }
       else if (act === "copy") { useSuggestion(row, false); }
+      else if (act === "accept-alt") { useSuggestion(row, true, "data-alternative"); }
+      else if (act === "copy-alt") { useSuggestion(row, false, "data-alternative"); }
       return;
     }
     if (current !== row) { select(row, !!t.closest("fieldset.ctl")); }

@@ -57,6 +57,8 @@ class FieldView:
     # "handwriting" when the suggestion comes from the clinician's confirmed words (scanner.exemplars)
     suggestion_source: str = "ocr"
     suggestion_confidence: float | None = None
+    # What the other handwriting reader made of it, when that differs (scanner.ocr)
+    alternative: str | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -172,6 +174,7 @@ def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
         from_hand = _hand((hand or {}).get(f["id"])) if not confirmed and low and f["kind"] in HAND_KINDS else None
         if from_hand is not None:
             suggestion, text = from_hand["text"], ""
+        alternative = (f.get("alternative") or "").strip() if suggestion is not None else ""
         views.append(FieldView(
             id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
             label=(g or {}).get("label") or f["key"].replace("_", " ").capitalize(),
@@ -182,6 +185,7 @@ def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
             bbox=(g or {}).get("bbox"),
             suggestion_source="handwriting" if from_hand is not None else "ocr",
             suggestion_confidence=float(from_hand["confidence"]) if from_hand is not None else None,
+            alternative=alternative if alternative and alternative != suggestion.strip() else None,
         ))
     return review_order(views)
 
