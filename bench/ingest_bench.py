@@ -134,7 +134,7 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
         preset = (e.get("degradation") or {}).get("preset", "?")
         st = stats.setdefault(preset, {"pages": 0, "identified": 0, "marks": 0, "marks_right": 0, "marks_silent_wrong": 0,
                                        "digits": 0, "digits_right": 0, "crossed": 0, "crossed_ok": 0, "chars": 0, "char_errors": 0.0,
-                                       "wrong": 0, "wrong_flagged": 0, "values": 0})
+                                       "wrong": 0, "wrong_flagged": 0, "values": 0, "text_wrong": 0, "alt_right": 0})
         if e.get("blank"):
             continue
         st["pages"] += 1
@@ -182,6 +182,10 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
                 hand[0] += cer(want, got) * max(1, len(want))
                 hand[1] += max(1, len(want))
                 right = " ".join(want.split()).lower() == " ".join((got or "").split()).lower()
+                if not right:
+                    # Review offers the other reader's text beside a wrong one: one key when it is right.
+                    st["text_wrong"] += 1
+                    st["alt_right"] += " ".join(want.split()).lower() == " ".join((f.get("alternative") or "").split()).lower()
             if not right:
                 st["wrong"] += 1
                 st["wrong_flagged"] += flagged
@@ -323,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"[{preset}] digits right", pct(st["digits_right"], st["digits"]), ">= 97%"))
             rows.append((f"[{preset}] line/text character error", pct(st["char_errors"], st["chars"]), "<= 12%"))
             rows.append((f"[{preset}] wrong values flagged or < 0.8", pct(st["wrong_flagged"], st["wrong"]), ">= 95%"))
+            rows.append((f"[{preset}] wrong line/text values whose other reading is right",
+                         f"{st['alt_right']}/{st['text_wrong']}", "one key in review"))
         if fonts:
             rows.append(("line/text character error by handwriting font", "", ""))
             for name, (errors, chars) in sorted(fonts.items(), key=lambda kv: kv[1][0] / max(1, kv[1][1])):
