@@ -29,6 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def same_text(want: str, got: str | None) -> bool:
+    """Equal but for case and spacing (how a line/text value counts as right)."""
+    return " ".join(want.split()).lower() == " ".join((got or "").split()).lower()
+
+
 def cer(want: str, got: str) -> float:
     from rapidfuzz.distance import Levenshtein
 
@@ -181,11 +186,11 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
                 hand = fonts.setdefault(e.get("writer") or "?", [0.0, 0])
                 hand[0] += cer(want, got) * max(1, len(want))
                 hand[1] += max(1, len(want))
-                right = " ".join(want.split()).lower() == " ".join((got or "").split()).lower()
+                right = same_text(want, got)
                 if not right:
                     # Review offers the other reader's text beside a wrong one: one key when it is right.
                     st["text_wrong"] += 1
-                    st["alt_right"] += " ".join(want.split()).lower() == " ".join((f.get("alternative") or "").split()).lower()
+                    st["alt_right"] += same_text(want, f.get("alternative"))
             if not right:
                 st["wrong"] += 1
                 st["wrong_flagged"] += flagged

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from scanner.ocr import LOW_CONFIDENCE, PSM_SINGLE_LINE, OcrEngine, OcrResult, postcorrect
+from scanner.ocr import LOW_CONFIDENCE, PSM_SINGLE_LINE, OcrEngine, OcrResult, mean_word_confidence, postcorrect
 
 HANDWRITING_DEV = Path(__file__).resolve().parents[2] / "shared" / "handwriting-dev"
 
@@ -150,7 +150,7 @@ def run(engine: OcrEngine, samples, plain: bool = False) -> list[Item]:
         t0 = time.perf_counter()
         r = _read_plain(engine, gray) if plain else engine.read_line(gray)
         ms = (time.perf_counter() - t0) * 1000
-        mean = 100.0 * float(np.mean([c for _, c in r.words])) if r.words else 0.0
+        mean = mean_word_confidence(r.words)
         known = bool(r.raw_text) and postcorrect(r.raw_text, engine.shorthand)[2] == 0
         items.append(Item(ref, r.raw_text, r.text, mean, known, r.confidence, ms, r.reader, r.agreed))
     return items

@@ -104,7 +104,7 @@ class OcrResult:
     plausibility: float = 0.0
     # Which reader made ``text``: TESSERACT or SECOND_READER; ``agreed`` when
     # the other reader read exactly the same text.
-    reader: str = "tesseract"
+    reader: str = TESSERACT
     agreed: bool = False
     # The likeliest different reading of the same ink by the other tries ("" if
     # none): offered in review beside the chosen one, one key to take it.
@@ -541,6 +541,11 @@ def calibrate(mean_conf: float, all_known: bool, reader: str = TESSERACT) -> flo
     return float(np.interp(mean_conf, xs, ys))
 
 
+def mean_word_confidence(words: list[tuple[str, float]]) -> float:
+    """The mean of the words' scores on Tesseract's 0..100 scale (0 with no words): what :func:`calibrate` takes."""
+    return 100.0 * float(np.mean([c for _, c in words])) if words else 0.0
+
+
 def _word_confidences(text: str, char_conf: list[float]) -> list[tuple[str, float]]:
     """Words of ``text`` with the mean probability of their characters (one per character of ``text``)."""
     words, word, conf = [], "", []
@@ -564,8 +569,7 @@ def _with_agreement(best: OcrResult, tries: list[OcrResult]) -> OcrResult:
     """
     if not best.text or not any(t.reader != best.reader and t.text == best.text for t in tries):
         return best
-    mean = 100.0 * float(np.mean([c for _, c in best.words])) if best.words else 0.0
-    conf = max(best.confidence, calibrate(mean, True, AGREED))
+    conf = max(best.confidence, calibrate(mean_word_confidence(best.words), True, AGREED))
     flags = [f for f in best.flags if f != "low_confidence"] + (["low_confidence"] if conf < LOW_CONFIDENCE else [])
     return replace(best, confidence=conf, flags=flags, agreed=True)
 
@@ -663,7 +667,7 @@ class OcrEngine:
             return OcrResult("", 0.0, ["low_confidence"], words, raw, reader=reader)
         corrected, changed, unknown = postcorrect(raw, self.shorthand)
         text = corrected if self.correct else raw
-        mean = 100.0 * float(np.mean([c for _, c in words])) if words else 0.0
+        mean = mean_word_confidence(words)
         tokens = max(1, len(raw.split()))
         plausibility = (1.0 - min(unknown + (0 if self.correct else changed), tokens) / tokens) + mean / 100.0
         # Without correction the words it would have changed are still unknown.
@@ -705,12 +709,14 @@ class OcrEngine:
         """The line for the second reader (:mod:`scanner.linerec`): slant-corrected, then as written.
 
         Each is the better one on some hands (a slant estimate can be wrong);
-        when the writing is upright they are the same image, read once.
+        when the writing is upright they are the same image, read once. The
+        line is cropped and scaled once; only the shear differs.
         """
-        deslanted = _prepared(dark, mask, False, margin=False)
-        yield deslanted
         upright = _prepared(dark, mask, False, margin=False, deslant=False)
-        if upright.shape != deslanted.shape or not np.array_equal(upright, deslanted):
+        ys, xs = np.nonzero(mask)
+        deslanted = _deslanted(upright, slant(ys - ys.min(), xs - xs.min()))
+        yield deslanted
+        if deslanted is not upright:  # _deslanted returns its input when there is no slant
             yield upright
 
     def _read_prepared(self, image: np.ndarray) -> OcrResult:
