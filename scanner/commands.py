@@ -128,13 +128,15 @@ def demo(app: AppContext, keep: Path | None) -> None:
 
 def register(group: click.Group) -> None:
     """Attach every command to the top-level group."""
-    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_search, cli_summary, cli_vault
+    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_scan, cli_search, cli_summary, cli_vault
 
     for cmd in (
         cli_vault.init,
         cli_forms.forms,
         cli_print.print_cmd,
         ingest,
+        cli_scan.scan,
+        cli_scan.watch,
         sessions,
         show,
         confirm,
@@ -147,5 +149,6 @@ def register(group: click.Group) -> None:
         cli_vault.backup,
         cli_vault.restore,
         demo,
+        cli_scan.doctor,
     ):
         group.add_command(cmd)

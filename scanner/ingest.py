@@ -15,7 +15,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from scanner import linerec, store
 from scanner.errors import BadInput
@@ -149,8 +149,14 @@ class _InlinePool:
 # -- the pipeline --------------------------------------------------------------
 
 def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: bool = False,
-           extra_template_dirs=(), progress: Callable[[str, int, int], None] | None = None) -> IngestSummary:
-    """Read every page of ``paths`` into the vault and account for each one."""
+           extra_template_dirs=(), progress: Callable[[str, int, int], None] | None = None,
+           stream: Iterable[FileStart | PageImage | FileProblem] | None = None) -> IngestSummary:
+    """Read every page of ``paths`` into the vault and account for each one.
+
+    ``stream`` replaces reading ``paths``: pages already in memory, in the form
+    :func:`scanner.pages.iter_pages` yields them (``inklock scan`` feeds the
+    scanner's pages this way, so they never become a file).
+    """
     started = time.perf_counter()
     summary = IngestSummary()
     # Every worker would fail every page without the second reader's model:
@@ -230,7 +236,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
             handle(inflight.popleft().get())
 
     try:
-        for item in iter_pages(list(paths)):
+        for item in (iter_pages(list(paths)) if stream is None else stream):
             if isinstance(item, FileProblem):
                 drain(0)
                 if item.index is not None and item.sha256 in tallies:

@@ -34,7 +34,9 @@ def page_progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], No
 
 def print_ingest_summary(data: dict[str, Any]) -> None:
     console.print(
-        f"{data['pages']} page(s) from {data['files']} file(s) in {data['seconds']:.1f} s: "
+        f"{data['pages']} page(s) from "
+        f"{'the scanner ' + data['device'] if data.get('device') else str(data['files']) + ' file(s)'} "
+        f"in {data['seconds']:.1f} s: "
         f"{data['identified']} read, {data['unmatched']} unmatched (to assign in review), "
         f"{data['blank']} blank, {data['duplicates']} already in the vault, {data['failed']} failed."
     )
@@ -82,3 +84,20 @@ def print_session(data: dict[str, Any]) -> None:
         shown = f["confirmed_value"] if f["status"] == "confirmed" else f["value"]
         table.add_row(f["key"], f["privacy"], _fmt(shown), f"{f['confidence']:.2f}", " ".join(f["flags"]), f["status"])
     console.print(table)
+
+
+def print_devices(devices: list[dict[str, str]]) -> None:
+    table = Table("device", "vendor", "model", "type")
+    for d in devices:
+        table.add_row(d["device"], d["vendor"], d["model"], d["type"])
+    console.print(table)
+
+
+def print_doctor(report: dict[str, Any]) -> None:
+    for c in report["checks"]:
+        line = f"{'ok' if c['ok'] else 'MISSING':8} {c['name']}: {c['detail']}"
+        if not c["ok"]:
+            line += f" -- {c['fix']} (needed for {c['needed_for']})"
+        console.print(line, soft_wrap=True)
+    missing = [c["name"] for c in report["checks"] if not c["ok"]]
+    console.print("Everything Inklock uses is here." if not missing else "Missing: " + ", ".join(missing) + ".")
