@@ -5,9 +5,9 @@ The folder is watched with watchfiles (inotify on Linux, FSEvents on macOS);
 every change, and a timer besides, re-checks the files waiting. A file is
 read only once it is complete: its size and modification time unchanged for
 ``STABLE_S`` seconds, its format's end marker present (a PDF's ``%%EOF``, a
-JPEG's end-of-image, a PNG's IEND), and it opens. A file that stays
-incomplete for ``GIVE_UP_S`` seconds is read anyway, so a broken file is
-reported rather than waited on forever.
+JPEG's end-of-image, a PNG's IEND), and it opens. A complete file that does
+not open is read after ``BROKEN_S`` seconds, one without its end marker after
+``GIVE_UP_S``, so a damaged file is reported rather than waited on forever.
 
 Each file is ingested on its own (scanner.ingest, as ``--remove-source``): it
 is deleted only when every page of it is stored (or was already in the
@@ -29,7 +29,8 @@ from scanner.errors import BadInput
 from scanner.pages import IMAGE_SUFFIXES, PDF_SUFFIXES, SUPPORTED
 
 STABLE_S = 2.0
-GIVE_UP_S = 60.0
+BROKEN_S = 10.0
+GIVE_UP_S = 300.0
 TICK_MS = 500
 
 
@@ -89,13 +90,15 @@ class FolderWatch:
     """The files of one folder, each read once it is complete; one line reported per file."""
 
     def __init__(self, vault, folder: Path, report: Callable[[str], None], *, workers: int = 1,
-                 extra_template_dirs=(), stable_s: float = STABLE_S, give_up_s: float = GIVE_UP_S):
+                 extra_template_dirs=(), stable_s: float = STABLE_S, broken_s: float = BROKEN_S,
+                 give_up_s: float = GIVE_UP_S):
         self.vault = vault
         self.folder = folder
         self.report = report
         self.workers = workers
         self.extra_template_dirs = extra_template_dirs
         self.stable_s = stable_s
+        self.broken_s = broken_s
         self.give_up_s = give_up_s
         self.waiting: dict[Path, _Waiting] = {}
         self.failed: dict[Path, tuple[int, float]] = {}  # left in place, until they change
@@ -125,15 +128,21 @@ class FolderWatch:
             if seen is None or (seen.size, seen.mtime) != sig:
                 self.waiting[path] = _Waiting(sig[0], sig[1], now)
                 continue
-            quiet = now - seen.since
-            if quiet < self.stable_s or sig[0] == 0:
-                continue
-            if quiet < self.give_up_s and not (has_end_marker(path) and opens(path)):
+            if not self.ready(path, now - seen.since, sig[0]):
                 continue
             del self.waiting[path]
             self.ingest_one(path, sig)
         for gone in set(self.waiting) - present:
             del self.waiting[gone]
+
+    def ready(self, path: Path, quiet: float, size: int) -> bool:
+        """Whether a file unchanged for ``quiet`` seconds is to be read now."""
+        if quiet < self.stable_s or size == 0:
+            return False
+        if not has_end_marker(path):
+            return quiet >= self.give_up_s  # still being written, or cut short
+        # Complete, but it does not open: a damaged file, read (and reported) after a grace period.
+        return opens(path) or quiet >= self.broken_s
 
     def ingest_one(self, path: Path, sig: tuple[int, float]) -> None:
         from scanner.ingest import ingest
