@@ -198,3 +198,51 @@ def test_a_whole_day_leaves_no_plaintext(vault_dir, tmp_path, tmp_path_factory, 
     assert checked > 20
     # The exported notes do hold the progress words (the audit would have seen a leak there).
     assert all(hits(read(n), PROGRESS_WORDS) for n in notes)
+
+
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"P5\n", b"P6\n", b"%PDF", b"SQLite format 3")
+
+
+@pytest.mark.slow
+def test_scanning_writes_no_file_but_the_vaults(vault_dir, tmp_path, tmp_path_factory, monkeypatch):
+    """``inklock scan`` from SANE's test backend: pages go from the scanner into the vault, never into a file.
+
+    Nothing new appears in this test's temp, home or working folder, and
+    nothing written to the system temp folders meanwhile is an image, a PDF or
+    a plain database; in the vault, every file is encrypted.
+    """
+    sane_dir = tmp_path / "sane.d"
+    sane_dir.mkdir()
+    (sane_dir / "dll.conf").write_text("test\n")
+    (sane_dir / "test.conf").write_text('number_of_devices 1\ntest-picture "Color pattern"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    env = dict(os.environ, SANE_CONFIG_DIR=str(sane_dir))
+    (tmp_path / "home").mkdir(exist_ok=True)
+    before = {p: p.stat().st_mtime for p in files_under(tmp_path)}
+    started = time.time() - 1
+
+    proc = subprocess.run([sys.executable, "-m", "scanner.cli", "scan", "--json"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["pages"] == 10 and summary["unmatched"] == 10, summary
+
+    new = [p for p in files_under(tmp_path) if before.get(p) != p.stat().st_mtime]
+    outside = [p for p in new if vault_dir not in p.parents]
+    assert not outside, f"files written outside the vault: {outside}"
+    assert len([p for p in new if p.suffix == ".bin"]) >= 10  # the pages and their thumbnails, encrypted
+    for path in new:
+        head = path.read_bytes()[:16]
+        assert not any(head.startswith(m) for m in IMAGE_MAGIC), f"{path} is not encrypted"
+    pytest_root = tmp_path_factory.getbasetemp().parent
+    for root in SYSTEM_TEMP:
+        if not Path(root).is_dir():
+            continue
+        for path in files_under(Path(root), started, pytest_root):
+            try:
+                head = path.read_bytes()[:16]
+            except OSError:
+                continue
+            assert not any(head.startswith(m) for m in IMAGE_MAGIC[:7]), f"{path} was written during the scan"
