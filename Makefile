@@ -9,11 +9,15 @@ PIP := $(VENV)/bin/pip
 # binding, PDF rendering) and those the tests need (browser, handwriting fonts).
 # python3-venv, python3-dev and g++ build the virtual environment and tesserocr
 # on a plain Debian/Ubuntu (Python 3.11 or newer).
+# `inklock scan`: SANE and its scanner backends (the tests use its `test` backend);
+# libsane-dev builds python-sane against the system library.
+SCAN_PACKAGES := sane-utils libsane1 libsane-dev
 APT_PACKAGES := python3-venv python3-dev g++ \
 	tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config \
 	poppler-utils chromium chromium-driver fonts-dejavu-core \
 	fonts-dkg-handwriting fonts-breip fonts-bwht fonts-femkeklaver fonts-humor-sans \
-	fonts-sjfonts fonts-dancingscript fonts-kristi fonts-rufscript fonts-comic-neue
+	fonts-sjfonts fonts-dancingscript fonts-kristi fonts-rufscript fonts-comic-neue \
+	$(SCAN_PACKAGES)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup apt venv demo test bench bench-small clean
