@@ -108,8 +108,9 @@ def cli(ctx: click.Context, vault_dir: Path | None, debug: bool) -> None:
     \b
     A day with Inklock:
       inklock init                                 create the vault (once)
-      inklock print --schedule today.csv --out today.pdf
-      inklock ingest scan.pdf                      read the scanned stack
+      inklock print --calendar today.ics --out today.pdf
+      inklock scan                                 read the stack from the scanner
+      inklock ingest scan.pdf                      (or a scanned file; inklock watch FOLDER)
       inklock review                               confirm every field
       inklock note SESSION --format soap --out note.md
       inklock search "sleep"
