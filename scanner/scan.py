@@ -79,7 +79,7 @@ def sane_version() -> str | None:
         sane = _load_sane()
         version = sane.init()
         sane.exit()
-    except (BadInput, Exception):  # noqa: BLE001 -- doctor reports, never fails
+    except Exception:  # noqa: BLE001 -- doctor reports, never fails
         return None
     return ".".join(str(v) for v in version[1:])
 
@@ -168,7 +168,7 @@ class SaneScanner:
     def _set(self, option: str, value: Any) -> bool:
         try:
             setattr(self._dev, option, value)
-        except (AttributeError, Exception):  # noqa: BLE001 -- an option a device lacks or refuses
+        except Exception:  # noqa: BLE001 -- an option a device lacks or refuses
             return False
         self.settings[option] = value
         return True
@@ -180,6 +180,11 @@ class SaneScanner:
             source, feeder = pick_source(opt["source"].constraint)
             if source:
                 feeder = self._set("source", source)
+        # Some backends (epson2) choose duplex in an option of its own.
+        if feeder and "adf_mode" in opt and isinstance(opt["adf_mode"].constraint, list):
+            duplex = [c for c in opt["adf_mode"].constraint if isinstance(c, str) and "duplex" in c.lower()]
+            if duplex:
+                self._set("adf_mode", duplex[0])
         if "mode" in opt and isinstance(opt["mode"].constraint, list):
             mode = pick_mode(opt["mode"].constraint)
             if mode:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,11 @@ TEST_BACKEND_PAGES = 10  # the test backend's feeder is "empty" after ten scans
 
 
 def sane_config(tmp_path: Path, monkeypatch, picture: str = "Grid") -> Path:
-    """A SANE configuration with only the test backend (never /etc/sane.d)."""
+    """A SANE configuration with only the test backend (never /etc/sane.d).
+
+    libsane reads SANE_CONFIG_DIR once per process, so every in-process test
+    uses this same configuration; a different one runs in a subprocess.
+    """
     folder = tmp_path / "sane.d"
     folder.mkdir(exist_ok=True)
     (folder / "dll.conf").write_text("test\n")
@@ -31,8 +38,6 @@ def sane_config(tmp_path: Path, monkeypatch, picture: str = "Grid") -> Path:
 
 
 def unmatched_rows(vault_dir: Path) -> int:
-    import os
-
     from scanner.vault import Vault
 
     v = Vault.open(vault_dir, os.environ["INKLOCK_PASSPHRASE"])
@@ -56,8 +61,6 @@ def test_scan_from_the_sane_test_backend_keeps_every_page(vault_dir, cli, tmp_pa
     assert data["unmatched"] + data["blank"] == TEST_BACKEND_PAGES and data["unmatched"] == TEST_BACKEND_PAGES
     assert data["failed"] == data["identified"] == data["files"] == 0
     assert unmatched_rows(vault_dir) == TEST_BACKEND_PAGES
-
-    import os
 
     from scanner import scan
     from scanner.vault import Vault
@@ -193,3 +196,30 @@ def test_device_settings_are_chosen_from_what_the_device_offers():
         scan.choose_device(two, None, None)
     with pytest.raises(BadInput):
         scan.choose_device([], None, None)
+
+
+def test_doctor_names_the_scanner_found_and_what_is_missing(cli, tmp_path, monkeypatch):
+    sane_config(tmp_path, monkeypatch)
+    r = cli("doctor", "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["sane"]["ok"] and checks["tesseract"]["ok"] and checks["line model"]["ok"]
+    assert checks["scanner"]["ok"] and "test:0" in checks["scanner"]["detail"]
+    assert [d["device"] for d in report["scanners"]] == ["test:0"]
+    assert not checks["vault"]["ok"] and checks["vault"]["fix"] == "run 'inklock init'"
+
+    # libsane reads SANE_CONFIG_DIR once per process: a changed configuration needs a new one.
+    (tmp_path / "sane.d" / "dll.conf").write_text("# no backend\n")
+
+    def doctor(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "scanner.cli", "doctor", *args], env=dict(os.environ),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    report = json.loads(doctor("--json"))
+    checks = {c["name"]: c for c in report["checks"]}
+    assert not checks["scanner"]["ok"] and checks["scanner"]["detail"] == "none found" and not report["ok"]
+    text = doctor()
+    assert "MISSING  scanner: none found" in text and "Missing: " in text
