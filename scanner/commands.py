@@ -128,7 +128,7 @@ def demo(app: AppContext, keep: Path | None) -> None:
 
 def register(group: click.Group) -> None:
     """Attach every command to the top-level group."""
-    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_search, cli_summary, cli_vault
+    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_search, cli_sign, cli_summary, cli_vault
 
     for cmd in (
         cli_vault.init,
@@ -140,6 +140,9 @@ def register(group: click.Group) -> None:
         confirm,
         cli_review.review,
         cli_note.note,
+        cli_sign.sign,
+        cli_sign.addendum,
+        cli_sign.settings,
         cli_search.search,
         cli_search.reindex,
         cli_summary.summary,

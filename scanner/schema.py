@@ -345,7 +345,13 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE fields ADD COLUMN alternative TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    # Settings of this vault's clinician (name, credentials, licence number),
+    # printed on progress notes and their signature line (issue #14).
+    db.execute("CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def _p1(db: sqlite_utils.Database) -> None:
@@ -365,7 +371,42 @@ def _p1(db: sqlite_utils.Database) -> None:
     )
 
 
-PROGRESS_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_p1]
+def _p2(db: sqlite_utils.Database) -> None:
+    # Signed progress notes and their addenda (issue #14). A signed note is kept
+    # as signed (its dict and its md/txt text) and never changes: triggers refuse
+    # an UPDATE or DELETE, so a later fix can only be an addendum.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS signed_notes (
+            session INTEGER PRIMARY KEY,
+            sheet_id TEXT NOT NULL,
+            format TEXT NOT NULL,
+            signed_at TEXT NOT NULL,
+            signer TEXT NOT NULL,
+            content TEXT NOT NULL,
+            md TEXT NOT NULL,
+            txt TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS addenda (
+            id INTEGER PRIMARY KEY,
+            session INTEGER NOT NULL REFERENCES signed_notes(session),
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE TRIGGER IF NOT EXISTS signed_notes_keep BEFORE UPDATE ON signed_notes
+        BEGIN SELECT RAISE(ABORT, 'a signed note cannot change'); END;
+        CREATE TRIGGER IF NOT EXISTS signed_notes_stay BEFORE DELETE ON signed_notes
+        BEGIN SELECT RAISE(ABORT, 'a signed note cannot be deleted'); END;
+        CREATE TRIGGER IF NOT EXISTS addenda_keep BEFORE UPDATE ON addenda
+        BEGIN SELECT RAISE(ABORT, 'an addendum cannot change'); END;
+        CREATE TRIGGER IF NOT EXISTS addenda_stay BEFORE DELETE ON addenda
+        BEGIN SELECT RAISE(ABORT, 'an addendum cannot be deleted'); END;
+        """
+    )
+
+
+PROGRESS_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_p1, _p2]
 
 
 def _run(db: sqlite_utils.Database, steps: list[Callable[[sqlite_utils.Database], None]]) -> int:

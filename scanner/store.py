@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from scanner.errors import BadInput, UsageError
+from scanner.errors import BadInput, Refused, UsageError
 
 
 @contextmanager
@@ -346,6 +346,7 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
             raise BadInput(f"Session {sheet['id']} has no scanned pages yet, so there is nothing to confirm.")
         raise BadInput(f"Session {sheet['id']} has no field '{key}'; its fields are: {', '.join(keys)}.")
     field_id, kind, read_value, status, old_confirmed = row
+    refuse_if_signed(vault, sheet, key)
     if typed is not None:
         value = parse_value(kind, typed, field_layout)
     if value is ...:
@@ -360,6 +361,20 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
     if kind in ("line", "text"):
         _learn_hand(vault, field_id)
     return {"session": sheet["id"], "key": key, "value": value, "action": action}
+
+
+def is_signed(vault, session_id: int) -> bool:
+    """Whether the session's progress note is signed (kept in the progress store; issue #14)."""
+    return vault.progress_db.execute("SELECT 1 FROM signed_notes WHERE session = ?", [int(session_id)]).fetchone() is not None
+
+
+def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
+    """A progress field of a signed session cannot change: Refused (exit 3), pointing to an addendum."""
+    row = vault.db.execute("SELECT privacy FROM fields WHERE sheet_id = ? AND key = ?",
+                           [sheet["sheet_id"], key]).fetchone()
+    if row is not None and row[0] == "progress" and is_signed(vault, sheet["id"]):
+        raise Refused(f"Session {sheet['id']} has a signed note, so its progress field '{key}' cannot change; "
+                      f"add an addendum instead (inklock addendum {sheet['id']} --text \"...\").")
 
 
 def _learn_hand(vault, field_id: int) -> None:
@@ -390,6 +405,7 @@ def reopen_field(vault, session: str | int, key: str) -> None:
                            [sheet["sheet_id"], key]).fetchone()
     if row is None:
         raise BadInput(f"Session {sheet['id']} has no field '{key}'.")
+    refuse_if_signed(vault, sheet, key)
     with transaction(vault.db):
         vault.db.execute("UPDATE fields SET status = 'pending', confirmed_value = NULL, confirmed_at = NULL WHERE id = ?",
                          [row[0]])

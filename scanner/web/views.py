@@ -14,7 +14,7 @@ from flask import Flask, Response, abort, current_app, jsonify, make_response, r
 
 from scanner import notes, store
 from scanner.errors import BadInput, InklockError, UnconfirmedFields, UsageError, WrongPassphrase
-from scanner.web import blanks, searchpage, unmatched
+from scanner.web import blanks, notepage, searchpage, unmatched
 from scanner.web import fields as fv
 from scanner.web.app import VaultLocked, state_of
 from scanner.web.security import cookie_args
@@ -27,6 +27,9 @@ MESSAGES = {
     "discarded": "The page was discarded.",
     "unlocked": "Unlocked.",
     "client-assigned": "The sheet now belongs to the client, date and session you chose.",
+    "settings-saved": "Your name, credentials and licence were saved.",
+    "signed": "The note is signed; its progress fields can no longer change (add an addendum instead).",
+    "addendum-added": "The addendum was added after the signed note.",
 }
 
 
@@ -43,6 +46,9 @@ def register(app: Flask) -> None:
         ("/session/<int:session>/field/<key>/reopen", "reopen", reopen, ["POST"]),
         ("/session/<int:session>/note", "note", note_preview, ["GET"]),
         ("/session/<int:session>/note/export", "note_export", note_export, ["POST"]),
+        ("/session/<int:session>/note/sign", "note_sign", notepage.sign_post, ["POST"]),
+        ("/session/<int:session>/note/addendum", "note_addendum", notepage.addendum_post, ["POST"]),
+        ("/settings", "settings_post", notepage.settings_post, ["POST"]),
         ("/unmatched/<int:uid>", "unmatched_page", unmatched_page, ["GET"]),
         ("/unmatched/<int:uid>/thumb.jpg", "unmatched_thumb", unmatched_thumb, ["GET"]),
         ("/unmatched/<int:uid>/image.jpg", "unmatched_image", unmatched_image, ["GET"]),
@@ -343,16 +349,22 @@ def note_preview(session: int) -> Any:
     fmt = _format()
     with _state().holder.use() as vault:
         data = _session_data(vault, session)
+        extra = notepage.note_context(vault, data["sheet"]["id"], fmt)
         try:
             note, waiting = notes.draft_note(vault, data["sheet"]["id"], fmt), []
+            extra["copy_text"] = extra["copy_text"] or notes.render(note, "txt").decode("utf-8")
         except UnconfirmedFields as exc:
             note, waiting = None, exc.fields
+        if extra["signed"] is not None:  # the signed note is the note, whatever the fields say now
+            note, waiting, fmt = extra["signed_note"], [], extra["signed"]["format"]
     views = {v.key: v for v in fv.build_views(data["show"]["fields"], data["layout"])}
     geo = fv.layout_fields(data["layout"])
     unconfirmed = [{"key": k, "label": views[k].label if k in views else (geo[k][2]["label"] if k in geo else k),
                     "scanned": k in views} for k in waiting]
     return render_template("note.html", show=data["show"], fmt=fmt, formats=NOTE_FORMATS, note=note,
-                           unconfirmed=unconfirmed, kinds=list(NOTE_KINDS))
+                           unconfirmed=unconfirmed, kinds=list(NOTE_KINDS), message=MESSAGES.get(request.args.get("msg", "")),
+                           header_facts=notes.header_facts(note) if note else [],
+                           signature_lines=notes.signature_lines(note) if note else [], when=notes.when, **extra)
 
 
 def note_export(session: int) -> Response:
@@ -363,13 +375,18 @@ def note_export(session: int) -> Response:
         raise UsageError(f"'{kind}' is not a note file type; use {', '.join(NOTE_KINDS)}.")
 
     with _state().holder.use() as vault:
-        note = notes.draft_note(vault, session, fmt)
-        data = notes.render(note, kind)
-        with store.transaction(vault.progress_db):
-            notes.keep_note(vault, note)
+        signed = notes.signed_note(vault, session)
+        if signed is not None:  # exactly as signed, with its addenda
+            number, fmt = signed["session"], signed["format"]
+            data = notes.signed_export(vault, signed, fmt, kind)
+        else:
+            note = notes.draft_note(vault, session, fmt)
+            number, data = note.session, notes.render(note, kind)
+            with store.transaction(vault.progress_db):
+                notes.keep_note(vault, note)
     response = make_response(data)
     response.headers["Content-Type"] = NOTE_KINDS[kind]
-    response.headers["Content-Disposition"] = f'attachment; filename="inklock-session-{note.session}-{fmt}.{kind}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="inklock-session-{number}-{fmt}.{kind}"'
     return response
 
 
