@@ -111,7 +111,9 @@ def cli(ctx: click.Context, vault_dir: Path | None, debug: bool) -> None:
       inklock print --schedule today.csv --out today.pdf
       inklock ingest scan.pdf                      read the scanned stack
       inklock review                               confirm every field
+      inklock settings --name "Dr A. Example" --credentials PsyD   (once)
       inklock note SESSION --format soap --out note.md
+      inklock sign SESSION                         sign it; changes become addenda
       inklock search "sleep"
 
     The passphrase is asked for in the terminal; INKLOCK_PASSPHRASE is read

@@ -63,7 +63,8 @@ def sign(app: AppContext, session: str, fmt: str, confirm_code: bool, as_json: b
         return
     content = signed["content"]
     who = notes.clinician_line(signed["signer"])
-    click.echo(f"Signed session {signed['session']} ({content['title']}) as {who} at {notes.when(signed['signed_at'])}.")
+    what = "attendance note" if content.get("kind") == "attendance" else f"{signed['format'].upper()} note"
+    click.echo(f"Signed the {what} of session {signed['session']} as {who} at {notes.when(signed['signed_at'])}.")
     if content.get("service_code") and not content.get("code_confirmed"):
         click.echo(f"Service code {content['service_code']} stays a suggestion (not confirmed; --confirm-code confirms it).")
 

@@ -344,7 +344,7 @@ def addenda_text(addenda: list[dict[str, Any]], kind: str) -> str:
         if kind == "md":
             lines += ["", f"## {_md_escape(head)}", "", _md_escape(a["text"])]
         else:
-            lines += ["", f"{head.upper()}:", a["text"]]
+            lines += ["", f"{head}:", a["text"]]
     return ("\n".join(lines) + "\n") if lines else ""
 
 

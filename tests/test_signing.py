@@ -152,7 +152,7 @@ def test_sign_is_refused_with_one_sentence_until_a_name_is_set(vault, run):
     run("settings", "--name", "Dr Ada Example")
     r = run("sign", session, "--format", "birp")
     assert r.code == 0, r.err
-    assert "Signed session" in r.out and "Dr Ada Example" in r.out
+    assert r.out.startswith(f"Signed the BIRP note of session {session} as Dr Ada Example at ")
 
 
 # ---------------------------------------------------------------- sign and lock
@@ -216,7 +216,7 @@ def test_an_addendum_is_dated_kept_and_shown_after_the_note(vault, run, tmp_path
     after = notes.write_note(vault, session, "soap", tmp_path / "n.txt").read_text()
     assert after.startswith(before)  # the signed text is untouched...
     tail = after[len(before):]  # ...and the addendum follows it, dated and attributed
-    assert "ADDENDUM, 20" in tail and "BY DR ADA EXAMPLE, PSYD" in tail
+    assert "\nAddendum, 20" in tail and " UTC, by Dr Ada Example, PsyD:\n" in tail
     assert "Client phoned on 2 Dec: safety plan reviewed by phone." in tail
     md = notes.write_note(vault, session, "soap", tmp_path / "n.md").read_text()
     assert md.index("Electronically signed") < md.index("## Addendum, ")
