@@ -279,7 +279,7 @@ def field_sentence(f, ctx: Context, shorthand: Shorthand | None, fields: list = 
         band = severity(label, text)
         return sentence(f"{label} was {text}" + (f" ({band} range)" if band else ""))
     if f.key == "focus":
-        return sentence(f"The {ctx.noun} focused on {soft_lower(text)}")
+        return sentence(f"The {ctx.noun} focused on {text}")  # as written: a capital may be a name
     label = prose_label(f)
     if f.help and f.help.lower().startswith(("to ", "for ")) and not label.lower().startswith("how "):
         label = f"{label} {f.help}"
