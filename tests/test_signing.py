@@ -284,6 +284,11 @@ def test_review_page_signs_locks_and_takes_an_addendum(app, vault):
     r = post_json(client, app, f"{base}/field/focus/confirm", {"typed": "changed"})
     assert r.status_code == 400 and "signed" in r.json["error"]
     assert status(vault, s["session"], "focus") == ("confirmed", s["truth"]["focus"])
+    # A batch holding one progress field is refused whole: not even its private field changes.
+    r = post_json(client, app, f"{base}/confirm-many", {"fields": [{"key": "hypotheses", "typed": "new thought"},
+                                                                    {"key": "plan", "typed": "changed plan"}]})
+    assert r.status_code == 400 and "signed" in r.json["error"]
+    assert status(vault, s["session"], "hypotheses")[1] != "new thought"
     r = client.post(f"{base}/note/addendum", data={"csrf_token": csrf(app), "text": "Added later."}, base_url=BASE)
     assert r.status_code == 302
     exports = [client.post(f"{base}/note/export", data={**form, "kind": "md"}, base_url=BASE).data for _ in range(2)]
@@ -302,3 +307,43 @@ def app(vault, vault_dir):
     web.testing = True
     yield web
     state_of(web).close()
+
+
+def test_a_users_own_template_reads_as_sentences():
+    """Fields this module knows nothing about are written from their kind and label."""
+    from forms.model import template_from_data
+    from scanner.shorthand import Shorthand
+
+    template = template_from_data({
+        "name": "couples", "code": "CPL", "version": 1, "title": "Couples session",
+        "pages": [{"title": "Progress", "markers": [20, 21, 22, 23], "fields": [
+            {"key": "present", "kind": "choice", "label": "Attendance", "options": ["attended", "cancelled"],
+             "privacy": "progress", "sections": {"soap": "O", "birp": "B", "dap": "D"}},
+            {"key": "mins", "kind": "digits", "cells": 3, "label": "Minutes", "privacy": "progress",
+             "sections": {"soap": "O", "birp": "I", "dap": "D"}},
+            {"key": "sleep", "kind": "choice", "label": "Sleep quality", "options": ["good", "poor"],
+             "privacy": "progress", "sections": {"soap": "S", "birp": "B", "dap": "D"}},
+            {"key": "energy", "kind": "scale", "min": 1, "max": 5, "label": "Energy", "privacy": "progress",
+             "sections": {"soap": "S", "birp": "B", "dap": "D"}},
+            {"key": "conflicts", "kind": "choice", "multiple": True, "label": "Conflicts",
+             "options": ["money", "chores", "in-laws"], "privacy": "progress",
+             "sections": {"soap": "S", "birp": "B", "dap": "D"}},
+            {"key": "topic", "kind": "line", "label": "Topic", "privacy": "progress",
+             "sections": {"soap": "S", "birp": "B", "dap": "D"}},
+            {"key": "referral", "kind": "checkbox", "label": "Referral", "help": "made to a group",
+             "privacy": "progress", "sections": {"soap": "P", "birp": "P", "dap": "P"}},
+        ]}]})
+    sheet = {"id": 1, "sheet_id": "ABCDEFGH", "client": "C1", "date": "2026-12-01", "session_number": 1}
+    values = {"present": "attended", "mins": "50", "sleep": "poor", "energy": 2, "conflicts": ["money", "in-laws"],
+              "topic": "Planning the move", "referral": True}
+    rows = [{"key": k, "privacy": "progress", "status": "confirmed", "confirmed_value": v} for k, v in values.items()]
+    note = notes.build_note(template, sheet, rows, "soap", Shorthand())
+    text = " ".join(s.text for s in note.sections)
+    assert "Sleep quality was poor." in text and "Energy was rated 2 on a scale of 1 to 5." in text
+    assert "Conflicts were money and in-laws." in text and "Topic: Planning the move." in text
+    assert "Client attended a 50-minute session." in text and "Referral made to a group." in text
+    assert note.duration == "50 minutes" and note.service_code == "90834"
+    rows[0]["confirmed_value"] = "cancelled"
+    cancelled = notes.build_note(template, sheet, rows, "soap", Shorthand())
+    assert cancelled.kind == "attendance" and cancelled.sections[0].items[0].text == "The session was cancelled."
+    assert cancelled.service_code is None

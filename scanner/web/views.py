@@ -319,6 +319,8 @@ def confirm_many(session: int) -> Response:
                 raise UsageError("Each field must be sent as {key, typed}.")
             row = _field_row(data, str(item.get("key")))
             parsed.append((row, _parse(row, item.get("typed"), data["layout"])))
+        for row, _ in parsed:  # a signed session's progress field refuses the whole batch, before any change
+            store.refuse_if_signed(vault, data["sheet"], row["key"])
         for row, value in parsed:
             store.confirm_field(vault, data["sheet"]["id"], row["key"], value=value)
         counts = _counts(vault, data["sheet"]["sheet_id"])
