@@ -326,9 +326,14 @@ def header_facts(note: ProgressNote) -> list[tuple[str, str]]:
     return facts
 
 
-def signature_lines(note: ProgressNote) -> list[str]:
-    """The lines after the sections: the electronic signature, or a line to sign a draft on."""
+def signature_lines(note: ProgressNote, escape=lambda text: text) -> list[str]:
+    """The lines after the sections: the electronic signature, or a line to sign a draft on.
+
+    ``escape`` is applied to what the clinician typed (their name), never to the line itself.
+    """
     who = clinician_line(note.clinician)
+    if who:
+        who = escape(who)
     if note.signed_at and who:
         return [f"Electronically signed by {who} on {when(note.signed_at)}."]
     return [f"Clinician signature: ______________________________ {who or ''}".rstrip(),
@@ -353,7 +358,7 @@ def _render_md(note: ProgressNote) -> str:
     lines += [f"- **{k}:** {_md_escape(v)}" for k, v in header_facts(note)]
     for s in note.sections:
         lines += ["", f"## {s.title}", "", _md_escape(s.text)]
-    lines += [""] + [_md_escape(line) + "  " for line in signature_lines(note)]
+    lines += [""] + [line + "  " for line in signature_lines(note, _md_escape)]
     return "\n".join(lines).rstrip() + "\n"
 
 
