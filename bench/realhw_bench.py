@@ -28,6 +28,7 @@ INKLOCK_HANDWRITING_DEV to its folder, or keep it at ../shared/handwriting-dev.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -72,8 +73,13 @@ class Word:
     text: str  # transcription
 
 
+def in_fit_half(rel: str) -> bool:
+    """The dev set's split, as in bench/ocr_eval.py: the "fit" half may tune the reader, the other measures it."""
+    return hashlib.sha256(rel.encode("utf-8")).digest()[0] % 2 == 0
+
+
 def word_pool(folder: Path, cls: str, rng: np.random.Generator) -> list[Word]:
-    """The usable crops of one class, in a seeded order.
+    """The usable crops of one class from the "measure" half, in a seeded order.
 
     Cursive: gw-words whose transcription is letters only (no numbers or
     punctuation to guess). Capitals: the names crops of the 324 x 44 px kind,
@@ -88,6 +94,8 @@ def word_pool(folder: Path, cls: str, rng: np.random.Generator) -> list[Word]:
             continue
         rel, text = line.split("\t", 1)
         text = text.strip()
+        if in_fit_half(rel):
+            continue  # calibration may have been fitted on these
         if cls == "cursive":
             if not re.fullmatch(r"[A-Za-z]{2,}", text):
                 continue

@@ -37,21 +37,33 @@ def _word_image(text: str, size: tuple[int, int], paper: int, font_px: int) -> n
     return np.asarray(img)
 
 
+NAMES = ["ANNA", "BRUNO", "CELIA", "DAVID", "EMMA", "FABIEN", "GASPARD", "HUGO"]
+WORDS = ["better", "week", "calm", "walk", "mood", "name", "room", "time"]  # no descenders
+
+
+def _names_in(half: str, stem: str, count: int, ext: str) -> list[str]:
+    """``count`` file names that the dev set's split puts in ``half`` ("fit" or "measure")."""
+    out, i = [], 0
+    while len(out) < count:
+        rel = f"{stem}{i}{ext}"
+        if realhw_bench.in_fit_half(rel) == (half == "fit"):
+            out.append(rel)
+        i += 1
+    return out
+
+
 def _dev_set(folder: Path) -> Path:
+    """Every word twice: once in the half that measures, once in the half calibration may be fitted on."""
     (folder / "names").mkdir(parents=True)
     (folder / "gw-words").mkdir()
-    names = ["ANNA", "BRUNO", "CELIA", "DAVID", "EMMA", "FABIEN", "GASPARD", "HUGO"]
-    words = ["better", "week", "calm", "walk", "mood", "name", "room", "time"]  # no descenders
-    rows = []
-    for i, name in enumerate(names):
-        cv2.imwrite(str(folder / "names" / f"n{i}.jpg"), _word_image(name, (324, 44), 255, 24))
-        rows.append(f"names/n{i}.jpg\t{name}")
-    (folder / "names.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    rows = []
-    for i, word in enumerate(words):
-        cv2.imwrite(str(folder / "gw-words" / f"w{i}.png"), _word_image(word, (220, 90), 207, 40))
-        rows.append(f"gw-words/w{i}.png\t{word}")
-    (folder / "gw-words.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for tsv, stem, ext, texts, size, paper, px in (("names.tsv", "names/n", ".jpg", NAMES, (324, 44), 255, 24),
+                                                   ("gw-words.tsv", "gw-words/w", ".png", WORDS, (220, 90), 207, 40)):
+        rows = []
+        for half in ("measure", "fit"):
+            for rel, text in zip(_names_in(half, stem + half[0], len(texts), ext), texts):
+                cv2.imwrite(str(folder / rel), _word_image(text, size, paper, px))
+                rows.append(f"{rel}\t{text}")
+        (folder / tsv).write_text("\n".join(rows) + "\n", encoding="utf-8")
     return folder
 
 
@@ -66,15 +78,19 @@ def test_skips_with_one_sentence_without_the_dev_set(tmp_path):
 
 def test_pool_keeps_only_plain_words_and_label_free_name_crops(tmp_path):
     folder = _dev_set(tmp_path / "dev")
-    cv2.imwrite(str(folder / "names" / "label.jpg"), _word_image("NOM : ZOE", (388, 36), 255, 20))
+    label = _names_in("measure", "names/label", 1, ".jpg")[0]
+    cv2.imwrite(str(folder / label), _word_image("NOM : ZOE", (388, 36), 255, 20))
+    number = _names_in("measure", "gw-words/number", 1, ".png")[0]
+    cv2.imwrite(str(folder / number), _word_image("1755.", (220, 90), 207, 40))
     with open(folder / "names.tsv", "a", encoding="utf-8") as fh:
-        fh.write("names/label.jpg\tZOE\n")
+        fh.write(f"{label}\tZOE\n")
     with open(folder / "gw-words.tsv", "a", encoding="utf-8") as fh:
-        fh.write("gw-words/w0.png\t1755.\n")
+        fh.write(f"{number}\t1755.\n")
     caps = realhw_bench.word_pool(folder, "capitals", np.random.default_rng(1))
     cursive = realhw_bench.word_pool(folder, "cursive", np.random.default_rng(1))
-    assert "ZOE" not in {w.text for w in caps} and len(caps) == 8
-    assert "1755." not in {w.text for w in cursive} and len(cursive) == 8
+    assert sorted(w.text for w in caps) == sorted(NAMES)  # no label crop, nothing of the fit half
+    assert sorted(w.text for w in cursive) == sorted(WORDS)  # no number
+    assert not any(realhw_bench.in_fit_half(w.rel) for w in caps + cursive)
     again = realhw_bench.word_pool(folder, "cursive", np.random.default_rng(1))
     assert [w.rel for w in again] == [w.rel for w in cursive]  # seeded: the same subset every run
 
@@ -88,7 +104,7 @@ def test_composed_words_leave_the_paper_white_and_sit_on_the_rule(tmp_path):
     feed = realhw_bench.Feed(realhw_bench.word_pool(folder, "cursive", np.random.default_rng(2)))
     text = realhw_bench.compose_line(page, box, base, feed, realhw_bench.Crops(folder), np.random.default_rng(3))
     assert len(text.split()) >= 2
-    assert set(text.split()) <= {"better", "week", "calm", "walk", "mood", "name", "room", "time"}
+    assert set(text.split()) <= set(WORDS)
     assert (page <= before).all()  # darkest pixel wins: nothing is lightened
     ink = page < 120
     assert ink.any()
