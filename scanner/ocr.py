@@ -778,7 +778,10 @@ class OcrEngine:
             m = _EDGE.match(token)
             lead, core, trail = (m.group(1), m.group(2), m.group(3)) if m else ("", token, "")
             fixed = core
-            if self.correct and not _is_protected(core, self.shorthand) and core.lower() not in vocabulary():
+            # A word broken at a line's end ("Fra-") or its rest ("-dered") is a fragment, not a misspelling.
+            fragment = trail.startswith("-") or lead.endswith("-")
+            if (self.correct and not fragment and not _is_protected(core, self.shorthand)
+                    and core.lower() not in vocabulary()):
                 candidates = [_match_case(w, core) for w in near_words(core.lower())]
                 if candidates:
                     chosen = self._corrector.choose(lp[f0:f1], token, [f"{lead}{c}{trail}" for c in candidates])
