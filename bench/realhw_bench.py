@@ -406,8 +406,8 @@ class Tally:
         return self.errors_ci / max(1, self.chars)
 
 
-def score(vault_dir: Path, entries: list[dict], verbose: bool) -> dict[tuple[str, str], Tally]:
-    """(source, class) -> tally, from what the vault holds after ingest."""
+def score(vault_dir: Path, entries: list[dict], verbose: bool) -> dict[tuple, Tally]:
+    """(source, class) and (source, class, preset) -> tally, from what the vault holds after ingest."""
     from scanner import store
     from scanner.vault import Vault
 
@@ -430,6 +430,7 @@ def score(vault_dir: Path, entries: list[dict], verbose: bool) -> dict[tuple[str
                 missing += f is None
                 tally = tallies.setdefault((e["source"], cls), Tally())
                 right = tally.add(want, got, confidence, bool(flags))
+                tallies.setdefault((e["source"], cls, e["preset"]), Tally()).add(want, got, confidence, bool(flags))
                 if verbose and not right:
                     print(f"  [{e['source']} {cls} {e['preset']}] {key}: want {norm(want)!r} got {norm(got)!r} "
                           f"conf {confidence:.2f} {sorted(flags)}")
@@ -465,7 +466,11 @@ def crop_reader():
         r = engine.read_line(gray)
         return r.text, float(r.confidence)
 
-    return "scanner.ocr.OcrEngine.read_line", read, engine.close
+    try:
+        from scanner.linerec import MODEL_NAME
+    except ImportError:
+        MODEL_NAME = "?"
+    return f"OcrEngine.read_line, {MODEL_NAME}", read, engine.close
 
 
 def crop_figures(folder: Path, feeds: dict[str, Feed], limit: int) -> tuple[str, dict[str, Tally], float]:
@@ -532,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"real {cls}, whole pipeline: CER ({t.values} values, {t.chars} chars)", f"{t.cer():.3f}",
                          f"<= {PIPELINE_TARGET[cls]:.2f}"))
             rows.append(("  case-insensitive CER", f"{t.cer_ci():.3f}", ""))
+            by = [(p, tallies[("real", cls, p)]) for p in ("clean", "scanner", "phone") if ("real", cls, p) in tallies]
+            rows.append(("  CER by scan: " + ", ".join(f"{p} ({x.values})" for p, x in by),
+                         " / ".join(f"{x.cer():.3f}" for _p, x in by), ""))
             rows.append(("  right values at >= 0.8 confidence", share(t.right_sure, t.right), ">= 60%"))
             rows.append(("  wrong values below 0.8 or flagged", share(t.wrong_flagged, t.wrong), ">= 95%"))
         if not args.no_fonts:
