@@ -32,8 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from scanner.ocr import (LINE_IMAGES, LINE_READER, LOW_CONFIDENCE, PSM_SINGLE_LINE, TESSERACT, OcrEngine, OcrResult,
-                         mean_word_confidence)
+from scanner.ocr import LINE_IMAGES, LINE_READER, LOW_CONFIDENCE, PSM_SINGLE_LINE, TESSERACT, OcrEngine, OcrResult
 
 HANDWRITING_DEV = Path(__file__).resolve().parents[2] / "shared" / "handwriting-dev"
 

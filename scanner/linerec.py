@@ -43,9 +43,11 @@ INPUT_HEIGHT = 48
 # ... and at least this wide (narrower inputs are padded, as in training).
 MIN_INPUT_WIDTH = 320
 # Lines whose scaled widths differ by at most this factor share one network run
-# (the narrower ones are padded); at most this many lines go in one run.
+# (the narrower ones are padded); at most this many lines go in one run. The
+# network's output has 18,710 classes a frame (4 bytes each): eight lines of
+# 800 px (after scaling to 48 px high) make a 60 MB result; sixteen would double it.
 BATCH_WIDTH_RATIO = 1.3
-BATCH_MAX = 16
+BATCH_MAX = 8
 
 _SETUP = f"run `make setup` (it installs {MODEL_PACKAGE}=={MODEL_VERSION} --no-deps for its model file)"
 
