@@ -34,9 +34,9 @@ $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q --no-binary tesserocr -e '.[test]'
-	# Only for the model file it bundles (scanner/linerec.py): its own code is
-	# never imported, and its dependencies would add a second OpenCV.
-	$(PIP) install -q --no-deps rapidocr-onnxruntime==1.4.4
+	# Only for the model file it bundles (PP-OCRv6 small, scanner/linerec.py):
+	# its own code is never imported, and its dependencies would add a second OpenCV.
+	$(PIP) install -q --no-deps rapidocr==3.10.0
 	@touch $@
 
 venv: $(VENV)/.installed

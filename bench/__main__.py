@@ -22,6 +22,8 @@ def main(argv: list[str]) -> int:
     small = "--small" in argv
     s = ["--small"] if small else []
     steps = [
+        ("Real handwriting through the whole pipeline (../shared/handwriting-dev; skipped where absent)",
+         "bench.realhw_bench", *s),
         ("Printing and unlocking", "bench.basics", *s),
         ("Ingest: speed, memory, reading quality" + ("" if small else " (with OCRmyPDF)"),
          "bench.ingest_bench", *(s or ["--ocrmypdf"])),

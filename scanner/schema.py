@@ -130,6 +130,12 @@ SEARCH_BODY_SQL = """(SELECT group_concat(j.value, ' ') FROM json_each(
     CASE WHEN json_valid(CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END)
          THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END END) j
     WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice'))"""
+# ... and, until the field is confirmed, the line recogniser's own reading
+# where post-correction changed it (``fields.alternative``, schema 5 on): a
+# search finds what was written even when a correction guessed wrong.
+SEARCH_BODY_WITH_RAW_SQL = ("(coalesce(" + SEARCH_BODY_SQL + ", '') || CASE WHEN {row}.status <> 'confirmed' "
+                            "AND {row}.kind IN ('line', 'text') AND {row}.alternative IS NOT NULL "
+                            "THEN ' ' || {row}.alternative ELSE '' END)")
 
 TAG_MARK = 0xE000      # + kind: 1 client, 2 field key, 3 privacy, 4 year, 5 month, 6 day
 TAG_DIGIT = 0xE100     # two digits in base TAG_BASE follow the mark
@@ -172,9 +178,14 @@ SEARCH_INDEX_OBJECTS = (
 )
 
 
-def search_index_ddl() -> str:
-    """The statements that create the search index, its triggers, and fill it from ``fields``."""
-    new_doc = f"SELECT new.id, b, t FROM (SELECT {SEARCH_BODY_SQL.format(row='new')} AS b, " \
+def search_index_ddl(with_raw: bool = True) -> str:
+    """The statements that create the search index, its triggers, and fill it from ``fields``.
+
+    ``with_raw=False`` is the index before schema 7 (no raw readings), for the
+    migration steps that ran before ``fields.alternative`` existed.
+    """
+    body_sql = SEARCH_BODY_WITH_RAW_SQL if with_raw else SEARCH_BODY_SQL
+    new_doc = f"SELECT new.id, b, t FROM (SELECT {body_sql.format(row='new')} AS b, " \
               f"{SEARCH_TAGS_SQL.format(row='new')} AS t) WHERE trim(b) <> ''"
     return f"""
         CREATE TABLE IF NOT EXISTS search_terms (
@@ -217,7 +228,8 @@ def search_index_ddl() -> str:
             INSERT INTO search_docs(id, body, tags) {new_doc};
         END;
         CREATE TRIGGER IF NOT EXISTS fields_search_update
-        AFTER UPDATE OF sheet_id, key, kind, privacy, value, status, confirmed_value ON fields BEGIN
+        AFTER UPDATE OF sheet_id, key, kind, privacy, value, status, confirmed_value{", alternative" if with_raw else ""}
+        ON fields BEGIN
             DELETE FROM search_docs WHERE id = old.id;
             {_TERMS_SQL.format(row="new")}
             INSERT INTO search_docs(id, body, tags) {new_doc};
@@ -238,14 +250,14 @@ def search_index_ddl() -> str:
         INSERT OR IGNORE INTO search_terms(kind, value)
             SELECT DISTINCT 'client', lower(client) FROM sheets WHERE client IS NOT NULL;
         INSERT OR IGNORE INTO search_docs(id, body, tags)
-            SELECT id, b, t FROM (SELECT f.id AS id, {SEARCH_BODY_SQL.format(row="f")} AS b,
+            SELECT id, b, t FROM (SELECT f.id AS id, {body_sql.format(row="f")} AS b,
                                          {SEARCH_TAGS_SQL.format(row="f")} AS t FROM fields f)
             WHERE trim(b) <> '';
     """
 
 
 def _v2(db: sqlite_utils.Database) -> None:
-    db.executescript(search_index_ddl())
+    db.executescript(search_index_ddl(with_raw=False))
 
 
 # -- the clinician's hand (scanner.exemplars) -------------------------------------
@@ -351,7 +363,14 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    # The search index also holds the line recogniser's raw reading of an
+    # unconfirmed field where post-correction changed it: rebuilt whole.
+    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
+    db.executescript(drops + search_index_ddl())
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def _p1(db: sqlite_utils.Database) -> None:
