@@ -345,7 +345,15 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE fields ADD COLUMN alternative TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    # Keep as handwritten (issue 14): a private line/text field the clinician
+    # keeps as its crop, unconfirmed. Its status stays 'pending' (so its machine
+    # reading stays in the search index as a draft); ``kept_at`` says when it
+    # was kept. It no longer counts as waiting; confirming or reopening clears it.
+    db.execute("ALTER TABLE fields ADD COLUMN kept_at TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def _p1(db: sqlite_utils.Database) -> None:
