@@ -152,6 +152,7 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
                 templates[req.template] = get_template(req.template, template_dirs)
             except TemplateError as exc:
                 raise BadInput(_sentence(str(exc))) from None
+            _keep_labels(vault, templates[req.template])
         template = templates[req.template]
         number = req.session
         if req.client and number is None:
@@ -186,6 +187,15 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
         if tmp.exists():
             tmp.unlink()
     return {"pdf": str(out), "sheets": sheets}
+
+
+def _keep_labels(vault, template) -> None:
+    """Tick-option label words for search (issue 14); a changed user template re-indexes its sessions."""
+    if store.save_labels(vault.db, template) and vault.db.execute(
+            "SELECT 1 FROM sheets WHERE template = ? LIMIT 1", [template.name]).fetchone():
+        from scanner.search import reindex
+
+        reindex(vault.db)
 
 
 def _sentence(text: str) -> str:

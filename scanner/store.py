@@ -78,6 +78,40 @@ def get_sheet(vault, session: str | int) -> dict[str, Any]:
     return rows[0]
 
 
+def label_rows(template) -> list[tuple[str, str, str, str]]:
+    """(template, key, option value, words) for every tick option a search should know by its label.
+
+    A choice option gives its field's label and its own ("Suicidal ideation
+    active"); a checkbox its label, under the value 'yes'. An option whose
+    value is "none" has no words: a "none" answer must not be found by "suicidal".
+    """
+    out = []
+    for f in template.fields:
+        label = " ".join((f.label or "").split())
+        if f.kind == "checkbox":
+            out.append((template.name, f.key, "yes", label))
+        elif f.kind == "choice":
+            for o in f.options or ():
+                if str(o.value).strip().lower() == "none":
+                    continue
+                words = label if str(o.label or o.value) == str(o.value) else f"{label} {o.label}"
+                out.append((template.name, f.key, str(o.value), words))
+    return out
+
+
+def save_labels(db, template) -> bool:
+    """Keep a template's tick-option label words for search; True when they changed (reindex then)."""
+    rows = label_rows(template)
+    old = {tuple(r) for r in db.execute("SELECT template, key, value, words FROM search_labels WHERE template = ?",
+                                        [template.name]).fetchall()}
+    if old == set(rows):
+        return False
+    with transaction(db):
+        db.execute("DELETE FROM search_labels WHERE template = ?", [template.name])
+        db.conn.executemany("INSERT INTO search_labels(template, key, value, words) VALUES (?,?,?,?)", rows)
+    return True
+
+
 # -- ingest -----------------------------------------------------------------
 
 def source_seen(vault, sha256: str) -> dict[str, Any] | None:
