@@ -313,7 +313,10 @@
     if (andConfirm && checkFirst(row, attr)) { return; }
     var box = textBox(row);
     box.value = row.getAttribute(attr);
-    if (andConfirm) { armed = null; confirmRow(row, true, false, true); } else { edit(row); }
+    if (andConfirm) { armed = null; confirmRow(row, true, false, true); return; }
+    edit(row);
+    // Editing a reading: the caret goes to its end, so typing adds to it rather than replacing it.
+    if (box.setSelectionRange) { box.setSelectionRange(box.value.length, box.value.length); }
   }
 
   function toggleTick(row) {
