@@ -135,7 +135,7 @@ SEARCH_BODY_SQL = """(SELECT group_concat(w, ' ') FROM (
     SELECT j.value AS w FROM json_each(""" + _SEARCH_VALUE_SQL + """) j
         WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice')
     UNION ALL
-    SELECT l.words FROM json_each(""" + _SEARCH_VALUE_SQL + """) j JOIN search_labels l
+    SELECT DISTINCT l.words FROM json_each(""" + _SEARCH_VALUE_SQL + """) j JOIN search_labels l
         ON l.key = {row}.key AND l.value = CASE j.type WHEN 'true' THEN 'yes' ELSE j.value END
         AND l.template = (SELECT s.template FROM sheets s WHERE s.sheet_id = {row}.sheet_id)
         WHERE {row}.kind IN ('choice', 'checkbox') AND j.type IN ('text', 'true')))"""

@@ -79,23 +79,31 @@ def get_sheet(vault, session: str | int) -> dict[str, Any]:
 
 
 def label_rows(template) -> list[tuple[str, str, str, str]]:
-    """(template, key, option value, words) for every tick option a search should know by its label.
+    """(template, key, option value, words) for the tick answers a search should know by their label.
 
-    A choice option gives its field's label and its own ("Suicidal ideation
-    active"); a checkbox its label, under the value 'yes'. An option whose
-    value is "none" has no words: a "none" answer must not be found by "suicidal".
+    A risk-screen answer gives its field's label ("Suicidal ideation", and the
+    option's label where it differs from its value); a checkbox its label,
+    under the value 'yes'; another choice option its own label where that
+    differs from its value (its value is indexed already). A "none" answer has
+    no words: it must not be found by "suicidal". Other field labels are left
+    out on purpose: "Mood, reported" on every session would only add noise.
     """
+    from scanner.risk import is_risk_field
+
     out = []
     for f in template.fields:
         label = " ".join((f.label or "").split())
         if f.kind == "checkbox":
             out.append((template.name, f.key, "yes", label))
         elif f.kind == "choice":
+            risky = is_risk_field(f)
             for o in f.options or ():
                 if str(o.value).strip().lower() == "none":
                     continue
-                words = label if str(o.label or o.value) == str(o.value) else f"{label} {o.label}"
-                out.append((template.name, f.key, str(o.value), words))
+                own = str(o.label or o.value)
+                words = " ".join(w for w in (label if risky else "", own if own != str(o.value) else "") if w)
+                if words:
+                    out.append((template.name, f.key, str(o.value), words))
     return out
 
 
