@@ -30,6 +30,7 @@ FLAG_WORDS = {
     "range_corrected": "read outside the range; nearest likely value shown",
     "empty_cell": "a digit cell is empty",
     "risk": "risk answer",
+    "cancelled_mark": "a box was scribbled out: the other mark was read",
 }
 # Flags on a value a check found wrong (outside the field's range): never
 # confirmed by one key as shown; the clinician types it or presses the key twice.
