@@ -14,7 +14,7 @@ from datetime import date as Date
 from pathlib import Path
 from typing import Any
 
-from scanner import store
+from scanner import risk, store
 from scanner.errors import BadInput, UsageError
 
 CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
@@ -159,8 +159,9 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
             number = planned_numbers.get(req.client) or next_session_number(vault, req.client)
             planned_numbers[req.client] = number + 1
         carry = carry_values(vault, req.client, req.date, template) if req.client else {}
+        notes = risk.last_screen(vault, req.client, req.date, template) if req.client else {}
         specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
-                               date=req.date if req.client else None, session=number, carry=carry))
+                               date=req.date if req.client else None, session=number, carry=carry, notes=notes))
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise BadInput(f"The folder {out.parent} does not exist.")

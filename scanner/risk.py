@@ -125,3 +125,34 @@ def add_risk(vault, sessions: list[dict[str, Any]], template_dirs: Iterable = ()
     for s in sessions:
         s["risk"] = session_risk(vault, s["session"], template_dirs, cache) if s.get("pages") else []
     return sessions
+
+
+def last_screen(vault, client: str, before: str | None, template) -> dict[str, str]:
+    """What the next sheet prints beside its risk screen: the client's last confirmed risk screen.
+
+    From the latest session of ``client`` dated strictly before ``before`` whose
+    risk fields were confirmed (a draft is not carried, as with carry-forward).
+    Returns {group heading: line} for :class:`forms.render.SheetSpec` ``notes``,
+    or {} when there is none.
+    """
+    from scanner import store
+
+    risky = [f for f in template.fields if is_risk_field(f)]
+    if not risky or not client or not any(f.group for f in risky):
+        return {}
+    keys = [f.key for f in risky]
+    marks = ",".join("?" for _ in keys)
+    sql = (f"SELECT s.sheet_id, s.date FROM sheets s WHERE s.client = ? AND s.template = ? AND s.date IS NOT NULL "
+           f"AND EXISTS (SELECT 1 FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'confirmed' "
+           f"AND f.key IN ({marks}))")
+    params: list[Any] = [client, template.name, *keys]
+    if before:
+        sql += " AND s.date < ?"
+        params.append(before)
+    row = vault.db.execute(sql + " ORDER BY s.date DESC, s.id DESC LIMIT 1", params).fetchone()
+    if row is None:
+        return {}
+    confirmed = [f for f in store.session_fields(vault, row[0]) if f["status"] == "confirmed"]
+    words = risk_words(template, confirmed)
+    line = f"Last session ({row[1][:10]}): " + ("; ".join(words) if words else "no risk answers") + "."
+    return {next(f.group for f in risky if f.group): line}

@@ -188,3 +188,39 @@ def test_label_rows_skip_none_and_name_checkboxes():
     assert ("risk_si", "none") not in by
     assert by[("risk_si", "with_plan")] == "Suicidal ideation with plan"
     assert by[("safety_plan", "yes")] == "Safety plan"
+
+
+# ---------------------------------------------------------------- the next sheet
+
+
+def _pdf_text(path, page: int = 1) -> str:
+    import subprocess
+
+    out = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), str(path), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    return " ".join(out.split())
+
+
+def test_the_next_sheet_prints_the_last_confirmed_risk_screen_and_how_to_mark(vault, tmp_path):
+    from scanner.printing import SheetRequest, print_packet
+
+    s = add_session(vault, client="K-1", date="2026-11-20", reads=RISKY)
+    out = tmp_path / "next.pdf"
+    print_packet(vault, [SheetRequest("session", "K-1", "2026-11-27", None)], out, "letter")
+    text = _pdf_text(out)
+    assert "Last session" not in text  # a draft risk screen is not carried
+    assert "To cancel a mark: scribble its box out completely" in text
+    for key in ("risk_si", "risk_hi", "risk_self_harm", "safety_plan"):
+        store.confirm_field(vault, s["session"], key)
+    print_packet(vault, [SheetRequest("session", "K-1", "2026-11-27", None)], out, "letter")
+    text = _pdf_text(out)
+    assert ("Last session (2026-11-20): suicidal ideation: with plan; self-harm: recent act; "
+            "safety plan: not reviewed.") in text
+    # An earlier date sees nothing later; a calm last session says so.
+    print_packet(vault, [SheetRequest("session", "K-1", "2026-11-19", None)], out, "letter")
+    assert "Last session" not in _pdf_text(out)
+    calm = add_session(vault, client="K-1", date="2026-11-25")
+    for key in ("risk_si", "risk_hi", "risk_self_harm", "safety_plan"):
+        store.confirm_field(vault, calm["session"], key)
+    print_packet(vault, [SheetRequest("session", "K-1", "2026-11-27", None)], out, "letter")
+    assert "Last session (2026-11-25): no risk answers." in _pdf_text(out)
