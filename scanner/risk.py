@@ -24,12 +24,14 @@ NOT_REVIEWED = "safety plan: not reviewed"
 def is_risk_field(field) -> bool:
     """A choice field of the risk screen (by its group or key), from a ``forms.model.Field``."""
     group = (getattr(field, "group", None) or "").lower()
-    return field.kind == "choice" and ("risk" in group or field.key.lower().startswith("risk"))
+    # Progress fields only: these words reach the queue, the next sheet and the progress note.
+    return (field.kind == "choice" and getattr(field, "privacy", "progress") == "progress"
+            and ("risk" in group or field.key.lower().startswith("risk")))
 
 
 def is_safety_plan(field) -> bool:
-    """A checkbox that says a safety plan was reviewed."""
-    return field.kind == "checkbox" and "safety" in f"{field.key} {field.label or ''}".lower()
+    """A progress checkbox that says a safety plan was reviewed."""
+    return field.kind == "checkbox" and getattr(field, "privacy", "progress") == "progress" and "safety" in f"{field.key} {field.label or ''}".lower()
 
 
 def _answers(value: Any) -> list[str]:
