@@ -50,7 +50,8 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
 
 @click.command()
 @click.option("--client", default=None, help="Only this client's sessions.")
-@click.option("--pending", is_flag=True, help="Only scanned sessions with unconfirmed fields.")
+@click.option("--pending", is_flag=True,
+              help="Only scanned sessions with fields waiting (a private note kept as written is not waiting).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def sessions(app: AppContext, client: str | None, pending: bool, as_json: bool) -> None:

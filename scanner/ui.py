@@ -53,10 +53,12 @@ def print_sessions(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("No sessions.")
         return
-    table = Table("session", "sheet", "template", "client", "date", "pages", "pending")
+    risky = any(r.get("risk") for r in rows)  # a risk column only when some session has a risk answer
+    table = Table("session", "sheet", "template", "client", "date", "pages", "pending", *(["risk"] if risky else []))
     for r in rows:
         table.add_row(str(r["session"]), r["sheet_id"], r["template"], r["client"] or "(blank sheet)",
-                      r["date"] or "", ",".join(str(p) for p in r["pages"]) or "-", str(r["pending"]))
+                      r["date"] or "", ",".join(str(p) for p in r["pages"]) or "-", str(r["pending"]),
+                      *(["; ".join(r.get("risk") or []) or "-"] if risky else []))
     console.print(table)
 
 
