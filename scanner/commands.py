@@ -128,7 +128,7 @@ def confirm(app: AppContext, session: str, field_key: str | None, value: str | N
         kept = store.keep_private(vault, session)
         sheet = store.get_sheet(vault, session)
         click.echo(f"Session {sheet['id']}: {len(kept)} private field(s) kept as written"
-                   + (f" ({', '.join(kept)})." if kept else "."))
+                   + ("; each crop is the record, its reading a searchable draft." if kept else "."))
         return
     if not field_key:
         raise UsageError("Name the field to confirm (or use --keep-private for the whole session).")

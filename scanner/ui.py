@@ -53,13 +53,14 @@ def print_sessions(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("No sessions.")
         return
-    risky = any(r.get("risk") for r in rows)  # a risk column only when some session has a risk answer
-    table = Table("session", "sheet", "template", "client", "date", "pages", "pending", *(["risk"] if risky else []))
+    table = Table("session", "sheet", "template", "client", "date", "pages", "pending")
     for r in rows:
         table.add_row(str(r["session"]), r["sheet_id"], r["template"], r["client"] or "(blank sheet)",
-                      r["date"] or "", ",".join(str(p) for p in r["pages"]) or "-", str(r["pending"]),
-                      *(["; ".join(r.get("risk") or []) or "-"] if risky else []))
+                      r["date"] or "", ",".join(str(p) for p in r["pages"]) or "-", str(r["pending"]))
     console.print(table)
+    for r in rows:  # risk answers under the table, in full (a column would be cut short)
+        if r.get("risk"):
+            console.print(f"Risk, session {r['session']}: {'; '.join(r['risk'])}.", style="bold red", markup=False)
 
 
 def _fmt(value: Any) -> str:

@@ -106,6 +106,9 @@ def test_risk_words_for_sessions_json(cli, vault):
     assert rows[s["session"]]["risk"] == ["suicidal ideation: with plan", "self-harm: recent act",
                                           "safety plan: not reviewed"]
     assert rows[calm["session"]]["risk"] == []
+    table = cli("sessions").out
+    assert f"Risk, session {s['session']}: suicidal ideation: with plan;" in " ".join(table.split())
+    assert f"Risk, session {calm['session']}" not in table
 
 
 def test_risk_of_the_group_form_and_of_a_confirmed_answer(vault):
