@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
         ("Handwriting OCR (fonts; real handwriting when ../shared/handwriting-dev exists)", "bench.ocr_eval", *s),
         ("Search latency, SQLCipher vs plain SQLite", "bench.search_bench", *(["--sessions", "300"] if small else [])),
         ("Learning the clinician's hand: exemplar suggestions and search by hand", "bench.exemplar_bench", *s),
+        ("Review by keyboard in Chromium: keys per session, risk never in bulk", "bench.review_bench", *s),
     ]
     if not small:
         steps.insert(2, ("Handwritten digits (MNIST digits reserved for evaluation)", "bench.digits_eval"))

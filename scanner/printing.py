@@ -14,7 +14,7 @@ from datetime import date as Date
 from pathlib import Path
 from typing import Any
 
-from scanner import store
+from scanner import risk, store
 from scanner.errors import BadInput, UsageError
 
 CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
@@ -152,14 +152,16 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
                 templates[req.template] = get_template(req.template, template_dirs)
             except TemplateError as exc:
                 raise BadInput(_sentence(str(exc))) from None
+            _keep_labels(vault, templates[req.template])
         template = templates[req.template]
         number = req.session
         if req.client and number is None:
             number = planned_numbers.get(req.client) or next_session_number(vault, req.client)
             planned_numbers[req.client] = number + 1
         carry = carry_values(vault, req.client, req.date, template) if req.client else {}
+        notes = risk.last_screen(vault, req.client, req.date, template) if req.client else {}
         specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
-                               date=req.date if req.client else None, session=number, carry=carry))
+                               date=req.date if req.client else None, session=number, carry=carry, notes=notes))
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise BadInput(f"The folder {out.parent} does not exist.")
@@ -186,6 +188,15 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
         if tmp.exists():
             tmp.unlink()
     return {"pdf": str(out), "sheets": sheets}
+
+
+def _keep_labels(vault, template) -> None:
+    """Tick-option label words for search (issue 14); a changed user template re-indexes its sessions."""
+    if store.save_labels(vault.db, template) and vault.db.execute(
+            "SELECT 1 FROM sheets WHERE template = ? LIMIT 1", [template.name]).fetchone():
+        from scanner.search import reindex
+
+        reindex(vault.db)
 
 
 def _sentence(text: str) -> str:

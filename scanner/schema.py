@@ -124,12 +124,21 @@ def _v1(db: sqlite_utils.Database) -> None:
 # ``scanner.search.tag`` builds the same tags for a query.
 
 # The text of a field row (``{row}`` is ``new`` in a trigger, a table alias
-# otherwise): line, text, digits and choice values; checkboxes and scales have
-# no words. json_each turns a string and a list of strings alike into rows.
-SEARCH_BODY_SQL = """(SELECT group_concat(j.value, ' ') FROM json_each(
-    CASE WHEN json_valid(CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END)
-         THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END END) j
-    WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice'))"""
+# otherwise): line, text, digits and choice values, then the label words of
+# each ticked choice option and ticked checkbox (``search_labels``, issue 14:
+# "suicidal" finds a ticked "Suicidal ideation: active"); scales have no words.
+# json_each turns a string and a list of strings alike into rows.
+_SEARCH_VALUE_SQL = """CASE WHEN json_valid(CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value
+         ELSE {row}.value END) THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value
+         ELSE {row}.value END END"""
+SEARCH_BODY_SQL = """(SELECT group_concat(w, ' ') FROM (
+    SELECT j.value AS w FROM json_each(""" + _SEARCH_VALUE_SQL + """) j
+        WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice')
+    UNION ALL
+    SELECT DISTINCT l.words FROM json_each(""" + _SEARCH_VALUE_SQL + """) j JOIN search_labels l
+        ON l.key = {row}.key AND l.value = CASE j.type WHEN 'true' THEN 'yes' ELSE j.value END
+        AND l.template = (SELECT s.template FROM sheets s WHERE s.sheet_id = {row}.sheet_id)
+        WHERE {row}.kind IN ('choice', 'checkbox') AND j.type IN ('text', 'true')))"""
 # ... and, until the field is confirmed, the line recogniser's own reading
 # where post-correction changed it (``fields.alternative``, schema 5 on): a
 # search finds what was written even when a correction guessed wrong.
@@ -178,6 +187,18 @@ SEARCH_INDEX_OBJECTS = (
 )
 
 
+# Label words of tick options per template (scanner.store.save_labels); kept by a reindex.
+LABELS_DDL = """
+        CREATE TABLE IF NOT EXISTS search_labels (
+            template TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,             -- option value; 'yes' for a checkbox
+            words TEXT NOT NULL,
+            PRIMARY KEY (template, key, value)
+        );
+"""
+
+
 def search_index_ddl(with_raw: bool = True) -> str:
     """The statements that create the search index, its triggers, and fill it from ``fields``.
 
@@ -187,7 +208,7 @@ def search_index_ddl(with_raw: bool = True) -> str:
     body_sql = SEARCH_BODY_WITH_RAW_SQL if with_raw else SEARCH_BODY_SQL
     new_doc = f"SELECT new.id, b, t FROM (SELECT {body_sql.format(row='new')} AS b, " \
               f"{SEARCH_TAGS_SQL.format(row='new')} AS t) WHERE trim(b) <> ''"
-    return f"""
+    return LABELS_DDL + f"""
         CREATE TABLE IF NOT EXISTS search_terms (
             id INTEGER PRIMARY KEY,
             kind TEXT NOT NULL,              -- client | key
@@ -370,7 +391,31 @@ def _v7(db: sqlite_utils.Database) -> None:
     db.executescript(drops + search_index_ddl())
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: sqlite_utils.Database) -> None:
+    # Keep as handwritten (issue 14): a private line/text field the clinician
+    # keeps as its crop, unconfirmed. Its status stays 'pending' (so its machine
+    # reading stays in the search index as a draft); ``kept_at`` says when it
+    # was kept. It no longer counts as waiting; confirming or reopening clears it.
+    db.execute("ALTER TABLE fields ADD COLUMN kept_at TEXT")
+
+
+def _v9(db: sqlite_utils.Database) -> None:
+    # Ticked answers searchable by their label words (issue 14): the label
+    # table, filled for the built-in templates (user templates at print time
+    # and by 'inklock reindex'), and the search index rebuilt with the new body.
+    from forms.model import list_templates
+
+    from scanner.store import label_rows
+
+    db.executescript(LABELS_DDL)
+    for template in list_templates():
+        db.conn.executemany("INSERT OR REPLACE INTO search_labels(template, key, value, words) VALUES (?,?,?,?)",
+                            label_rows(template))
+    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
+    db.executescript(drops + search_index_ddl())
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 
 
 def _p1(db: sqlite_utils.Database) -> None:

@@ -66,7 +66,7 @@ def progress_value(f):
     return "1" * f.cells
 
 
-def filled_session(vault, template, confirm_private: bool) -> tuple[int, list[str]]:
+def filled_session(vault, template, confirm_private: bool, keep_private: bool = False) -> tuple[int, list[str]]:
     """Store a sheet of ``template`` with every field answered; returns (session, marked private keys)."""
     sheet_id = new_sheet_id()
     session = store.register_sheet(vault, sheet_id=sheet_id, template=template.name,
@@ -89,6 +89,8 @@ def filled_session(vault, template, confirm_private: bool) -> tuple[int, list[st
     for f in template.fields:
         if f.privacy == "progress" or confirm_private:
             store.confirm_field(vault, session, f.key, value=values[f.key])
+    if keep_private:  # kept as written (issue 14): unconfirmed, out of the queue
+        assert sorted(store.keep_private(vault, session)) == sorted(marked)
     return session, marked
 
 
@@ -108,14 +110,18 @@ def assert_no_marker(blob: str | bytes, where: str) -> None:
         assert marker not in text.lower(), f"private marker '{marker}' found in {where}"
 
 
-@pytest.mark.parametrize("confirm_private", [True, False], ids=["private-confirmed", "private-pending"])
+@pytest.mark.parametrize("private", ["confirmed", "pending", "kept"], ids=lambda m: f"private-{m}")
 @pytest.mark.parametrize("template_name", TEMPLATES)
-def test_no_private_word_in_any_note_or_the_progress_store(vault, tmp_path, template_name, confirm_private):
+def test_no_private_word_in_any_note_or_the_progress_store(vault, tmp_path, template_name, private):
+    from scanner import risk
+
     template = next(t for t in list_templates() if t.name == template_name)
-    session, marked = filled_session(vault, template, confirm_private)
+    session, marked = filled_session(vault, template, private == "confirmed", keep_private=private == "kept")
     assert marked, "the template should have private written fields to plant words in"
     # The planted words really are in the vault: the test would see them if they leaked.
     assert MARKERS[0] in repr(store.show_session(vault, session)["fields"])
+    # The risk words (queue, next sheet, the note's risk sentence) come from progress fields only.
+    assert_no_marker(repr(risk.session_risk(vault, session)), "the session's risk words")
 
     out_dir = tmp_path / "notes"
     out_dir.mkdir()

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
-from scanner import notes, store
-from scanner.errors import BadInput, InklockError, UnconfirmedFields, UsageError, WrongPassphrase
+from scanner import notes, risk, store
+from scanner.errors import BadInput, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
 from scanner.web import blanks, notepage, searchpage, unmatched
 from scanner.web import fields as fv
 from scanner.web.app import VaultLocked, state_of
@@ -44,6 +44,8 @@ def register(app: Flask) -> None:
         ("/session/<int:session>/field/<key>/confirm", "confirm", confirm, ["POST"]),
         ("/session/<int:session>/confirm-many", "confirm_many", confirm_many, ["POST"]),
         ("/session/<int:session>/field/<key>/reopen", "reopen", reopen, ["POST"]),
+        ("/session/<int:session>/field/<key>/keep", "keep", keep, ["POST"]),
+        ("/session/<int:session>/keep-private", "keep_private", keep_private, ["POST"]),
         ("/session/<int:session>/note", "note", note_preview, ["GET"]),
         ("/session/<int:session>/note/export", "note_export", note_export, ["POST"]),
         ("/session/<int:session>/note/sign", "note_sign", notepage.sign_post, ["POST"]),
@@ -129,7 +131,7 @@ def _safe_next(target: str | None) -> str:
 
 def queue() -> str:
     with _state().holder.use() as vault:
-        everything = store.list_sessions(vault)
+        everything = risk.add_risk(vault, store.list_sessions(vault), _state().template_dirs)
         waiting = [s for s in everything if s["pending"] and s["pages"]]
         ready = [s for s in everything if not s["pending"] and s["pages"]][-12:][::-1]
         pages = unmatched.open_pages(vault)
@@ -195,8 +197,11 @@ def unmatched_discard(uid: int) -> Response:
 def _session_data(vault, session: int) -> dict[str, Any]:
     sheet = store.get_sheet(vault, session)
     shown = store.show_session(vault, sheet["id"])
-    _template, layout, problem = _state().form(sheet["template"], sheet["page_size"])
-    return {"sheet": sheet, "show": shown, "layout": layout, "problem": problem}
+    template, layout, problem = _state().form(sheet["template"], sheet["page_size"])
+    at_risk = risk.flagged_keys(template, shown["fields"]) if template is not None else set()
+    words = risk.risk_words(template, shown["fields"]) if template is not None else []
+    return {"sheet": sheet, "show": shown, "layout": layout, "problem": problem, "risk_keys": at_risk,
+            "risk": words}
 
 
 def session_page(session: int) -> str:
@@ -204,7 +209,7 @@ def session_page(session: int) -> str:
         data = _session_data(vault, session)
         hand = _hand_suggestions(vault, data["show"]["fields"])
     show, layout = data["show"], data["layout"]
-    views = fv.build_views(show["fields"], layout, hand)
+    views = fv.build_views(show["fields"], layout, hand, data["risk_keys"])
     titles = {p["number"]: p["title"] for p in (layout or {}).get("pages", [])}
     received = {p["page"] for p in show["pages"]}
     overlays = [
@@ -218,8 +223,9 @@ def session_page(session: int) -> str:
         "session.html", show=show, sheet=data["sheet"], sections=fv.sections(views, titles), views=views,
         message=MESSAGES.get(request.args.get("msg", "")),
         overlays=overlays, page_size=size, problem=data["problem"], missing_pages=missing_pages,
-        progress_pending=progress_pending, pending=sum(1 for v in views if not v.confirmed),
-        titles=titles, formats=NOTE_FORMATS,
+        progress_pending=progress_pending, pending=sum(1 for v in views if not v.confirmed and not v.kept),
+        titles=titles, formats=NOTE_FORMATS, risk=data["risk"],
+        keepable=sum(1 for v in views if v.keepable and not v.kept),
     )
 
 
@@ -280,8 +286,8 @@ def _parse(row: dict[str, Any], typed: Any, layout: dict[str, Any] | None) -> An
 
 def _counts(vault, sheet_id: str) -> dict[str, int]:
     row = vault.db.execute(
-        "SELECT SUM(status = 'pending'), SUM(status = 'pending' AND privacy = 'progress') FROM fields "
-        "WHERE sheet_id = ?", [sheet_id]).fetchone()
+        "SELECT SUM(status = 'pending' AND kept_at IS NULL), SUM(status = 'pending' AND privacy = 'progress') "
+        "FROM fields WHERE sheet_id = ?", [sheet_id]).fetchone()
     return {"pending": int(row[0] or 0), "progress_pending": int(row[1] or 0)}
 
 
@@ -318,6 +324,11 @@ def confirm_many(session: int) -> Response:
             if not isinstance(item, dict):
                 raise UsageError("Each field must be sent as {key, typed}.")
             row = _field_row(data, str(item.get("key")))
+            # Risk answers and range-flagged values are never confirmed in bulk (issue 14).
+            if row["key"] in data["risk_keys"]:
+                raise Refused(f"{row['key']} is a risk answer; confirm it on its own, not with others.")
+            if any(f in fv.CHECK_FLAGS for f in row["flags"]):
+                raise Refused(f"{row['key']} was flagged by a range check; confirm it on its own, not with others.")
             parsed.append((row, _parse(row, item.get("typed"), data["layout"])))
         for row, _ in parsed:  # a signed session's progress field refuses the whole batch, before any change
             store.refuse_if_signed(vault, data["sheet"], row["key"])
@@ -326,6 +337,25 @@ def confirm_many(session: int) -> Response:
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "confirmed": [r["key"] for r, _ in parsed],
                     "texts": {r["key"]: fv.as_text(r["kind"], v) for r, v in parsed}, **counts})
+
+
+def keep(session: int, key: str) -> Response:
+    """Keep a private line/text field as written (its crop is the record; its reading stays a draft)."""
+    with _state().holder.use() as vault:
+        data = _session_data(vault, session)
+        _field_row(data, key)
+        store.keep_field(vault, data["sheet"]["id"], key)
+        counts = _counts(vault, data["sheet"]["sheet_id"])
+    return jsonify({"ok": True, "key": key, "status": "kept", **counts})
+
+
+def keep_private(session: int) -> Response:
+    """Keep every waiting private line/text field of the session as written."""
+    with _state().holder.use() as vault:
+        sheet = store.get_sheet(vault, session)
+        kept = store.keep_private(vault, sheet["id"])
+        counts = _counts(vault, sheet["sheet_id"])
+    return jsonify({"ok": True, "kept": kept, **counts})
 
 
 def reopen(session: int, key: str) -> Response:
