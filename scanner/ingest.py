@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from scanner.register import MarkerRegistry
 
 WORKERS = 2
 PREFETCH = 4  # pages in flight: memory stays flat whatever the batch size
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -105,32 +103,30 @@ def build_registry(extra_dirs=()) -> tuple[MarkerRegistry, dict[str, str]]:
 _READER: Reader | None = None
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel ends this worker when its parent process ends, even by SIGKILL.
+def _watch_parent(conn) -> None:
+    """End this worker as soon as the ingest process is gone, even killed with SIGKILL.
 
-    A pool worker's parent is the forkserver (or, with spawn, the ingest
-    process); the forkserver itself leaves as soon as the ingest process is
-    gone (it watches a pipe to it), so no worker outlives a killed ingest.
+    ``conn`` is the read end of a pipe whose only write end the ingest process
+    holds; it never writes, so a read returns only at end-of-file, when that
+    process has ended. (A parent-death signal would not do: a pool worker's
+    parent is the forkserver, which lives on while any worker does.)
     """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
+    import threading
 
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):  # no prctl: the pipe the pool keeps still ends idle workers
-        return
-    if os.getppid() != parent or parent == 1:  # the parent died before the signal was asked for
-        os._exit(0)
+    def wait() -> None:
+        try:
+            conn.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=wait, name="inklock-parent-watch", daemon=True).start()
 
 
-def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, watch_parent=False) -> None:
+def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, parent_pipe=None) -> None:
     global _READER
-    if watch_parent:
-        _die_with_parent()
+    if parent_pipe is not None:
+        _watch_parent(parent_pipe)
     # Each worker is one core: stop OpenCV and BLAS from spawning threads of their own.
     # NumPy's OpenBLAS otherwise starts a thread per core for the small matrix
     # products of the digit model and the word vectors, and those threads spin
@@ -206,10 +202,14 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress) -> 
         context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         if context.get_start_method() == "forkserver":
             context.set_forkserver_preload(["scanner.read", "scanner.ocr", "scanner.digits", "cv2", "numpy"])
-        pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks, True))
+        # The workers watch this pipe: when this process ends, however it ends, they end too.
+        parent_pipe, alive = context.Pipe(duplex=False)
+        pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks,
+                                                    parent_pipe))
     else:
         _init_worker(registry.layouts, sizes, codes, abbreviations, blanks)
         pool = _InlinePool()
+        parent_pipe = alive = None
     tallies: dict[str, FileTally] = {}
     skipping: set[str] = set()
     inflight: deque = deque()
@@ -314,6 +314,9 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress) -> 
     finally:
         pool.close()
         pool.join()
+        for end in (alive, parent_pipe):
+            if end is not None:
+                end.close()
     if summary.identified:
         stamp = time.perf_counter()
         _index_words(vault, summary)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner import store, values
+from scanner import store
 from test_bad_input import assert_one_sentence, scans  # noqa: F401 (fixture)
 from test_web import BASE, add_session, app, clock, login, post_json  # noqa: F401 (fixtures)
 
@@ -197,7 +197,7 @@ def test_ingest_a_file_name_that_is_not_utf8(vault, cli, tmp_path, scans):
     assert r.code == 0, r.err
     data = json.loads(r.out)
     assert data["files"] == 2 and data["unmatched"] == 1 and data["blank"] == 1 and data["problems"] == []
-    names = [row["name"] for row in vault.db.query("SELECT name FROM sources")]
+    names = [row["name"] for row in vault.db.query("SELECT name FROM source_files")]
     assert any(n.endswith("scan-\\xff\\xfe.pdf") for n in names), names
     # A file that cannot be opened is one problem; the rest of the batch is stored.
     locked = folder / "locked.pdf"
@@ -229,6 +229,8 @@ def test_confirm_value_outside_the_fields_range_is_exit_4(stocked, cli):
 
 
 def test_value_checks_by_cells_range_and_options():
+    from scanner import values
+
     phq9 = {"cells": [[0, 0, 1, 1]] * 2, "min": 0, "max": 27}
     assert values.check_digits(" 2 7 ", phq9) == "27" and values.check_digits("", phq9) == ""
     for bad in ("28", "123", "1a", "²"):
@@ -279,13 +281,15 @@ def _ingest_proc(path: Path, cwd: Path, err: Path) -> subprocess.Popen:
 
 
 def test_second_ingest_waits_for_the_first_and_stores_nothing_twice(vault_dir, tmp_path, scans):
-    from scanner import vaultlock
+    import fcntl
+
     from scanner.vault import Vault
 
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(scans["scan.pdf"])
     err = tmp_path / "err.txt"
-    with vaultlock.hold(vault_dir, "ingest"):  # as if another ingest were storing pages
+    with open(vault_dir / "ingest.lock", "w") as held:  # as if another ingest were storing pages
+        fcntl.flock(held, fcntl.LOCK_EX)
         proc = _ingest_proc(scan, tmp_path, err)
         for _ in range(600):
             if "waiting" in err.read_text() or proc.poll() is not None:
@@ -412,10 +416,12 @@ def test_page_workers_end_when_the_ingest_is_killed(vault_dir, tmp_path):
             assert proc.poll() is None, "the ingest ended before its workers were seen"
             time.sleep(0.05)
         assert workers, "no page workers were started"
+        time.sleep(3)  # let them be in the middle of reading pages (the run takes far longer)
+        assert proc.poll() is None
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         left = workers
-        for _ in range(100):  # up to 5 s; they go within the second
+        for _ in range(40):  # polled for up to 2 s (a worker's page takes longer than that)
             left = [p for p in left if _alive(*p)]
             if not left:
                 break
