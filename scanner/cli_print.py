@@ -27,7 +27,7 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.option("--to-printer", "printer", is_flag=False, flag_value="", default=None, metavar="[NAME]",
               help="Send the packet to a CUPS printer (the default one, or NAME) through 'lp', from memory: "
                    "no PDF is left on disk. Give it after the template.")
-@click.option("--json", "as_json", is_flag=True, help="Print {pdf, sheets} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print {pdf, sheets, warnings} as JSON.")
 @pass_app
 def print_cmd(app: AppContext, template, client, date_, session, schedule, blank, count, page_size, out, printer,
               as_json):
