@@ -6,12 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Debian packages the product needs (OCR engine and headers for the in-memory
-# binding, PDF rendering) and those the tests need (browser, handwriting fonts).
+# binding, PDF rendering, `lp` for print --to-printer) and those the tests need (browser, handwriting fonts).
 # python3-venv, python3-dev and g++ build the virtual environment and tesserocr
 # on a plain Debian/Ubuntu (Python 3.11 or newer).
 APT_PACKAGES := python3-venv python3-dev g++ \
 	tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config \
-	poppler-utils chromium chromium-driver fonts-dejavu-core \
+	poppler-utils cups-client chromium chromium-driver fonts-dejavu-core \
 	fonts-dkg-handwriting fonts-breip fonts-bwht fonts-femkeklaver fonts-humor-sans \
 	fonts-sjfonts fonts-dancingscript fonts-kristi fonts-rufscript fonts-comic-neue
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

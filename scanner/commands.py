@@ -35,7 +35,8 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
     vault = app.vault()
     with page_progress(enabled=not as_json) as progress:
         summary = run_ingest(vault, list(paths), workers=workers, remove_source=remove_source,
-                             extra_template_dirs=app.template_dirs(), progress=progress)
+                             extra_template_dirs=app.template_dirs(), progress=progress,
+                             on_wait=lambda message: click.echo(f"inklock: {message}", err=True))
     data = summary.as_dict()
     if as_json:
         emit_json(data)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as fields_of
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from typing import Any, Iterable
 
 from scanner import clinician
 from scanner import note_prose as prose
-from scanner import store
+from scanner import outfile, store
 from scanner.errors import BadInput, ExitCode, InklockError, Refused, UnconfirmedFields, UsageError
 from scanner.shorthand import Shorthand
 
@@ -495,6 +494,7 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
         raise UsageError(f"The folder {out_path.parent} does not exist.")
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
+    outfile.check_target(out_path)  # a link, pipe or device is refused, never replaced
     signed = signed_note(vault, session)
     if signed is not None:
         data = signed_export(vault, signed, fmt, kind)
@@ -502,19 +502,15 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
         note = draft_note(vault, session, fmt)
         data = render(note, kind)
 
-    fd, tmp = tempfile.mkstemp(prefix=".inklock-note-", suffix=".part", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with outfile.private_temp(out_path) as tmp:
+        with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         with store.transaction(vault.progress_db):
             if signed is None:  # a signed note is already kept, as signed
                 keep_note(vault, note)
-            os.replace(tmp, out_path)  # inside the transaction: a failed rename rolls the record back
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            outfile.commit(tmp, out_path)  # inside the transaction: a failed rename rolls the record back
     return out_path
 
 

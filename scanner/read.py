@@ -241,12 +241,10 @@ class Reader:
 
 
 def _digit_range(f: dict[str, Any]) -> tuple[int, int] | None:
-    """A digits field's allowed values (min, max), when the template gives either."""
-    if f.get("min") is None and f.get("max") is None:
-        return None
-    lo = f.get("min") if f.get("min") is not None else 0
-    hi = f.get("max") if f.get("max") is not None else 10 ** len(f["cells"]) - 1
-    return int(lo), int(hi)
+    """A digits field's allowed values (min, max): the one range of scanner.values (confirm, review, ingest)."""
+    from scanner.values import digit_range
+
+    return digit_range(f)
 
 
 def _check_digits(value: str, confidence: float, flags: list[str], f: dict[str, Any]) -> tuple[float, list[str]]:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from scanner.errors import BadInput, Refused, UsageError
+from scanner.errors import BadInput, Refused
 
 
 @contextmanager
@@ -350,7 +350,13 @@ def show_session(vault, session: str | int) -> dict[str, Any]:
 # -- confirmation ---------------------------------------------------------------
 
 def parse_value(kind: str, text: str, field_layout: dict[str, Any] | None) -> Any:
-    """A value typed by a person, checked against the field's kind and options."""
+    """A value typed by a person, checked against the field's kind, cells, range and options.
+
+    The checks are :mod:`scanner.values` (shared with the review page and
+    ingest); a bad value is BadInput (exit 4) naming what the field allows.
+    """
+    from scanner import values
+
     t = text.strip()
     if kind == "checkbox":
         low = t.lower()
@@ -358,29 +364,21 @@ def parse_value(kind: str, text: str, field_layout: dict[str, Any] | None) -> An
             return True
         if low in ("no", "n", "false", "0", "", "empty"):
             return False
-        raise UsageError(f"'{text}' is not a checkbox value; use yes or no.")
+        raise values.BadValue(f"'{values.shown(text)}' is not a checkbox value; use yes or no.")
     options = [str(o["value"]) for o in (field_layout or {}).get("options", [])]
     if kind == "scale":
-        if t == "" or t.lower() in ("none", "null", "-"):
-            return None
-        if not t.lstrip("-").isdigit() or (options and t not in options):
-            raise UsageError(f"'{text}' is not on this scale; choose one of {', '.join(options)}, or none.")
-        return int(t)
+        return values.check_scale(text, field_layout)
     if kind == "choice":
         no_answer = t.lower() in ("none", "null", "-") and t not in options
         parts = [] if no_answer else [p.strip() for p in t.split(",") if p.strip()]
-        bad = [p for p in parts if options and p not in options]
-        if bad:
-            raise UsageError(f"'{bad[0]}' is not an option of this field; choose from {', '.join(options)}.")
+        values.check_options(parts, field_layout)
         if (field_layout or {}).get("multiple"):
             return parts
         if len(parts) > 1:
-            raise UsageError("This field takes one answer only.")
+            raise values.BadValue("This field takes one answer only.")
         return parts[0] if parts else None
     if kind == "digits":
-        if t and not t.replace(" ", "").isdigit():
-            raise UsageError(f"'{text}' is not a number made of digits.")
-        return t.replace(" ", "")
+        return values.check_digits(text, field_layout)
     return text
 
 

@@ -122,17 +122,14 @@ def parse_choice(typed: str, geo: dict[str, Any] | None, multiple: bool) -> Any:
     Unlike :func:`scanner.store.parse_value` this keeps an option whose value
     is literally "none" (risk screens have one).
     """
-    from scanner.errors import UsageError
+    from scanner import values
 
     parts = [p.strip() for p in typed.split(",") if p.strip()]
-    options = [str(o["value"]) for o in (geo or {}).get("options", [])]
-    bad = [p for p in parts if options and p not in options]
-    if bad:
-        raise UsageError(f"'{bad[0]}' is not an option of this field; choose from {', '.join(options)}.")
+    values.check_options(parts, geo)  # the one check shared with confirm and ingest
     if multiple:
         return parts
     if len(parts) > 1:
-        raise UsageError("This field takes one answer only.")
+        raise values.BadValue("This field takes one answer only.")
     return parts[0] if parts else None
 
 

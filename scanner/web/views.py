@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from scanner import notes, risk, store
-from scanner.errors import BadInput, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
+from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
 from scanner.web import blanks, notepage, searchpage, unmatched
 from scanner.web import fields as fv
 from scanner.web.app import VaultLocked, state_of
@@ -474,7 +474,8 @@ def _locked(_exc: VaultLocked) -> Response:
 
 
 def _problem(exc: InklockError) -> Any:
-    status = 404 if isinstance(exc, BadInput) else (409 if isinstance(exc, UnconfirmedFields) else 400)
+    missing = isinstance(exc, BadInput) and not isinstance(exc, BadValue)
+    status = 404 if missing else (409 if isinstance(exc, UnconfirmedFields) else 400)
     if request.is_json or request.method != "GET" and request.headers.get("X-CSRF-Token"):
         body: dict[str, Any] = {"ok": False, "error": exc.message}
         if isinstance(exc, UnconfirmedFields):
