@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Debian packages the product needs (OCR engine and headers for the in-memory
-# binding, PDF rendering) and those the tests need (browser, handwriting fonts).
+# binding, PDF rendering, `lp` for print --to-printer) and those the tests need (browser, handwriting fonts).
 # python3-venv, python3-dev and g++ build the virtual environment and tesserocr
 # on a plain Debian/Ubuntu (Python 3.11 or newer).
 # `inklock scan`: SANE and its scanner backends (the tests use its `test` backend);
@@ -14,7 +14,7 @@ PIP := $(VENV)/bin/pip
 SCAN_PACKAGES := sane-utils libsane1 libsane-dev
 APT_PACKAGES := python3-venv python3-dev g++ \
 	tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config \
-	poppler-utils chromium chromium-driver fonts-dejavu-core \
+	poppler-utils cups-client chromium chromium-driver fonts-dejavu-core \
 	fonts-dkg-handwriting fonts-breip fonts-bwht fonts-femkeklaver fonts-humor-sans \
 	fonts-sjfonts fonts-dancingscript fonts-kristi fonts-rufscript fonts-comic-neue \
 	$(SCAN_PACKAGES)
@@ -38,9 +38,9 @@ $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q --no-binary tesserocr -e '.[test]'
-	# Only for the model file it bundles (scanner/linerec.py): its own code is
-	# never imported, and its dependencies would add a second OpenCV.
-	$(PIP) install -q --no-deps rapidocr-onnxruntime==1.4.4
+	# Only for the model file it bundles (PP-OCRv6 small, scanner/linerec.py):
+	# its own code is never imported, and its dependencies would add a second OpenCV.
+	$(PIP) install -q --no-deps rapidocr==3.10.0
 	@touch $@
 
 venv: $(VENV)/.installed

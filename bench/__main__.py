@@ -22,12 +22,15 @@ def main(argv: list[str]) -> int:
     small = "--small" in argv
     s = ["--small"] if small else []
     steps = [
+        ("Real handwriting through the whole pipeline (../shared/handwriting-dev; skipped where absent)",
+         "bench.realhw_bench", *s),
         ("Printing and unlocking", "bench.basics", *s),
         ("Ingest: speed, memory, reading quality" + ("" if small else " (with OCRmyPDF)"),
          "bench.ingest_bench", *(s or ["--ocrmypdf"])),
         ("Handwriting OCR (fonts; real handwriting when ../shared/handwriting-dev exists)", "bench.ocr_eval", *s),
         ("Search latency, SQLCipher vs plain SQLite", "bench.search_bench", *(["--sessions", "300"] if small else [])),
         ("Learning the clinician's hand: exemplar suggestions and search by hand", "bench.exemplar_bench", *s),
+        ("Review by keyboard in Chromium: keys per session, risk never in bulk", "bench.review_bench", *s),
     ]
     if not small:
         steps.insert(2, ("Handwritten digits (MNIST digits reserved for evaluation)", "bench.digits_eval"))

@@ -1,11 +1,13 @@
 """Ingest benchmark: speed, memory and reading quality on generated batches.
 
-Prints, from one run: seconds per page end to end (whole pipeline including
-encryption) with the time per stage, peak memory for two batch sizes, and per
+Prints, from one run: seconds per page for the whole ``inklock ingest`` command
+(start-up, unlock, 2 workers, encryption) on a batch scanned at 300 dpi, with
+the time per stage; with ``--ocrmypdf``, OCRmyPDF (``--force-ocr --rotate-pages
+--deskew -j 2``) on the same PDF right after it, and the ratio; the largest
+process's memory for two batch sizes (it should stay flat); and per
 degradation preset: pages identified, tick/bubble accuracy (and silent wrong
 answers), digit accuracy, character error of line/text fields, and the share of
-wrong values that were flagged or below 0.8 confidence. Optionally runs
-OCRmyPDF on the same PDF for comparison.
+wrong values that were flagged or below 0.8 confidence.
 
     python -m bench.ingest_bench [--pages 20] [--big 200] [--ocrmypdf] [--small]
 """
@@ -98,14 +100,26 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[str, float, f
 
 
 def run_ingest(vault_dir: Path, pdf: Path, env: dict) -> tuple[dict, float, float, float]:
-    """Ingest in a child process; returns (summary, wall seconds, largest process MB, all processes MB)."""
-    code = (
-        "import json,sys; from pathlib import Path; from scanner.vault import Vault; from scanner.ingest import ingest;"
-        "v=Vault.open(Path(sys.argv[1]), 'bench-passphrase'); s=ingest(v,[Path(sys.argv[2])]);"
-        "print(json.dumps(s.as_dict()))"
-    )
-    out, wall, largest, together = run_measured([sys.executable, "-c", code, str(vault_dir), str(pdf)], env)
+    """The real command, ``inklock ingest --json`` (2 workers, its default), in a child process.
+
+    Returns (summary, wall seconds, largest process MB, all processes MB).
+    """
+    exe = shutil.which("inklock") or str(Path(sys.executable).with_name("inklock"))
+    env = dict(env, INKLOCK_PASSPHRASE="bench-passphrase")
+    out, wall, largest, together = run_measured(
+        [exe, "--vault", str(vault_dir), "ingest", "--json", "--workers", "2", str(pdf)], env)
     return json.loads(out), wall, largest, together
+
+
+def drawn_presets(pages: int, seed: int, other: str) -> list[dict]:
+    """One degradation per page, in page order: a 300 dpi scan, or ``other`` one page in ten (seeded).
+
+    The timed batch is scanned at 300 dpi (what the speed target is for) with
+    some clean pages; the big batch adds phone photos for the reading figures.
+    Drawn, not cycled, so the other kind falls on first and second pages alike.
+    """
+    rng = np.random.default_rng(seed)
+    return [{"preset": other} if rng.random() < 0.1 else {"preset": "scanner", "out_dpi": 300} for _ in range(pages + 20)]
 
 
 def new_vault(path: Path, expected: list[dict]) -> None:
@@ -139,7 +153,8 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
         preset = (e.get("degradation") or {}).get("preset", "?")
         st = stats.setdefault(preset, {"pages": 0, "identified": 0, "marks": 0, "marks_right": 0, "marks_silent_wrong": 0,
                                        "digits": 0, "digits_right": 0, "crossed": 0, "crossed_ok": 0, "chars": 0, "char_errors": 0.0,
-                                       "wrong": 0, "wrong_flagged": 0, "values": 0, "text_wrong": 0, "alt_right": 0})
+                                       "wrong": 0, "wrong_flagged": 0, "values": 0, "text_wrong": 0, "alt_right": 0,
+                                       "text_right": 0, "text_right_sure": 0})
         if e.get("blank"):
             continue
         st["pages"] += 1
@@ -187,6 +202,8 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
                 hand[0] += cer(want, got) * max(1, len(want))
                 hand[1] += max(1, len(want))
                 right = same_text(want, got)
+                st["text_right"] += right
+                st["text_right_sure"] += right and not flagged
                 if not right:
                     # Review offers the other reader's text beside a wrong one: one key when it is right.
                     st["text_wrong"] += 1
@@ -280,40 +297,46 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="inklock-bench-"))
     rows = []
     try:
-        presets = {"scanner": 0.8, "phone": 0.1, "clean": 0.1}
         pdf = work / "batch.pdf"
         t = time.perf_counter()
-        expected = make(pdf, args.pages, args.seed, presets)
+        expected = make(pdf, args.pages, args.seed, drawn_presets(args.pages, args.seed, "clean"))
         gen = time.perf_counter() - t
         new_vault(work / "vault", expected)
         summary, wall, rss, rss_all = run_ingest(work / "vault", pdf, env)
         n = summary["pages"]
-        print(f"Generated {n} pages in {gen:.1f} s (not counted).")
-        rows.append(("ingest, s/page (whole command: start-up, unlock, 2 workers)", f"{wall / n:.3f}", "<= 0.35"))
+        print(f"Generated {n} pages at 300 dpi in {gen:.1f} s (not counted); {os.cpu_count()} CPU cores here.")
+        res = ocrmypdf_run(pdf, work) if args.ocrmypdf else None  # side by side: same PDF, same run
+        rows.append((f"inklock ingest, s/page ({n} pages, 300 dpi, whole command: start-up, unlock, 2 workers)",
+                     f"{wall / n:.3f}", "<= 0.30"))
+        if res:
+            rows.append(("OCRmyPDF --force-ocr --rotate-pages --deskew -j 2, s/page (same PDF, same run)",
+                         f"{res[0] / n:.3f}", ""))
+            rows.append(("  Inklock faster than OCRmyPDF by", f"{res[0] / wall:.1f}x", ">= 10x"))
+            rows.append(("  OCRmyPDF largest process (MB)", f"{res[1]:.0f}", ""))
         rows.append(("  of which reading and storing pages (after unlock)", f"{summary['seconds'] / n:.3f}", ""))
         stages = ", ".join(f"{k} {v / n:.3f}" for k, v in summary["stage_seconds"].items())
         rows.append(("  per-stage CPU s/page (summed over workers)", stages, ""))
         rows.append((f"peak memory, {n} pages, largest process (MB)", f"{rss:.0f}", "<= 400"))
+        rss_first = rss
         rows.append(("  all Inklock processes together (MB)", f"{rss_all:.0f}", ""))
         stats, fonts = score(work / "vault", expected)
         words = handwritten_words(expected)
         rows.append((f"search recall before confirmation ({len(words)} words, 4+ letters)",
-                     f"{100 * recall_inklock(work / 'vault', words):.1f}%", ">= 90%"))
-        if args.ocrmypdf:
-            res = ocrmypdf_run(pdf, work)
-            if res:
-                rows.append(("OCRmyPDF s/page (same PDF, -j 2)", f"{res[0] / n:.2f}", f"Inklock {res[0] / wall:.1f}x faster"))
-                rows.append(("OCRmyPDF peak memory (MB)", f"{res[1]:.0f}", ""))
-                rows.append(("OCRmyPDF text layer: same search recall", f"{100 * recall_ocrmypdf(work / 'ocrmypdf.pdf', words):.1f}%",
-                             "(75% measured here before)"))
+                     f"{100 * recall_inklock(work / 'vault', words):.1f}%", ">= 97%"))
+        if res:
+            rows.append(("OCRmyPDF text layer: same search recall", f"{100 * recall_ocrmypdf(work / 'ocrmypdf.pdf', words):.1f}%",
+                         "(75% measured here before)"))
         if args.big:
             pdf2 = work / "big.pdf"
-            exp2 = make(pdf2, args.big, args.seed + 1, {"scanner": 0.9, "phone": 0.1})
+            exp2 = make(pdf2, args.big, args.seed + 1, drawn_presets(args.big, args.seed + 1, "phone"))
             new_vault(work / "vault2", exp2)
             s2, wall2, rss2, rss2_all = run_ingest(work / "vault2", pdf2, env)
-            rows.append((f"ingest, s/page ({s2['pages']} pages)", f"{wall2 / s2['pages']:.3f}", "<= 0.35"))
+            rows.append((f"inklock ingest, s/page ({s2['pages']} pages, 300 dpi scans and 10% phone photos)",
+                         f"{wall2 / s2['pages']:.3f}", "<= 0.30"))
             rows.append(("  of which reading and storing pages (after unlock)", f"{s2['seconds'] / s2['pages']:.3f}", ""))
             rows.append((f"peak memory, {s2['pages']} pages, largest process (MB)", f"{rss2:.0f}", "<= 400, flat"))
+            rows.append((f"  largest process, {s2['pages']} pages against {n} pages", f"{rss2 - rss_first:+.0f} MB",
+                         "flat in batch size"))
             rows.append(("  all Inklock processes together (MB)", f"{rss2_all:.0f}", ""))
             stats2, fonts2 = score(work / "vault2", exp2)
             for k, v in stats2.items():
@@ -330,14 +353,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"[{preset}] crossed-out answers read or flagged", f"{st['crossed_ok']}/{st['crossed']}", "all"))
             rows.append((f"[{preset}] tick/bubble silent wrong", str(st["marks_silent_wrong"]), "0"))
             rows.append((f"[{preset}] digits right", pct(st["digits_right"], st["digits"]), ">= 97%"))
-            rows.append((f"[{preset}] line/text character error", pct(st["char_errors"], st["chars"]), "<= 12%"))
+            rows.append((f"[{preset}] line/text character error", pct(st["char_errors"], st["chars"]), "<= 4% (all pages)"))
+            rows.append((f"[{preset}] right line/text values at >= 0.8 confidence",
+                         pct(st["text_right_sure"], st["text_right"]), ">= 60%"))
             rows.append((f"[{preset}] wrong values flagged or < 0.8", pct(st["wrong_flagged"], st["wrong"]), ">= 95%"))
             rows.append((f"[{preset}] wrong line/text values whose other reading is right",
                          f"{st['alt_right']}/{st['text_wrong']}", "one key in review"))
+        errors_all, chars_all = sum(v["char_errors"] for v in stats.values()), sum(v["chars"] for v in stats.values())
+        rows.append(("line/text character error, handwriting fonts, all pages", pct(errors_all, chars_all), "<= 4%"))
         if fonts:
             rows.append(("line/text character error by handwriting font", "", ""))
             for name, (errors, chars) in sorted(fonts.items(), key=lambda kv: kv[1][0] / max(1, kv[1][1])):
-                rows.append((f"  {name} ({chars} characters)", pct(errors, chars), "<= 12%"))
+                rows.append((f"  {name} ({chars} characters)", pct(errors, chars), "<= 10%"))
         width = max(len(r[0]) for r in rows)
         print(f"{'figure'.ljust(width)}  {'measured':>12}  target / comparison")
         for name, value, target in rows:

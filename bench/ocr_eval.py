@@ -1,20 +1,26 @@
 """OCR benchmark for ``line``/``text`` fields: accuracy, honesty of confidence, speed.
 
-    .venv/bin/python -m bench.ocr_eval [--small] [--binarize] [--no-real] [--tesseract-only] [--fit]
+    .venv/bin/python -m bench.ocr_eval [--small] [--no-real] [--reader tesseract] [--line-image ink]
+                                       [--max-log-ratio X] [--fit]
 
-(a) synthetic lines: clinical phrases rendered in Debian's handwriting fonts on a
-line-field crop with a light grey guide line and scan noise (target CER <= 12%);
-(b) real handwriting from ../shared/handwriting-dev (names: hand-printed capitals,
-gw-words: cursive), when that folder exists. Prints character error rate (CER),
-word accuracy and exact-line accuracy with and without dictionary
-post-correction, the confidence-honesty figures and milliseconds per line.
-``--fit`` prints isotonic-regression calibration points for ``scanner/ocr.py``.
+(a) real handwriting from ../shared/handwriting-dev (names: hand-printed
+capitals, gw-words: cursive), when that folder exists. Each image goes to one
+of two halves by a hash of its file name: the "fit" half may tune (``--fit``
+prints isotonic calibration points for ``scanner/ocr.py`` from it), the
+"measure" half is what every figure is reported on, so nothing is fitted and
+measured on the same images. (b) synthetic lines: clinical phrases rendered in
+Debian's handwriting fonts on a line-field crop with a light grey guide line
+and scan noise. Prints character error rate (CER, case-sensitive), word
+accuracy and exact-line accuracy before and after post-correction, the
+confidence-honesty figures and milliseconds per line, each beside its target.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
+import re
 import subprocess
 import sys
 import time
@@ -26,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from scanner.ocr import LOW_CONFIDENCE, PSM_SINGLE_LINE, OcrEngine, OcrResult, mean_word_confidence, postcorrect
+from scanner.ocr import LINE_IMAGES, LINE_READER, LOW_CONFIDENCE, PSM_SINGLE_LINE, TESSERACT, OcrEngine, OcrResult
 
 HANDWRITING_DEV = Path(__file__).resolve().parents[2] / "shared" / "handwriting-dev"
 
@@ -150,10 +156,21 @@ def run(engine: OcrEngine, samples, plain: bool = False) -> list[Item]:
         t0 = time.perf_counter()
         r = _read_plain(engine, gray) if plain else engine.read_line(gray)
         ms = (time.perf_counter() - t0) * 1000
-        mean = mean_word_confidence(r.words)
-        known = bool(r.raw_text) and postcorrect(r.raw_text, engine.shorthand)[2] == 0
+        mean = r.score
+        known = bool(r.text) and _all_known(engine, r.text)
         items.append(Item(ref, r.raw_text, r.text, mean, known, r.confidence, ms, r.reader, r.agreed))
     return items
+
+
+def _all_known(engine: OcrEngine, text: str) -> bool:
+    from scanner.ocr import _EDGE, _is_protected, vocabulary
+
+    for token in text.split():
+        m = _EDGE.match(token)
+        core = m.group(2) if m else token
+        if not _is_protected(core, engine.shorthand) and core.lower() not in vocabulary():
+            return False
+    return True
 
 
 def _word_hits(ref: str, hyp: str) -> tuple[int, int]:
@@ -172,7 +189,7 @@ def summarise(name: str, items: list[Item]) -> dict[str, float]:
         hits = [_word_hits(i.ref, pick(i)) for i in items]
         wacc = sum(k for k, _ in hits) / max(1, sum(n for _, n in hits))
         exact = sum(i.ref == pick(i) for i in items) / max(1, len(items))
-        print(f"  {name:<22} {label:<9} n={len(items):<5} CER={cer:.3f}  word-acc={wacc:.3f}  exact={exact:.3f}")
+        print(f"  {name:<26} {label:<9} n={len(items):<5} CER={cer:.3f}  word-acc={wacc:.3f}  exact={exact:.3f}")
         figures = {"cer": cer, "wacc": wacc, "exact": exact}
     wrong = [i for i in items if i.text != i.ref]
     right = [i for i in items if i.text == i.ref]
@@ -180,10 +197,19 @@ def summarise(name: str, items: list[Item]) -> dict[str, float]:
     trusted = sum(i.confidence >= LOW_CONFIDENCE for i in right) / max(1, len(right))
     ms = float(np.median([i.ms for i in items])) if items else 0.0
     print(
-        f"  {'':<22} honesty: wrong flagged={flagged:.3f} (of {len(wrong)})  "
-        f"right kept >= {LOW_CONFIDENCE}={trusted:.3f} (of {len(right)})  median {ms:.0f} ms/line"
+        f"  {'':<26} honesty: wrong below {LOW_CONFIDENCE}={flagged:.3f} (of {len(wrong)}, target >= 0.95)  "
+        f"right at >= {LOW_CONFIDENCE}={trusted:.3f} (of {len(right)}, target >= 0.60)  median {ms:.0f} ms/line"
     )
+    spoiled = sum(i.raw == i.ref and i.text != i.ref for i in items)
+    mended = sum(i.raw != i.ref and i.text == i.ref for i in items)
+    print(f"  {'':<26} post-correction: {mended} wrong readings made right, {spoiled} right readings made wrong")
+    figures.update(flagged=flagged, trusted=trusted)
     return figures
+
+
+def in_fit_half(rel: str) -> bool:
+    """Which half of the real handwriting an image belongs to (a hash of its name): fit or measure."""
+    return hashlib.sha256(rel.encode("utf-8")).digest()[0] % 2 == 0
 
 
 def synthetic_samples(per_font: int, seed: int = 7):
@@ -196,9 +222,11 @@ def synthetic_samples(per_font: int, seed: int = 7):
     return by_font
 
 
-def real_samples(tsv: str, limit: int | None):
+def real_samples(tsv: str, limit: int | None, half: str = "measure"):
+    """(reference, image) of one half of a dev set ("fit" or "measure"), every n-th when ``limit``."""
     path = HANDWRITING_DEV / tsv
     rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line]
+    rows = [r for r in rows if in_fit_half(r[0]) == (half == "fit")]
     if limit:
         rows = rows[:: max(1, len(rows) // limit)][:limit]
     for rel, ref in rows:
@@ -208,64 +236,88 @@ def real_samples(tsv: str, limit: int | None):
 
 
 def fit(items: list[Item]) -> None:
-    """Print monotone calibration points (mean confidence -> P(line exactly right))."""
+    """Print monotone calibration points (the reader's score -> P(line exactly right))."""
     from sklearn.isotonic import IsotonicRegression
 
-    groups = [(f"agreed", [i for i in items if i.agreed])]
-    for reader in sorted({i.reader for i in items}):
-        for known in (True, False):
-            groups.append((f"{reader} known={known}", [i for i in items if not i.agreed and i.reader == reader
-                                                       and i.known == known]))
-    for name, sel in groups:
+    for known in (True, False):
+        sel = [i for i in items if i.known == known]
         if len(sel) < 10:
             continue
         x = np.array([i.mean_conf for i in sel])
         y = np.array([i.text == i.ref for i in sel], dtype=float)
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
-        grid = [0, 50, 70, 80, 85, 90, 93, 95, 97, 100]
+        grid = [0, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 93, 95, 97, 98, 99, 100]
         pts = ", ".join(f"({g}, {iso.predict([g])[0]:.2f})" for g in grid)
-        print(f"  {name} n={len(sel)} right={y.mean():.2f}: {pts}")
+        print(f"  known={known} n={len(sel)} right={y.mean():.2f}: {pts}")
+
+
+REAL_SETS = (("names.tsv", "capitals", 0.15), ("gw-words.tsv", "cursive", 0.10))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="a quick subset")
+    ap.add_argument("--reader", choices=(LINE_READER, TESSERACT), default=LINE_READER,
+                    help="the line reader (tesseract: as Inklock read lines before PP-OCRv6)")
+    ap.add_argument("--line-image", choices=LINE_IMAGES, default="scan", help="how a line is cut for the recogniser")
+    ap.add_argument("--max-log-ratio", type=float, default=None, help="CTC vocabulary correction threshold")
     ap.add_argument("--binarize", action="store_true", help="feed Tesseract a binary image")
-    ap.add_argument("--plain", action="store_true", help="baseline: no guide removal, cropping or scaling")
+    ap.add_argument("--plain", action="store_true", help="Tesseract baseline: no guide removal, cropping or scaling")
     ap.add_argument("--no-real", action="store_true", help="skip ../shared/handwriting-dev")
-    ap.add_argument("--tesseract-only", action="store_true", help="without the second reader (scanner/linerec.py)")
-    ap.add_argument("--fit", action="store_true", help="print calibration points")
+    ap.add_argument("--per-set", type=int, default=None, help="images per real set and half (default 150, small 60)")
+    ap.add_argument("--half", choices=("measure", "fit"), default="measure",
+                    help="which half of the real handwriting to report on (design choices are made on fit)")
+    ap.add_argument("--fit", action="store_true", help="also read the fit half and print calibration points from it")
     args = ap.parse_args(argv)
 
     from scanner.linerec import MODEL_NAME
 
-    engine = OcrEngine(binarize=args.binarize, second_reader=not args.tesseract_only)
-    second = "off" if args.tesseract_only else MODEL_NAME
-    print(f"OCR benchmark (Tesseract {engine.version()}, second reader {second}, binarize={args.binarize}, "
-          f"plain={args.plain})")
-    everything: list[Item] = []
+    engine = OcrEngine(binarize=args.binarize, reader=args.reader, line_image=args.line_image,
+                       max_log_ratio=args.max_log_ratio)
+    name = MODEL_NAME if args.reader == LINE_READER else f"Tesseract {engine.version()}"
+    print(f"OCR benchmark (lines read by {name}, line image {args.line_image}, CER case-sensitive)")
+    per_set = args.per_set or (60 if args.small else 150)
+    real: list[Item] = []
+    fit_items: list[Item] = []
+    if not args.no_real and HANDWRITING_DEV.is_dir():
+        print(f"(a) real handwriting (../shared/handwriting-dev), {args.half} half, {per_set} per set")
+        for tsv, what, target in REAL_SETS:
+            items = run(engine, real_samples(tsv, per_set, args.half), args.plain)
+            figures = summarise(f"{what} ({tsv})", items)
+            print(f"  {'':<26} target CER <= {target}: {'met' if figures['cer'] <= target else 'NOT met'}")
+            if tsv == "names.tsv":
+                # Some of these crops include a printed form label ("NOM :", "PRENOM :"), which
+                # Inklock's own field crops never do: shown apart, as a diagnostic only.
+                labelled = [i for i in items if re.search(r"NOM|:", i.raw) and not re.search(r"NOM|:", i.ref)]
+                rest = [i for i in items if i not in labelled]
+                lcer = sum(Levenshtein.distance(i.ref, i.text) for i in rest) / max(1, sum(len(i.ref) for i in rest))
+                print(f"  {'':<26} diagnostic: {len(labelled)} crops had a printed label read; "
+                      f"CER on the other {len(rest)} = {lcer:.3f}")
+            real += items
+            if args.fit:
+                fit_items += run(engine, real_samples(tsv, per_set, "fit"), args.plain)
+        print("  --")
+        summarise(f"all real ({args.half} half)", real)
+    else:
+        print("(a) real handwriting: ../shared/handwriting-dev not found, skipped")
     synth: list[Item] = []
-    print("(a) synthetic handwriting-font lines")
-    for family, samples in synthetic_samples(4 if args.small else 12).items():
+    print("(b) synthetic handwriting-font lines")
+    by_font = {}
+    for family, samples in synthetic_samples(4 if args.small else 8).items():
         items = run(engine, samples, args.plain)
-        summarise(family, items)
+        by_font[family] = summarise(family, items)["cer"]
         synth += items
     print("  --")
     figures = summarise("all fonts", synth)
-    print(f"  target CER <= 0.12: {'met' if figures['cer'] <= 0.12 else 'NOT met'}")
-    everything += synth
-    if not args.no_real and HANDWRITING_DEV.is_dir():
-        print("(b) real handwriting (../shared/handwriting-dev)")
-        for tsv, baseline in (("names.tsv", 0.81), ("gw-words.tsv", 0.94)):
-            items = run(engine, real_samples(tsv, 150 if args.small else None), args.plain)
-            summarise(f"{tsv} (base {baseline})", items)
-            everything += items
-        print("  --")
-        summarise("all real", everything[len(synth):])
-    if args.fit:
-        for name, items in (("font lines", synth), ("real handwriting", everything[len(synth):]), ("all", everything)):
-            print(f"calibration fit (isotonic), {name}")
-            fit(items)
+    print(f"  target CER <= 0.04 over all fonts: {'met' if figures['cer'] <= 0.04 else 'NOT met'}; "
+          f"worst font {max(by_font.values()):.3f} ({max(by_font, key=by_font.get)}), target <= 0.10")
+    if real:
+        summarise(f"beside: all real ({args.half})", real)
+    if args.fit and fit_items:
+        print("calibration fit (isotonic) on the fit half of the real handwriting")
+        fit(fit_items)
+        print("calibration fit (isotonic) on the fit half of the real handwriting and the font lines")
+        fit(fit_items + synth)
     engine.close()
     return 0
 

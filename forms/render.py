@@ -58,7 +58,9 @@ class SheetSpec:
     """One sheet to print. ``client`` None makes a blank sheet (header written by hand).
 
     ``carry`` maps a carry-forward field key to (text, date it was written) from
-    the client's last confirmed session.
+    the client's last confirmed session. ``notes`` maps a group heading to a
+    short line printed at the right of that heading (the last session's risk
+    screen beside the risk screen).
     """
 
     sheet_id: str
@@ -67,6 +69,7 @@ class SheetSpec:
     date: str | dt.date | None = None
     session: int | None = None
     carry: Mapping[str, tuple[str, str | dt.date | None]] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 def _safe(text: str) -> str:
@@ -194,6 +197,14 @@ def _draw_static(p: _Painter, pl: PageLayout, template: Template) -> None:
     if pl.privacy == "private":
         p.text(Text(w / 2, pl.size[1] - 47, "Private psychotherapy notes: kept apart from the clinical record, "
                     "never used in a progress note.", FONT_ITALIC, 7, 0.3, "centre"))
+    if any(fb.field.kind in ("checkbox", "choice", "scale") for fb in pl.fields):
+        # How to mark and how to cancel, in the words OMR reads (scanner.omr: a box blacked out cancels it).
+        y = pl.size[1] - (56 if pl.privacy == "private" else 47)
+        p.text(Text(w / 2, y, MARK_HOW, FONT_ITALIC, 7, 0.3, "centre"))
+
+
+MARK_HOW = ("To mark: tick or cross a box, fill a bubble.  To cancel a mark: scribble its box out completely, "
+            "then mark the right one.")
 
 
 def _fit(text: str, font: str, size: float, room: float) -> str:
@@ -232,6 +243,11 @@ def _draw_sheet_page(p: _Painter, pl: PageLayout, template: Template, sheet: She
     for fb in pl.fields:
         if fb.carry_bbox is not None:
             _draw_carry(p, fb.carry_bbox, fb.field.key, sheet)
+    for t in pl.texts:  # a note at the right of a group heading
+        if t.font == FONT_BOLD and t.text in sheet.notes:
+            room = pl.content[2] - t.x - stringWidth(t.text, FONT_BOLD, t.size) - 12
+            p.text(Text(pl.content[2], t.y, _fit(sheet.notes[t.text], FONT, CARRY_SIZE, room), FONT, CARRY_SIZE,
+                        CARRY_TEXT, "right"))
 
 
 def _draw_carry(p: _Painter, b: Box, key: str, sheet: SheetSpec) -> None:

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner import crypto
+from scanner import crypto, outfile
 from scanner.errors import BadInput, Refused, UsageError, VaultDamaged
 from scanner.vault import (
     FILES_DIR,
@@ -80,12 +80,14 @@ class _HashingReader:
 
 def write_backup(vault: Vault, dest: Path | str) -> BackupSummary:
     """Write an encrypted, self-verifying backup of ``vault`` to ``dest`` (replaced atomically)."""
-    dest = Path(dest).expanduser().resolve()
+    raw = Path(dest).expanduser().absolute()
+    dest = raw.parent.resolve() / raw.name  # the file itself is not followed: a link is refused below
     if dest.is_relative_to(vault.path.resolve()):
         raise UsageError("Write the backup outside the vault folder.")
     if dest.is_dir():
         raise UsageError(f"{dest} is a folder; give a file name for the backup.")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    outfile.check_target(dest)  # a link, pipe or device is refused, never replaced
     work = Path(tempfile.mkdtemp(prefix=".inklock-backup-", dir=dest.parent))  # 0700, beside dest
     try:
         db_copies = vault.snapshot_databases(work)
@@ -114,8 +116,7 @@ def write_backup(vault: Vault, dest: Path | str) -> BackupSummary:
             tar.close()
             out.flush()
             os.fsync(out.fileno())
-        os.replace(archive_path, dest)
-        fsync_dir(dest.parent)
+        outfile.commit(archive_path, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     n_files = sum(1 for name in members if name.startswith(FILES_DIR + "/"))
@@ -189,6 +190,8 @@ def restore_backup(
 
 def check_restore_target(target: Path, force: bool) -> None:
     """Refuse a target holding a vault (unless ``force``) or anything that is not a vault."""
+    if target.is_symlink():
+        raise BadInput(f"{target} is a symbolic link; restore into a real folder (nothing was restored).")
     if not target.exists():
         return
     if not target.is_dir():
@@ -269,13 +272,26 @@ def _extract(tar, index, expected: dict, staging: Path, damaged: str) -> None:
         if name == MARKER:
             continue
         out = staging / name
-        out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_dirs(staging, out.parent)
         fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "wb") as fh:
             _check_member(tar, index[name], want, damaged, sink=fh)
             fh.flush()
             os.fsync(fh.fileno())
-    (staging / FILES_DIR).mkdir(mode=0o700, exist_ok=True)
+    _private_dirs(staging, staging / FILES_DIR)
+
+
+def _private_dirs(top: Path, folder: Path) -> None:
+    """Create ``folder`` and every folder between it and ``top``, each 0700 whatever the umask."""
+    for part in [*reversed(folder.relative_to(top).parents), folder.relative_to(top)]:
+        if str(part) == ".":
+            continue
+        path = top / part
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        os.chmod(path, 0o700)
 
 
 def _check_databases(staging: Path, keys: KeyFile, data_key: bytes) -> None:

@@ -71,10 +71,11 @@ def read_appointments(path: Path, first: Date, last: Date, pattern: re.Pattern) 
         raise UsageError("--to comes before --from.")
     if (last - first).days >= MAX_DAYS:
         raise UsageError(f"Print at most {MAX_DAYS} days at a time.")
+    from scanner.outfile import open_regular
+
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise BadInput(f"The calendar {path} does not exist.") from None
+        with open_regular(path, "calendar") as fh:  # a FIFO or a device is refused, never waited on
+            data = fh.read()
     except OSError as exc:
         raise BadInput(f"The calendar {path} cannot be read ({exc.strerror or exc}).") from None
     try:

@@ -112,7 +112,9 @@ def cli(ctx: click.Context, vault_dir: Path | None, debug: bool) -> None:
       inklock scan                                 read the stack from the scanner
       inklock ingest scan.pdf                      (or a scanned file; inklock watch FOLDER)
       inklock review                               confirm every field
+      inklock settings --name "Dr A. Example" --credentials PsyD   (once)
       inklock note SESSION --format soap --out note.md
+      inklock sign SESSION                         sign it; changes become addenda
       inklock search "sleep"
 
     The passphrase is asked for in the terminal; INKLOCK_PASSPHRASE is read

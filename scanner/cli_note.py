@@ -24,6 +24,9 @@ def note(app: AppContext, session: str, fmt: str, out: Path) -> None:
     Private psychotherapy notes never enter it. While any progress field of
     the session is unconfirmed, nothing is written and the fields are listed
     (exit 3). The note is also kept in the vault's separate progress store.
+    A cancelled or no-show session gets a short attendance note. Once the
+    session is signed (inklock sign) the note is exported exactly as signed,
+    with its addenda after it.
 
     \b
     inklock note 12 --format soap --out note.md

@@ -31,11 +31,14 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.option("--count", type=click.IntRange(1, 500), default=1, show_default=True, help="How many blank sheets.")
 @click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The PDF to write (default: inklock-<date>.pdf).")
-@click.option("--json", "as_json", is_flag=True, help="Print {pdf, sheets} as JSON.")
+              help="The PDF to write, mode 0600 (default: inklock-<date>.pdf).")
+@click.option("--to-printer", "printer", is_flag=False, flag_value="", default=None, metavar="[NAME]",
+              help="Send the packet to a CUPS printer (the default one, or NAME) through 'lp', from memory: "
+                   "no PDF is left on disk. Give it after the template.")
+@click.option("--json", "as_json", is_flag=True, help="Print {pdf, sheets, warnings} as JSON.")
 @pass_app
 def print_cmd(app: AppContext, template, client, date_, session, schedule, calendar, from_, to, client_pattern,
-              blank_unknown, blank, count, page_size, out, as_json):
+              blank_unknown, blank, count, page_size, out, printer, as_json):
     """Print session forms: each sheet gets markers, a QR code and its header.
 
     \b
@@ -43,6 +46,11 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
     inklock print --schedule today.csv --out today.pdf
     inklock print session --blank --count 5 --out spare.pdf
     inklock print --calendar week.ics --from 2026-11-23 --to 2026-11-27
+    inklock print session --to-printer --client C017     (default printer)
+    inklock print session --to-printer Office --blank    (the printer 'Office')
+
+    A packet holds health information (and private text a template carries
+    forward): --to-printer leaves no copy on disk; a file is written 0600.
     """
     from scanner import printing
 
@@ -66,15 +74,23 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
             raise UsageError("Name the template to print, e.g. 'inklock print session --client C017'.")
         requests = [printing.SheetRequest(template, printing.check_client(client), printing.check_date(date_),
                                           printing.check_session(session))]
-    out = out or Path(f"inklock-{requests[0].date or 'blank'}.pdf")
-    result = printing.print_packet(app.vault(), requests, out, page_size, app.template_dirs())
+    if printer is not None and out is not None:
+        raise UsageError("Give either --out FILE or --to-printer, not both.")
+    if printer is None:
+        out = out or Path(f"inklock-{requests[0].date or 'blank'}.pdf")
+    result = printing.print_packet(app.vault(), requests, out, page_size, app.template_dirs(), printer=printer)
     if calendar:
         result["skipped"] = [a.as_dict() for a in skipped]
     if as_json:
         emit_json(result)
+        return
+    counts = f"{len(result['sheets'])} sheet(s), {sum(s['pages'] for s in result['sheets'])} page(s)"
+    for a in skipped:
+        click.echo(f"Skipped {a.start} '{printing.shown(a.summary)}': "
+                   f"{'cancelled' if a.cancelled else 'no client code'}.")
+    if printer is None:
+        click.echo(f"Wrote {result['pdf']}: {counts}.")
     else:
-        for a in skipped:
-            click.echo(f"Skipped {a.start} '{printing.shown(a.summary)}': "
-                       f"{'cancelled' if a.cancelled else 'no client code'}.")
-        click.echo(f"Wrote {result['pdf']}: {len(result['sheets'])} sheet(s), "
-                   f"{sum(s['pages'] for s in result['sheets'])} page(s).")
+        click.echo(f"Sent to printer {printer or '(default)'}: {counts}; no copy was kept on disk.")
+    for line in result["warnings"]:
+        click.echo(f"  warning: {line}")

@@ -52,7 +52,13 @@ def reindex(app: AppContext) -> None:
     from scanner import exemplars
     from scanner.search import reindex as rebuild
 
+    from forms.model import list_templates
+
+    from scanner.store import save_labels
+
     vault = app.vault()
+    for template in list_templates(app.template_dirs()):  # tick labels for search (issue 14)
+        save_labels(vault.db, template)
     count = rebuild(vault.db)
     click.echo(f"Search index rebuilt: {count} field(s) with text indexed.")
     hand = exemplars.rebuild(vault)

@@ -51,7 +51,8 @@ def _new_passphrase() -> str:
 def init(app: AppContext, sheet: Path, as_json: bool) -> None:
     """Create the encrypted vault and write its recovery sheet (a PDF to print)."""
     from scanner.recovery import recovery_sheet_pdf
-    from scanner.vault import KEY_FILE, Vault, atomic_write
+    from scanner import outfile
+    from scanner.vault import KEY_FILE, Vault
 
     vault_dir = app.vault_dir.expanduser().absolute()
     sheet = sheet.expanduser().absolute()
@@ -61,10 +62,11 @@ def init(app: AppContext, sheet: Path, as_json: bool) -> None:
         raise Refused(f"{sheet} already exists; choose another place with --recovery-sheet.")
     if not sheet.parent.is_dir():
         raise BadInput(f"The folder {sheet.parent} for the recovery sheet does not exist.")
+    outfile.check_target(sheet)  # e.g. a dangling link: refused, never followed
     passphrase = _check_new_passphrase(app.passphrase("Choose a vault passphrase", confirm=True))
     vault, code = Vault.create(vault_dir, passphrase)
     try:
-        atomic_write(sheet, recovery_sheet_pdf(code, str(vault.path), vault.vault_id))
+        outfile.write_private(sheet, recovery_sheet_pdf(code, str(vault.path), vault.vault_id))
     except BaseException:
         # Without its recovery sheet the new (still empty) vault is not kept.
         vault.close()

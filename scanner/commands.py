@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from scanner.cli import AppContext, emit_json
-from scanner.errors import BadInput
+from scanner.errors import BadInput, UsageError
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -35,7 +35,8 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
     vault = app.vault()
     with page_progress(enabled=not as_json) as progress:
         summary = run_ingest(vault, list(paths), workers=workers, remove_source=remove_source,
-                             extra_template_dirs=app.template_dirs(), progress=progress)
+                             extra_template_dirs=app.template_dirs(), progress=progress,
+                             on_wait=lambda message: click.echo(f"inklock: {message}", err=True))
     data = summary.as_dict()
     if as_json:
         emit_json(data)
@@ -50,14 +51,20 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
 
 @click.command()
 @click.option("--client", default=None, help="Only this client's sessions.")
-@click.option("--pending", is_flag=True, help="Only scanned sessions with unconfirmed fields.")
+@click.option("--pending", is_flag=True,
+              help="Only scanned sessions with fields waiting (a private note kept as written is not waiting).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def sessions(app: AppContext, client: str | None, pending: bool, as_json: bool) -> None:
-    """List sessions (printed sheets) with the pages received and fields pending."""
-    from scanner import store
+    """List sessions (printed sheets) with the pages received, fields pending and risk answers.
 
-    rows = store.list_sessions(app.vault(), client=client, pending=pending)
+    A private field kept as written no longer counts as pending. "risk" lists
+    the risk-screen answers other than "none", in words.
+    """
+    from scanner import risk, store
+
+    vault = app.vault()
+    rows = risk.add_risk(vault, store.list_sessions(vault, client=client, pending=pending), app.template_dirs())
     if as_json:
         emit_json({"sessions": rows})
         return
@@ -90,20 +97,48 @@ def show(app: AppContext, session: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("session")
-@click.argument("field_key")
+@click.argument("field_key", required=False)
 @click.option("--value", default=None, help="The corrected value (omit to accept the value as read).")
+@click.option("--as-written", is_flag=True,
+              help="Keep a private line/text field as its handwriting, unconfirmed (refused for a progress field).")
+@click.option("--keep-private", is_flag=True,
+              help="Keep every waiting private line/text field of the session as written (no FIELD).")
 @pass_app
-def confirm(app: AppContext, session: str, field_key: str, value: str | None) -> None:
+def confirm(app: AppContext, session: str, field_key: str | None, value: str | None, as_written: bool,
+            keep_private: bool) -> None:
     """Confirm one field of a session, as read or with a corrected --value.
 
     \b
     Values by kind: checkbox yes|no; choice an option value (several, comma-
     separated, where the field allows more than one; 'none' for no answer);
     scale a number on the scale or 'none'; digits the digits; line/text the text.
+
+    \b
+    --as-written keeps a private handwritten field as its crop: it leaves the
+    queue, its machine reading stays searchable as an unverified draft, and it
+    can still be transcribed later (confirm it with --value).
+      inklock confirm 3 countertransference --as-written
+      inklock confirm 3 --keep-private
     """
     from scanner import store
 
     vault = app.vault()
+    if keep_private:
+        if field_key or value is not None or as_written:
+            raise UsageError("--keep-private takes a session only, without a field, --value or --as-written.")
+        kept = store.keep_private(vault, session)
+        sheet = store.get_sheet(vault, session)
+        click.echo(f"Session {sheet['id']}: {len(kept)} private field(s) kept as written"
+                   + ("; each crop is the record, its reading a searchable draft." if kept else "."))
+        return
+    if not field_key:
+        raise UsageError("Name the field to confirm (or use --keep-private for the whole session).")
+    if as_written:
+        if value is not None:
+            raise UsageError("Use either --value or --as-written, not both.")
+        done = store.keep_field(vault, session, field_key)
+        click.echo(f"Session {done['session']}: {field_key} kept as written (unconfirmed; its crop is the record).")
+        return
     sheet = store.get_sheet(vault, session)
     layout = app.field_layout(sheet, field_key)
     done = store.confirm_field(vault, session, field_key, field_layout=layout, typed=value)
@@ -128,7 +163,8 @@ def demo(app: AppContext, keep: Path | None) -> None:
 
 def register(group: click.Group) -> None:
     """Attach every command to the top-level group."""
-    from scanner import cli_forms, cli_note, cli_print, cli_review, cli_scan, cli_search, cli_summary, cli_vault
+    from scanner import (cli_forms, cli_note, cli_print, cli_review, cli_scan, cli_search, cli_sign, cli_summary,
+                         cli_vault)
 
     for cmd in (
         cli_vault.init,
@@ -142,6 +178,9 @@ def register(group: click.Group) -> None:
         confirm,
         cli_review.review,
         cli_note.note,
+        cli_sign.sign,
+        cli_sign.addendum,
+        cli_sign.settings,
         cli_search.search,
         cli_search.reindex,
         cli_summary.summary,

@@ -49,6 +49,10 @@ class BadInput(InklockError):
     exit_code = ExitCode.BAD_INPUT
 
 
+class BadValue(BadInput):
+    """A typed value the field does not allow (scanner.values); the review page answers 400, not 404."""
+
+
 class VaultMissing(BadInput):
     pass
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from scanner import linerec, store
+from scanner import linerec, store, vaultlock
 from scanner.errors import BadInput
-from scanner.pages import FileProblem, FileStart, PageImage, iter_pages
+from scanner.pages import FileProblem, FileStart, PageImage, iter_pages, shown_path
 from scanner.read import PageResult, Reader
 from scanner.register import MarkerRegistry
 
@@ -34,6 +34,7 @@ class FileTally:
     pages: int
     done: int = 0
     failed: int = 0
+    path: Path | None = None  # the file itself (its name may not be valid UTF-8; ``name`` is printable)
 
 
 @dataclass
@@ -66,14 +67,14 @@ class IngestSummary:
                 out.append(messages[0])
             else:
                 out.append(f"{source}: {len(messages)} pages could not be read; the first: {messages[0]}")
-        return out
+        return [shown_path(m) for m in out]  # a file name that is not UTF-8 is shown, not a crash
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "files": self.files, "pages": self.pages, "identified": self.identified,
             "unmatched": self.unmatched, "blank": self.blank, "duplicates": self.duplicates,
             "failed": self.failed, "failed_files": self.failed_files, "rescans": self.rescans, "kept_confirmed": self.kept_confirmed,
-            "sessions": sorted(set(self.sessions)), "problems": self.all_problems(), "removed": self.removed,
+            "sessions": sorted(set(self.sessions)), "problems": self.all_problems(), "removed": [shown_path(r) for r in self.removed],
             "seconds": round(self.seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
@@ -102,8 +103,30 @@ def build_registry(extra_dirs=()) -> tuple[MarkerRegistry, dict[str, str]]:
 _READER: Reader | None = None
 
 
-def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None) -> None:
+def _watch_parent(conn) -> None:
+    """End this worker as soon as the ingest process is gone, even killed with SIGKILL.
+
+    ``conn`` is the read end of a pipe whose only write end the ingest process
+    holds; it never writes, so a read returns only at end-of-file, when that
+    process has ended. (A parent-death signal would not do: a pool worker's
+    parent is the forkserver, which lives on while any worker does.)
+    """
+    import threading
+
+    def wait() -> None:
+        try:
+            conn.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=wait, name="inklock-parent-watch", daemon=True).start()
+
+
+def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, parent_pipe=None) -> None:
     global _READER
+    if parent_pipe is not None:
+        _watch_parent(parent_pipe)
     # Each worker is one core: stop OpenCV and BLAS from spawning threads of their own.
     # NumPy's OpenBLAS otherwise starts a thread per core for the small matrix
     # products of the digit model and the word vectors, and those threads spin
@@ -120,10 +143,11 @@ def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None) 
 def _work(page: PageImage) -> PageResult:
     assert _READER is not None
     try:
-        return _READER.process(str(page.source), page.sha256, page.index, page.image)
+        return _READER.process(shown_path(page.source), page.sha256, page.index, page.image)
     except Exception as exc:  # noqa: BLE001 -- one page's failure must not lose the batch
-        return PageResult("error", str(page.source), page.sha256, page.index,
-                          message=f"{page.source} page {page.index + 1} could not be read ({type(exc).__name__}: {exc}).")
+        return PageResult("error", shown_path(page.source), page.sha256, page.index,
+                          message=f"{shown_path(page.source)} page {page.index + 1} could not be read "
+                                  f"({type(exc).__name__}: {exc}).")
 
 
 class _InlinePool:
@@ -150,19 +174,27 @@ class _InlinePool:
 
 def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: bool = False,
            extra_template_dirs=(), progress: Callable[[str, int, int], None] | None = None,
+           on_wait: Callable[[str], None] | None = None,
            stream: Iterable[FileStart | PageImage | FileProblem] | None = None) -> IngestSummary:
     """Read every page of ``paths`` into the vault and account for each one.
 
+    One ingest at a time per vault: a second one waits for the first (and
+    says so through ``on_wait``), then finds the same scan already stored.
     ``stream`` replaces reading ``paths``: pages already in memory, in the form
     :func:`scanner.pages.iter_pages` yields them (``inklock scan`` feeds the
     scanner's pages this way, so they never become a file).
     """
-    started = time.perf_counter()
-    summary = IngestSummary()
     # Every worker would fail every page without the second reader's model:
     # say so once, before any page is read or anything is stored.
     linerec.model_path()
     registry, codes = build_registry(extra_template_dirs)
+    with vaultlock.hold(vault.path, "ingest", on_wait):
+        return _ingest(vault, paths, registry, codes, workers, remove_source, progress, stream)
+
+
+def _ingest(vault, paths, registry, codes, workers, remove_source, progress, stream=None) -> IngestSummary:
+    started = time.perf_counter()
+    summary = IngestSummary()
     store.sweep_unreferenced_files(vault)  # what an earlier, interrupted run may have stranded
     sizes = store.sheet_sizes(vault)
     abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
@@ -174,10 +206,14 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
         context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         if context.get_start_method() == "forkserver":
             context.set_forkserver_preload(["scanner.read", "scanner.ocr", "scanner.digits", "cv2", "numpy"])
-        pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks))
+        # The workers watch this pipe: when this process ends, however it ends, they end too.
+        parent_pipe, alive = context.Pipe(duplex=False)
+        pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks,
+                                                    parent_pipe))
     else:
         _init_worker(registry.layouts, sizes, codes, abbreviations, blanks)
         pool = _InlinePool()
+        parent_pipe = alive = None
     tallies: dict[str, FileTally] = {}
     skipping: set[str] = set()
     inflight: deque = deque()
@@ -188,7 +224,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
             store.record_source(vault, tally.sha256, tally.name, tally.pages, {})
             if remove_source:
                 try:
-                    os.remove(tally.name)
+                    os.remove(tally.path or tally.name)
                     summary.removed.append(tally.name)
                 except OSError as exc:
                     summary.problems.append(f"{tally.name} was stored but could not be removed ({exc.strerror}).")
@@ -255,7 +291,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
             if isinstance(item, FileStart):
                 summary.files += 1
                 total_known += item.pages
-                if store.source_seen(vault, item.sha256):
+                if item.sha256 in tallies or store.source_seen(vault, item.sha256):  # also twice in one batch
                     skipping.add(item.sha256)
                     summary.pages += item.pages
                     summary.duplicates += item.pages
@@ -263,7 +299,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
                         progress("page", summary.pages, total_known)
                     continue
                 skipping.discard(item.sha256)
-                tallies[item.sha256] = FileTally(str(item.source), item.sha256, item.pages)
+                tallies[item.sha256] = FileTally(shown_path(item.source), item.sha256, item.pages, path=item.source)
                 continue
             if item.sha256 in skipping:
                 continue
@@ -282,6 +318,9 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
     finally:
         pool.close()
         pool.join()
+        for end in (alive, parent_pipe):
+            if end is not None:
+                end.close()
     if summary.identified:
         stamp = time.perf_counter()
         _index_words(vault, summary)

@@ -17,14 +17,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as fields_of
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from scanner import store
-from scanner.errors import BadInput, ExitCode, InklockError, UnconfirmedFields, UsageError
+from scanner import clinician
+from scanner import note_prose as prose
+from scanner import outfile, store
+from scanner.errors import BadInput, ExitCode, InklockError, Refused, UnconfirmedFields, UsageError
 from scanner.shorthand import Shorthand
 
 FORMATS = ("soap", "birp", "dap")
@@ -34,16 +36,6 @@ SECTION_TITLES = {
     "birp": {"B": "Behavior", "I": "Intervention", "R": "Response", "P": "Plan"},
     "dap": {"D": "Data", "A": "Assessment", "P": "Plan"},
 }
-# A risk item whose answer is one of these is a negative screen.
-NEGATIVE_ANSWERS = {"none", "no", "denied", "denies", "deny", "absent", "negative", "nil", "not_present", "never"}
-_RISK_NAMES = ("suicid", "homicid", "self-harm", "self harm", "harm to self", "harm to others")
-_RISK_KEY_TOKENS = {"si", "hi", "sh", "nssi"}
-# "Next visit (weeks)" or help "in weeks": a number answer reads "in 2 weeks".
-_UNIT_LABEL = re.compile(r"\s*\((days|weeks|months)\)\s*$", re.I)
-_UNIT_HELP = re.compile(r"^in (days|weeks|months)$", re.I)
-# A label that is only a unit ("Minutes"): the answer reads "38-52 minutes".
-_BARE_UNITS = {"minutes", "hours", "days", "weeks", "months"}
-_SCALE_RANGE = re.compile(r"\s*\(\s*\d+\s*(?:-|–|to)\s*\d+\s*\)\s*$")
 EMPTY_SECTION = "Nothing recorded for this section."
 
 
@@ -91,9 +83,18 @@ class ProgressNote:
     session_number: int | None
     sections: tuple[NoteSection, ...]
     drafted_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    kind: str = "progress"  # "attendance" when the session did not take place
+    has_duration: bool = False  # the template has a minutes box
+    duration: str | None = None  # "38-52 minutes"; None when the box was left blank
+    service_code: str | None = None  # suggested from the duration, never billed
+    code_confirmed: bool = False  # the clinician confirmed the suggested code when signing
+    clinician: dict[str, str] | None = None  # name, credentials, licence (from the vault's settings)
+    signed_at: str | None = None
 
     @property
     def title(self) -> str:
+        if self.kind == "attendance":
+            return f"{self.template_title}: attendance note"
         return f"{self.template_title}: progress note ({self.format.upper()})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -105,6 +106,16 @@ class ProgressNote:
             for item in section["items"]:
                 item["fields"] = list(item["fields"])
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ProgressNote":
+        """The note back from :meth:`as_dict` (a signed note is kept in that form)."""
+        names = {f.name for f in fields_of(cls)}
+        args = {k: v for k, v in data.items() if k in names}
+        args["sections"] = tuple(
+            NoteSection(s["letter"], s["title"], tuple(NoteItem(i["text"], tuple(i["fields"])) for i in s["items"]))
+            for s in data["sections"])
+        return cls(**args)
 
 
 # ---------------------------------------------------------------- from the vault
@@ -163,7 +174,9 @@ def build_note(template, sheet: dict[str, Any], fields: list[dict[str, Any]], fm
     Pure. Every field handed in must be a confirmed progress field both in its
     row and in the template; anything else raises (:class:`PrivacyBreach` for a
     private field). Empty answers are left out, except the risk screen, which is
-    always documented. Shorthand is expanded in written text.
+    always documented, and the duration, which the note says was not recorded.
+    A session the attendance box says did not take place (cancelled, no-show)
+    gets a short attendance note instead. Shorthand is expanded in written text.
     """
     if fmt not in FORMATS:
         raise UsageError(f"'{fmt}' is not a progress-note format; use {', '.join(FORMATS)}.")
@@ -185,223 +198,158 @@ def build_note(template, sheet: dict[str, Any], fields: list[dict[str, Any]], fm
         values[row["key"]] = row.get("confirmed_value")
 
     present = [f for f in template.fields if f.key in values]
-    sections = []
-    for letter, title in SECTION_TITLES[fmt].items():
-        in_section = [f for f in present if (f.sections or {}).get(fmt) == letter]
-        sections.append(NoteSection(letter, title, tuple(_section_items(in_section, values, shorthand))))
+    noun = "group session" if "group" in f"{template.name} {template.title}".lower() else "session"
+    endorsed = bool(prose.risk_parts([f for f in present if prose.is_risk_item(f)], values)[0])
+    ctx = prose.Context(values, noun, endorsed)
+    absent = prose.did_not_attend(present, values)
+    has_duration, minutes = prose.duration_words(present, values)
+    if absent:
+        sections = _attendance_sections(present, ctx, absent, fmt, shorthand)
+    else:
+        sections = []
+        for letter, title in SECTION_TITLES[fmt].items():
+            in_section = [f for f in present if (f.sections or {}).get(fmt) == letter]
+            items = tuple(NoteItem(text, tuple(_cite(f, values) for f in cited))
+                          for text, cited in prose.section_sentences(in_section, ctx, shorthand))
+            sections.append(NoteSection(letter, title, items))
     return ProgressNote(
         format=fmt, template=template.name, template_title=template.title, template_version=template.version,
         session=int(sheet["id"]), sheet_id=sheet["sheet_id"], client=sheet.get("client"), date=sheet.get("date"),
         session_number=sheet.get("session_number"), sections=tuple(sections),
+        kind="attendance" if absent else "progress",
+        has_duration=has_duration and not absent,
+        duration=f"{minutes} minutes" if minutes and not absent else None,
+        service_code=None if absent else prose.service_code(minutes),
     )
 
 
+def _attendance_sections(present: list, ctx, answer: str, fmt: str, shorthand: Shorthand) -> list[NoteSection]:
+    """A session that did not take place: what happened, and the next step if one was given."""
+    att = next(f for f in present if prose.role(f) == "attendance")
+    if answer in ("cancelled", "canceled"):
+        text = f"The {ctx.noun} was cancelled."
+    elif answer == "absent":
+        text = f"Client was absent from the {ctx.noun}."
+    else:
+        text = f"Client did not attend the scheduled {ctx.noun} ({answer})."
+    items = [NoteItem(text, (_cite(att, ctx.values),)),
+             NoteItem(f"No {ctx.noun} took place, so no clinical content is documented.", ())]
+    sections = [NoteSection("AT", "Attendance", tuple(items))]
+    plan = [f for f in present if (f.sections or {}).get(fmt) == "P" and not prose.is_risk_item(f)
+            and not prose.is_safety_plan(f) and not prose.role(f)]
+    plan_items = tuple(NoteItem(t, tuple(_cite(f, ctx.values) for f in cited))
+                       for t, cited in prose.section_sentences(plan, ctx, shorthand))
+    if plan_items:
+        sections.append(NoteSection("P", "Plan", plan_items))
+    return sections
+
+
 def is_risk_item(f) -> bool:
-    """Whether a field is an item of the risk screen (always documented, even when empty).
-
-    A choice or scale counts when it names a risk (suicidal or homicidal
-    ideation, self-harm) or sits under a risk heading; a checkbox only when it
-    names a risk itself, because an unticked "Safety plan" box denies nothing.
-    """
-    key_words = f.key.replace("_", " ")
-    text = f"{key_words} {f.label}".lower()
-    names_risk = any(w in text for w in _RISK_NAMES) or bool(set(f.key.split("_")) & _RISK_KEY_TOKENS)
-    if f.kind == "checkbox":
-        return names_risk
-    if f.kind in ("choice", "scale"):
-        return names_risk or "risk" in (f.group or "").lower() or "risk" in f.key.split("_")
-    return False
+    """Whether a field is an item of the risk screen (see :func:`scanner.note_prose.is_risk_item`)."""
+    return prose.is_risk_item(f)
 
 
-def _section_items(fields: list, values: dict[str, Any], shorthand: Shorthand) -> list[NoteItem]:
-    items: list[NoteItem] = []
-    screen = [f for f in fields if is_risk_item(f)]
-    i = 0
-    while i < len(fields):
-        f = fields[i]
-        if f in screen:
-            if f is screen[0]:  # the whole screen goes where its first item is
-                items.append(_risk_screen(screen, values))
-            i += 1
-            continue
-        if f.kind == "checkbox":
-            # Consecutive boxes under one heading read as one list of what was ticked.
-            run = [f]
-            while (i + len(run) < len(fields) and fields[i + len(run)].kind == "checkbox"
-                   and fields[i + len(run)].group == f.group and fields[i + len(run)] not in screen):
-                run.append(fields[i + len(run)])
-            ticked = [g for g in run if values[g.key] is True]
-            if ticked and len(run) > 1 and f.group:
-                text = _sentence(f"{f.group}: {', '.join(_soft_lower(_box_phrase(g)) for g in ticked)}")
-                items.append(NoteItem(text, tuple(_cite(g, values) for g in ticked)))
-            else:
-                items.extend(NoteItem(_sentence(_box_phrase(g)), (_cite(g, values),)) for g in ticked)
-            i += len(run)
-            continue
-        phrase = _phrase(f, values[f.key], shorthand)
-        if phrase:
-            items.append(NoteItem(_sentence(f"{_label(f)}: {phrase}"), (_cite(f, values),)))
-        i += 1
-    return items
-
-
-def _risk_screen(screen: list, values: dict[str, Any]) -> NoteItem:
-    """The risk screen in one sentence: what was endorsed, what was denied, what was not recorded.
-
-    A checklist ("Risk noted: none / suicidal ideation / ...") speaks for the
-    risks it lists; any other item for the risk its label names.
-    """
-    positive, negative, unknown = [], [], []
-    for f in screen:
-        value = values[f.key]
-        names = _screened(f)
-        if f.kind == "checkbox":
-            (positive if value is True else negative).extend(names)
-            continue
-        chosen = value if isinstance(value, list) else ([] if value is None else [value])
-        if not chosen:
-            unknown.extend(names)
-        elif f.kind == "choice" and all(_is_negative(f, v) for v in chosen):
-            negative.extend(names)
-        elif f.kind == "scale" and int(value) == (f.min or 0):
-            negative.extend(names)
-        elif _is_checklist(f):
-            labels = {o.value: o.label for o in f.options or ()}
-            found = [_soft_lower(labels.get(v, v)) for v in chosen if not _is_negative(f, v)]
-            positive.append(f"{_join(found)} noted")
-        else:
-            positive.append(f"{names[0]} ({_phrase(f, value, None)})")
-    parts = list(positive)
-    if negative:
-        parts.append(f"no {_join(negative, 'or')} reported")
-    if unknown:
-        parts.append(f"{_join(unknown)} not recorded")
-    return NoteItem(_sentence("Risk screen: " + "; ".join(parts)), tuple(_cite(f, values) for f in screen))
-
-
-def _is_checklist(f) -> bool:
-    """A multiple choice with a 'none' box: each other box names one risk."""
-    return f.kind == "choice" and bool(f.multiple) and any(_is_negative(f, o.value) for o in f.options or ())
-
-
-def _screened(f) -> list[str]:
-    """What a risk item screens for, in words ('suicidal ideation')."""
-    if _is_checklist(f):
-        return [_soft_lower(o.label) for o in f.options if not _is_negative(f, o.value)]
-    return [_soft_lower(_label(f))]
-
-
-def _is_negative(f, value: str) -> bool:
-    label = next((o.label for o in f.options or () if o.value == value), value)
-    return value.lower() in NEGATIVE_ANSWERS or label.strip().lower() in NEGATIVE_ANSWERS
-
-
-def _box_phrase(f) -> str:
-    """A ticked box in words: its label, completed by its help ('Safety plan reviewed or updated')."""
-    return f"{_label(f)} {f.help}" if f.help else _label(f)
-
-
-def _phrase(f, value: Any, shorthand: Shorthand | None) -> str | None:
-    """A value in words: option labels, 'n/10', expanded text; None when empty."""
-    if value is None or value == "" or value == []:
-        return None
-    if f.kind == "checkbox":
-        return "yes" if value else None
-    if f.kind == "choice":
-        chosen = value if isinstance(value, list) else [value]
-        labels = {o.value: o.label for o in f.options or ()}
-        words = [_soft_lower(labels.get(v, str(v))) for v in chosen]
-        unit = _UNIT_LABEL.search(f.label) or _UNIT_HELP.match(f.help or "")
-        if unit and len(words) == 1 and words[0].isdigit():
-            return f"in {words[0]} {_unit(unit.group(1).lower(), words[0])}"
-        if f.label.lower() in _BARE_UNITS and len(words) == 1:
-            return f"{words[0]} {f.label.lower()}"
-        return ", ".join(words) or None
-    if f.kind == "scale":
-        lo, hi = (f.min or 0), (f.max if f.max is not None else 10)
-        return f"{value}/{hi}" if lo == 0 else f"{value} (scale {lo}-{hi})"
-    # Each written line is its own thought: keep them apart in the sentence.
-    lines = [" ".join(line.split()) for line in str(value).splitlines()]
-    text = "; ".join(line.rstrip(";,") for line in lines if line)
-    if f.kind == "digits" and f.label.lower() in _BARE_UNITS:
-        return f"{text} {f.label.lower()}"
-    if f.kind in ("line", "text") and shorthand is not None:
-        text = shorthand.expand(text)
-    return text or None
+def risk_words(template, values: dict[str, Any]) -> list[str]:
+    """A session's endorsed risk answers in words ('suicidal ideation: active, with plan'), plus
+    'safety plan: not reviewed' beside them; empty when the screen found nothing."""
+    return prose.risk_statements(template.fields, values)
 
 
 def _cite(f, values: dict[str, Any]) -> dict[str, Any]:
     return {"key": f.key, "label": f.label, "value": values[f.key]}
 
 
-def _unit(unit: str, number: str) -> str:
-    return unit[:-1] if number == "1" else unit
-
-
-def _label(f) -> str:
-    """The label for prose, chosen from what the template prints.
-
-    A written field whose help says how ("how the client interacted with the
-    group") is introduced by that help; a bare unit label ("Minutes") by the
-    short label ("Length"); otherwise the printed label, or the short one when
-    it says more ("Thought" -> "Thought process"). A scale's range, a unit in
-    brackets and a trailing colon are dropped ("Mood (0-10)" -> "Mood").
-    """
-    label = f.label
-    if f.kind in ("line", "text") and f.help and f.help.lower().startswith("how "):
-        label = f.help[0].upper() + f.help[1:]
-    elif f.short and f.label.lower() in _BARE_UNITS:
-        label = f.short
-    elif f.short and f.short.lower().startswith(label.lower()) and len(f.short) > len(label):
-        label = f.short
-    label = _UNIT_LABEL.sub("", _SCALE_RANGE.sub("", label))
-    return label.rstrip(" :?")
-
-
-def _soft_lower(text: str) -> str:
-    """'Anxious' -> 'anxious' inside a sentence; acronyms such as 'CBT' or 'SI' stay."""
-    first = text.split(" ", 1)[0]
-    if len(first) > 1 and first[0].isupper() and first[1:] == first[1:].lower():
-        return text[0].lower() + text[1:]
-    return text
-
-
-def _join(words: list[str], last: str = "and") -> str:
-    if len(words) <= 2:
-        return f" {last} ".join(words)
-    return ", ".join(words[:-1]) + f" {last} " + words[-1]
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
 # ---------------------------------------------------------------- rendering
 
 
-def render(note: ProgressNote, kind: str) -> bytes:
-    """The note as a file: ``md`` and ``txt`` for pasting into an EHR, ``pdf`` to sign, ``json`` for systems."""
+def render(note: ProgressNote, kind: str, addenda: Iterable[dict[str, Any]] = ()) -> bytes:
+    """The note as a file: ``md`` and ``txt`` for pasting into an EHR, ``pdf`` to sign, ``json`` for systems.
+
+    Addenda (of a signed note) follow the note and its signature line, oldest first.
+    """
+    addenda = list(addenda)
     if kind == "json":
-        return (json.dumps(note.as_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        return render_json(note.as_dict(), addenda)
     if kind == "md":
-        return _render_md(note).encode("utf-8")
+        return (_render_md(note) + addenda_text(addenda, "md")).encode("utf-8")
     if kind == "txt":
-        return _render_txt(note).encode("utf-8")
+        return (_render_txt(note) + addenda_text(addenda, "txt")).encode("utf-8")
     if kind == "pdf":
-        return _render_pdf(note)
+        return _render_pdf(note, addenda)
     raise UsageError(f"'{kind}' is not a note file type; use {', '.join(KINDS)}.")
 
 
+def render_json(content: dict[str, Any], addenda: list[dict[str, Any]]) -> bytes:
+    """The JSON file: the note's dict with its addenda (deterministic: same input, same bytes)."""
+    return (json.dumps({**content, "addenda": addenda}, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def clinician_line(clinician: dict[str, str] | None) -> str | None:
+    """'Dr Ada Example, PsyD (licence PSY-12345)', or None when no name is set."""
+    if not clinician or not clinician.get("name"):
+        return None
+    who = clinician["name"]
+    if clinician.get("credentials"):
+        who += f", {clinician['credentials']}"
+    if clinician.get("licence"):
+        who += f" (licence {clinician['licence']})"
+    return who
+
+
+def when(iso: str) -> str:
+    """'2026-12-01T23:50:12+00:00' -> '2026-12-01 23:50 UTC'."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return iso
+
+
 def header_facts(note: ProgressNote) -> list[tuple[str, str]]:
-    """The facts printed above the sections: client code, date, session, format, form."""
-    return [
+    """The facts printed above the sections: client, date, session, format, duration, code, clinician, form."""
+    facts = [
         ("Client", note.client or "(not assigned)"),
         ("Date", note.date or "(not given)"),
         ("Session", f"{note.session_number}" if note.session_number is not None else "-"),
-        ("Format", note.format.upper()),
-        ("Form", f"{note.template_title} (sheet {note.sheet_id})"),
+        ("Format", "Attendance note" if note.kind == "attendance" else note.format.upper()),
     ]
+    if note.has_duration:
+        facts.append(("Duration", note.duration or "not recorded"))
+    if note.service_code:
+        facts.append(("Service code", f"{note.service_code} (psychotherapy), confirmed by the clinician"
+                      if note.code_confirmed else
+                      f"{note.service_code} suggested from the duration; the clinician confirms it (nothing is billed)"))
+    who = clinician_line(note.clinician)
+    if who:
+        facts.append(("Clinician", who))
+    facts.append(("Form", f"{note.template_title} (sheet {note.sheet_id})"))
+    return facts
+
+
+def signature_lines(note: ProgressNote, escape=lambda text: text) -> list[str]:
+    """The lines after the sections: the electronic signature, or a line to sign a draft on.
+
+    ``escape`` is applied to what the clinician typed (their name), never to the line itself.
+    """
+    who = clinician_line(note.clinician)
+    if who:
+        who = escape(who)
+    if note.signed_at and who:
+        return [f"Electronically signed by {who} on {when(note.signed_at)}."]
+    return [f"Clinician signature: ______________________________ {who or ''}".rstrip(),
+            "Date: ______________",
+            "Drafted by Inklock from confirmed progress fields; review before signing."]
+
+
+def addenda_text(addenda: list[dict[str, Any]], kind: str) -> str:
+    """Addenda after a signed note, each dated and attributed."""
+    lines: list[str] = []
+    for a in addenda:
+        head = f"Addendum, {when(a['at'])}, by {a['author']}"
+        if kind == "md":
+            lines += ["", f"## {_md_escape(head)}", "", _md_escape(a["text"])]
+        else:
+            lines += ["", f"{head}:", a["text"]]
+    return ("\n".join(lines) + "\n") if lines else ""
 
 
 def _render_md(note: ProgressNote) -> str:
@@ -409,7 +357,8 @@ def _render_md(note: ProgressNote) -> str:
     lines += [f"- **{k}:** {_md_escape(v)}" for k, v in header_facts(note)]
     for s in note.sections:
         lines += ["", f"## {s.title}", "", _md_escape(s.text)]
-    return "\n".join(lines) + "\n"
+    lines += [""] + [line + "  " for line in signature_lines(note, _md_escape)]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _render_txt(note: ProgressNote) -> str:
@@ -417,6 +366,7 @@ def _render_txt(note: ProgressNote) -> str:
     lines += [f"{k}: {v}" for k, v in header_facts(note)]
     for s in note.sections:
         lines += ["", f"{s.title.upper()}:", s.text]
+    lines += [""] + signature_lines(note)
     return "\n".join(lines) + "\n"
 
 
@@ -425,8 +375,8 @@ def _md_escape(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
 
 
-def _render_pdf(note: ProgressNote) -> bytes:
-    """A one-file PDF: header facts, sections, and a line for the clinician's signature."""
+def _render_pdf(note: ProgressNote, addenda: list[dict[str, Any]] = ()) -> bytes:
+    """A one-file PDF: header facts, sections, the signature line, then any addenda."""
     import io
     from xml.sax.saxutils import escape
 
@@ -435,7 +385,7 @@ def _render_pdf(note: ProgressNote) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    font, bold = _pdf_fonts(note)
+    font, bold = _pdf_fonts(note, addenda)
     styles = getSampleStyleSheet()
     body = styles["BodyText"].clone("note-body", fontName=font, fontSize=10.5, leading=14)
     head = styles["Heading2"].clone("note-head", fontName=bold, fontSize=12, spaceBefore=8, spaceAfter=3)
@@ -449,10 +399,12 @@ def _render_pdf(note: ProgressNote) -> bytes:
     story += [facts, Spacer(1, 4 * mm)]
     for s in note.sections:
         story += [Paragraph(escape(s.title), head), Paragraph(escape(s.text), body)]
-    story += [Spacer(1, 16 * mm),
-              Paragraph("Clinician signature: ______________________________ &nbsp;&nbsp; Date: ______________", body),
-              Spacer(1, 3 * mm),
-              Paragraph("Drafted by Inklock from confirmed progress fields; review before signing.", small)]
+    sig = signature_lines(note)
+    story += [Spacer(1, 12 * mm if len(sig) > 1 else 6 * mm)]
+    story += [Paragraph(escape(line), small if line.startswith("Drafted") else body) for line in sig]
+    for a in addenda:
+        story += [Paragraph(escape(f"Addendum, {when(a['at'])}, by {a['author']}"), head),
+                  Paragraph(escape(a["text"]).replace("\n", "<br/>"), body)]
     buf = io.BytesIO()
     # Uncompressed and invariant: the text stays inspectable (tests grep the raw bytes) and
     # the same note gives the same bytes.
@@ -463,8 +415,9 @@ def _render_pdf(note: ProgressNote) -> bytes:
     return buf.getvalue()
 
 
-def _pdf_fonts(note: ProgressNote) -> tuple[str, str]:
-    return pdf_fonts(" ".join([note.title, *(v for _, v in header_facts(note)), *(s.text for s in note.sections)]))
+def _pdf_fonts(note: ProgressNote, addenda: list[dict[str, Any]] = ()) -> tuple[str, str]:
+    return pdf_fonts(" ".join([note.title, *(v for _, v in header_facts(note)), *(s.text for s in note.sections),
+                               *signature_lines(note), *(f"{a['author']} {a['text']}" for a in addenda)]))
 
 
 def pdf_fonts(text: str) -> tuple[str, str]:
@@ -510,7 +463,9 @@ def draft_note(vault, session: str | int, fmt: str) -> ProgressNote:
         raise UnconfirmedFields(
             f"Session {sheet['id']} has progress fields not scanned or confirmed yet: {', '.join(missing)}; "
             "no note was written.", missing)
-    return build_note(template, sheet, fields, fmt, load_shorthand(vault))
+    note = build_note(template, sheet, fields, fmt, load_shorthand(vault))
+    who = clinician.get_clinician(vault)
+    return replace(note, clinician=who) if who["name"] else note
 
 
 def keep_note(vault, note: ProgressNote) -> None:
@@ -539,21 +494,23 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
         raise UsageError(f"The folder {out_path.parent} does not exist.")
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
-    note = draft_note(vault, session, fmt)
-    data = render(note, kind)
+    outfile.check_target(out_path)  # a link, pipe or device is refused, never replaced
+    signed = signed_note(vault, session)
+    if signed is not None:
+        data = signed_export(vault, signed, fmt, kind)
+    else:
+        note = draft_note(vault, session, fmt)
+        data = render(note, kind)
 
-    fd, tmp = tempfile.mkstemp(prefix=".inklock-note-", suffix=".part", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with outfile.private_temp(out_path) as tmp:
+        with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         with store.transaction(vault.progress_db):
-            keep_note(vault, note)
-            os.replace(tmp, out_path)  # inside the transaction: a failed rename rolls the record back
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            if signed is None:  # a signed note is already kept, as signed
+                keep_note(vault, note)
+            outfile.commit(tmp, out_path)  # inside the transaction: a failed rename rolls the record back
     return out_path
 
 
@@ -565,3 +522,100 @@ def stored_notes(vault, session: str | int | None = None) -> list[dict[str, Any]
         sql += " WHERE session = ?"
         params = [int(session)]
     return [dict(r, content=json.loads(r["content"])) for r in vault.progress_db.query(sql + " ORDER BY id DESC", params)]
+
+
+# ---------------------------------------------------------------- signing and addenda
+
+
+def signed_note(vault, session: str | int) -> dict[str, Any] | None:
+    """The session's signed note as kept (content, md, txt, signer), or None while it is a draft."""
+    number = store.get_sheet(vault, session)["id"]
+    row = vault.progress_db.execute(
+        "SELECT session, sheet_id, format, signed_at, signer, content, md, txt FROM signed_notes WHERE session = ?",
+        [number]).fetchone()
+    if row is None:
+        return None
+    keys = ("session", "sheet_id", "format", "signed_at", "signer", "content", "md", "txt")
+    data = dict(zip(keys, row))
+    data["content"], data["signer"] = json.loads(data["content"]), json.loads(data["signer"])
+    return data
+
+
+def addenda(vault, session: int) -> list[dict[str, Any]]:
+    """A signed note's addenda, oldest first."""
+    return [dict(r) for r in vault.progress_db.query(
+        "SELECT at, author, text FROM addenda WHERE session = ? ORDER BY id", [int(session)])]
+
+
+def sign_note(vault, session: str | int, fmt: str, confirm_code: bool = False) -> dict[str, Any]:
+    """Sign the session's note with the clinician's name, credentials and the time; returns it as kept.
+
+    Refused (exit 3): no clinician name set, the note already signed, or
+    progress fields not confirmed. ``confirm_code`` records that the clinician
+    confirmed the service code suggested from the duration. From then on the
+    session's progress fields cannot change and every export gives this text.
+    """
+    who = clinician.require_name(vault)
+    number = store.get_sheet(vault, session)["id"]
+    if signed_note(vault, number) is not None:
+        raise Refused(f"Session {number} is already signed; add an addendum instead "
+                      f"(inklock addendum {number} --text \"...\").")
+    note = draft_note(vault, number, fmt)
+    note = replace(note, clinician=who, signed_at=store.now(),
+                   code_confirmed=bool(confirm_code and note.service_code))
+    content = note.as_dict()
+    with store.transaction(vault.progress_db):
+        vault.progress_db.execute(
+            "INSERT INTO signed_notes(session, sheet_id, format, signed_at, signer, content, md, txt) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            [note.session, note.sheet_id, note.format, note.signed_at, json.dumps(who, ensure_ascii=False),
+             json.dumps(content, ensure_ascii=False), _render_md(note), _render_txt(note)])
+    return signed_note(vault, number)  # type: ignore[return-value]
+
+
+def add_addendum(vault, session: str | int, text: str) -> dict[str, Any]:
+    """Add a dated addendum to a signed note (refused, exit 3, before it is signed or without a name)."""
+    who = clinician.require_name(vault, "add an addendum")
+    number = store.get_sheet(vault, session)["id"]
+    if signed_note(vault, number) is None:
+        raise Refused(f"Session {number} has no signed note yet; edit the fields or sign it first "
+                      f"(inklock sign {number}).")
+    lines = [" ".join(line.split()) for line in (text or "").splitlines()]
+    body = "\n".join(line for line in lines if line)
+    if not body:
+        raise UsageError("The addendum is empty; give its text with --text.")
+    if len(body) > 10000:
+        raise UsageError("The addendum is longer than 10,000 characters.")
+    entry = {"at": store.now(), "author": clinician_line(who) or who["name"], "text": body}
+    with store.transaction(vault.progress_db):
+        vault.progress_db.execute("INSERT INTO addenda(session, at, author, text) VALUES (?,?,?,?)",
+                                  [number, entry["at"], entry["author"], entry["text"]])
+    return entry
+
+
+def signed_export(vault, signed: dict[str, Any], fmt: str | None, kind: str) -> bytes:
+    """A signed note as a file, exactly as signed, with its addenda after it.
+
+    Refused (exit 3) when another format is asked for than the one signed.
+    """
+    if fmt is not None and fmt != signed["format"]:
+        raise Refused(f"Session {signed['session']} was signed as a {signed['format'].upper()} note; "
+                      f"export it as {signed['format']}.")
+    extra = addenda(vault, signed["session"])
+    if kind == "md":
+        return (signed["md"] + addenda_text(extra, "md")).encode("utf-8")
+    if kind == "txt":
+        return (signed["txt"] + addenda_text(extra, "txt")).encode("utf-8")
+    if kind == "json":
+        return render_json(signed["content"], extra)
+    if kind == "pdf":
+        return _render_pdf(ProgressNote.from_dict(signed["content"]), extra)
+    raise UsageError(f"'{kind}' is not a note file type; use {', '.join(KINDS)}.")
+
+
+def copy_text(vault, session: str | int, fmt: str) -> str:
+    """The plain text a clinician pastes into an EHR: the signed note (with addenda) or the draft."""
+    signed = signed_note(vault, session)
+    if signed is not None:
+        return signed_export(vault, signed, None, "txt").decode("utf-8")
+    return render(draft_note(vault, session, fmt), "txt").decode("utf-8")

@@ -1,24 +1,25 @@
-"""The one OCR wrapper: handwritten ``line`` and ``text`` fields through Tesseract LSTM.
+"""The one OCR wrapper for handwritten ``line`` and ``text`` fields.
 
-Tesseract runs in memory through tesserocr (built against Debian's libtesseract
-5.3.0, which reads handwriting better than the 5.5.4 in the PyPI wheel): no crop
-or text ever touches the disk, and the engine stays loaded per worker.
+Each ruled line with ink is cut from the field as scanned (grey, strokes of
+the neighbouring lines painted out, no deslant or scaling) and read by
+PaddleOCR's PP-OCRv6 small recogniser (:mod:`scanner.linerec`), all lines of
+a page in a few batched network runs. A non-word is corrected to a near
+vocabulary word only when the network's own CTC probabilities find that
+word almost as likely (:mod:`scanner.ctcwords`); shorthand, numbers and codes
+are never touched. The reader's character probabilities become an honest
+probability that the line is right (isotonic calibration on real handwriting).
 
-Reading a field is: clean the crop (paper level, remove light printed guide
-lines and box outlines, drop specks), decide whether there is ink at all, crop
-to the ink and scale it to a size Tesseract reads well, recognise, correct
-non-words against a vocabulary that leaves shorthand and codes alone, and turn
-Tesseract's over-confident scores into an honest probability. A line Tesseract
-is unsure of is read again by a second recogniser (:mod:`scanner.linerec`) and
-the likeliest reading kept. The text is only
-ever a draft for the clinician to confirm (SPEC section 4).
+Tesseract (in memory through tesserocr, built against Debian's libtesseract
+5.3.0) reads what it still reads better: a text area without ruled lines,
+whose lines it finds itself. No crop or text ever touches the disk. The text
+is only ever a draft for the clinician to confirm (SPEC section 4).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -60,25 +61,25 @@ _CALIB_KNOWN: tuple[tuple[float, float], ...] = (
 )
 _CALIB_UNKNOWN: tuple[tuple[float, float], ...] = ((0.0, 0.0), (80.0, 0.02), (90.0, 0.15), (100.0, 0.4))
 TESSERACT = "tesseract"
-SECOND_READER = "ppocr"
-AGREED = "agreed"
-# The second reader (scanner/linerec.py) is chosen only for lines Tesseract
-# was unsure of, and on those its mean character probability says little: a
-# reading of real words at 0.95 was right about a third of the time. Alone it
-# never reaches LOW_CONFIDENCE.
-_CALIB_SECOND_KNOWN: tuple[tuple[float, float], ...] = (
-    (0.0, 0.0), (50.0, 0.03), (70.0, 0.12), (85.0, 0.2), (90.0, 0.28), (95.0, 0.35), (100.0, 0.5),
+LINE_READER = "ppocrv6"
+# The line recogniser (scanner/linerec.py, PP-OCRv6 small): the probability it
+# gives the text it read (CTC, over all alignments; 0..100) -> probability that
+# the line is exactly right. Isotonic fit (``bench/ocr_eval.py --fit``) on the
+# fit half of the real handwriting in ../shared/handwriting-dev (never the half
+# measured) and handwriting-font lines, rounded down: a known-word line scoring
+# 85-90 was right 71-83% of the time, 93-97 about 93%, 98 and above nearly
+# always. LOW_CONFIDENCE is reached at 90, where 96% of the fit half's wrong
+# lines were below it and 69% of its right ones at or above. A line with a word
+# that is neither vocabulary, shorthand nor a number/code was right 16% of the
+# time (half even at 100): it never reaches LOW_CONFIDENCE.
+_CALIB_LINE_KNOWN: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0), (10.0, 0.08), (30.0, 0.25), (40.0, 0.45), (50.0, 0.55), (80.0, 0.65), (85.0, 0.7), (90.0, 0.8),
+    (93.0, 0.9), (98.0, 0.95), (100.0, 0.97),
 )
-_CALIB_SECOND_UNKNOWN: tuple[tuple[float, float], ...] = ((0.0, 0.0), (90.0, 0.02), (100.0, 0.2))
-# Both readers read exactly the same words: the chosen reading's mean score
-# -> probability. Only a sure agreement reaches LOW_CONFIDENCE.
-_CALIB_AGREED: tuple[tuple[float, float], ...] = (
-    (0.0, 0.0), (70.0, 0.4), (85.0, 0.55), (90.0, 0.65), (95.0, 0.8), (97.0, 0.84), (100.0, 0.9),
-)
+_CALIB_LINE_UNKNOWN: tuple[tuple[float, float], ...] = ((0.0, 0.0), (30.0, 0.1), (90.0, 0.2), (97.0, 0.4), (100.0, 0.5))
 _CALIBRATION = {
     TESSERACT: {True: _CALIB_KNOWN, False: _CALIB_UNKNOWN},
-    SECOND_READER: {True: _CALIB_SECOND_KNOWN, False: _CALIB_SECOND_UNKNOWN},
-    AGREED: {True: _CALIB_AGREED},  # agreement is judged on the words themselves, known or not
+    LINE_READER: {True: _CALIB_LINE_KNOWN, False: _CALIB_LINE_UNKNOWN},
 }
 # A line the post-correction changed is a guess on top of a reading: it is
 # always shown to the clinician as uncertain.
@@ -102,13 +103,17 @@ class OcrResult:
     # Share of words that are vocabulary, shorthand or numbers after correction,
     # plus the reader's mean word score: ranks readings of the same ink.
     plausibility: float = 0.0
-    # Which reader made ``text``: TESSERACT or SECOND_READER; ``agreed`` when
-    # the other reader read exactly the same text.
+    # Which reader made ``text``: LINE_READER or TESSERACT (``agreed`` is kept
+    # for readers that compare two readings; none does now).
     reader: str = TESSERACT
     agreed: bool = False
-    # The likeliest different reading of the same ink by the other tries ("" if
-    # none): offered in review beside the chosen one, one key to take it.
+    # Another reading of the same ink ("" if none): the recogniser's own
+    # before post-correction changed it. Offered in review beside the chosen
+    # one (one key takes it) and searched with it.
     alternative: str = ""
+    # What the confidence was calibrated from (0..100): Tesseract's mean word
+    # score, or the line recogniser's probability of the text it read.
+    score: float = 0.0
 
 
 # ---------------------------------------------------------------- preprocessing
@@ -535,7 +540,7 @@ def postcorrect(text: str, shorthand: Shorthand) -> tuple[str, int, int]:
 
 
 def calibrate(mean_conf: float, all_known: bool, reader: str = TESSERACT) -> float:
-    """A reader's mean word confidence (0..100) -> probability the line is exactly right."""
+    """A reader's score (0..100, ``OcrResult.score``) -> probability the line is exactly right."""
     table = _CALIBRATION[reader][all_known]
     xs, ys = zip(*table)
     return float(np.interp(mean_conf, xs, ys))
@@ -560,44 +565,103 @@ def _word_confidences(text: str, char_conf: list[float]) -> list[tuple[str, floa
     return words
 
 
-def _with_agreement(best: OcrResult, tries: list[OcrResult]) -> OcrResult:
-    """``best``, surer when the other reader read exactly the same text.
+def near_words(low: str, limit_count: int = 8) -> list[str]:
+    """Vocabulary words near a lower-case non-word (edit distance 1, or 2 for longer words), nearest first."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
 
-    Two recognisers trained apart rarely make the same mistake: an exact
-    agreement was right 93% of the time on handwriting-font lines and 69% on
-    real handwritten words (``bench/ocr_eval.py --fit``).
+    limit = 1 if len(low) <= 5 else 2
+    by_len = _vocabulary_by_length()
+    scored: list[tuple[float, str]] = []
+    for n in range(len(low) - limit, len(low) + limit + 1):
+        for w, _d, _i in process.extract(low, by_len.get(n, ()), scorer=OSA.distance, score_cutoff=limit, limit=None):
+            scored.append((_cost(low, w), w))
+    scored.sort()
+    return [w for _c, w in scored[:limit_count]]
+
+
+# ------------------------------------------------------------ whole ruled lines
+
+
+# Around a line's ink this much of the ink's height is kept on every side:
+# the recogniser was trained on detected text lines with some paper round them.
+# Chosen on the fit half of the real handwriting (bench/ocr_eval.py --half fit):
+# 0.2, 0.35 and 0.5 gave CER .222, .218 and .208 (fonts .022, .036, .045).
+LINE_PAD = 0.5
+# How a line is given to the recogniser: "scan" is the grey crop as scanned
+# (other lines' strokes painted out); "ink" keeps only this line's ink, on clean
+# paper (guide lines gone). Measured in bench/ocr_eval.py; "scan" is the default.
+LINE_IMAGES = ("scan", "ink")
+
+
+def whole_line(gray: np.ndarray, own: np.ndarray, other: np.ndarray | None, mode: str = "scan") -> np.ndarray:
+    """One line of ``gray`` (a field crop) as the recogniser should see it: grey, no deslant, no scaling.
+
+    ``own`` is this line's ink (a mask the crop's size), ``other`` the ink of
+    the field's other lines, painted out with paper so a descender from the
+    line above is not read here (stroke ownership, :func:`ink_by_line`).
+    The image spans the ink with ``LINE_PAD`` of its height around it.
     """
-    if not best.text or not any(t.reader != best.reader and t.text == best.text for t in tries):
-        return best
-    conf = max(best.confidence, calibrate(mean_word_confidence(best.words), True, AGREED))
-    flags = [f for f in best.flags if f != "low_confidence"] + (["low_confidence"] if conf < LOW_CONFIDENCE else [])
-    return replace(best, confidence=conf, flags=flags, agreed=True)
+    h, w = gray.shape
+    ys, xs = np.nonzero(own)
+    ink_h = int(ys.max()) + 1 - int(ys.min())
+    pad = max(3, int(LINE_PAD * ink_h))
+    y0, y1 = max(0, int(ys.min()) - pad), min(h, int(ys.max()) + 1 + pad)
+    x0, x1 = max(0, int(xs.min()) - pad), min(w, int(xs.max()) + 1 + pad)
+    paper = np.uint8(min(255, percentile_u8(gray, 90)))
+    out = gray[y0:y1, x0:x1].copy()
+    if mode == "ink":
+        keep = cv2.dilate(own[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        out[~keep] = paper
+    elif other is not None:
+        foreign = cv2.dilate(other[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        foreign &= ~own[y0:y1, x0:x1]
+        out[foreign] = paper
+    return out
 
 
 # ------------------------------------------------------------------- the engine
 
 
+@dataclass
+class LineJob:
+    """One field's line images waiting for the recogniser (``OcrEngine.finish``), or its result already."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    area: bool = False
+    done: OcrResult | None = None
+    # Tesseract mode only: (darkness, mask) of each line.
+    inks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
 class OcrEngine:
-    """One Tesseract LSTM engine, loaded on first use and kept for the worker's life.
+    """The handwriting reader for one worker: PP-OCRv6 small for lines, Tesseract for unruled blocks.
 
-    Not thread-safe: a tesserocr API object holds one image and one result at a
-    time. Make one ``OcrEngine`` per worker process (or thread), never share one.
+    Loaded on first use and kept for the worker's life; not thread-safe (make
+    one per worker process, never share one).
 
-    ``shorthand`` protects the vault's abbreviations from post-correction;
-    ``correct=False`` turns post-correction off, ``binarize=True`` feeds
-    Tesseract a black-and-white image and ``second_reader=False`` reads with
-    Tesseract alone: these exist to measure them (``bench/ocr_eval.py``), the
-    defaults read better.
+    ``shorthand`` protects the vault's abbreviations from post-correction.
+    The other arguments exist to measure alternatives (``bench/ocr_eval.py``),
+    the defaults read better: ``correct=False`` turns post-correction off,
+    ``reader=TESSERACT`` reads lines with Tesseract as Inklock did before
+    (``binarize=True`` gives it a black-and-white image), ``line_image`` picks
+    how a line is cut (:data:`LINE_IMAGES`) and ``max_log_ratio`` how much less
+    likely (by the network) a vocabulary word may be than the reading it replaces.
     """
 
     def __init__(self, shorthand: Shorthand | None = None, *, correct: bool = True, binarize: bool = False,
-                 second_reader: bool = True):
+                 reader: str = LINE_READER, line_image: str = "scan", max_log_ratio: float | None = None):
+        if reader not in (LINE_READER, TESSERACT) or line_image not in LINE_IMAGES:
+            raise ValueError(f"unknown reader {reader!r} or line image {line_image!r}")
         self.shorthand = shorthand or Shorthand()
         self.correct = correct
         self.binarize = binarize
-        self.second_reader = second_reader
+        self.reader = reader
+        self.line_image = line_image
+        self.max_log_ratio = max_log_ratio
         self._api = None
         self._lines = None
+        self._corrector = None
 
     def _engine(self):
         if self._api is None:
@@ -622,32 +686,38 @@ class OcrEngine:
         return self._api
 
     def _line_reader(self):
-        """The second reader (:mod:`scanner.linerec`), loaded on first use and kept like the engine."""
+        """The line recogniser (:mod:`scanner.linerec`), loaded on first use and kept like the engine."""
         if self._lines is None:
+            from scanner.ctcwords import MAX_LOG_RATIO, CtcCorrector
             from scanner.linerec import LineReader
 
             self._lines = LineReader()
+            ratio = MAX_LOG_RATIO if self.max_log_ratio is None else self.max_log_ratio
+            self._corrector = CtcCorrector(self._lines.chars, ratio)
         return self._lines
 
     def version(self) -> str:
-        """The Tesseract version doing the reading (to record beside OCR results)."""
+        """The Tesseract version (for unruled blocks; recorded beside OCR results)."""
         self._engine()  # loads tesserocr the way reading does (thread limit first)
         import tesserocr
 
         return tesserocr.tesseract_version().split()[1]
 
     def close(self) -> None:
-        """Free the engine (it is loaded again if the object is used afterwards)."""
+        """Free the engines (they are loaded again if the object is used afterwards)."""
         if self._api is not None:
             self._api.End()
             self._api = None
         self._lines = None
+        self._corrector = None
 
     def __enter__(self) -> OcrEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- Tesseract ------------------------------------------------------------
 
     def _recognise(self, image: np.ndarray, psm: int) -> tuple[str, list[tuple[str, float]]]:
         api = self._engine()
@@ -662,6 +732,7 @@ class OcrEngine:
         return text, words
 
     def _finish(self, raw: str, words: list[tuple[str, float]], reader: str = TESSERACT) -> OcrResult:
+        """A Tesseract reading, post-corrected by edit distance and calibrated."""
         if not raw:
             # Ink was there but nothing was read: not empty, and not trusted.
             return OcrResult("", 0.0, ["low_confidence"], words, raw, reader=reader)
@@ -675,49 +746,7 @@ class OcrEngine:
         if self.correct and changed:
             conf = min(conf, _CORRECTED_CAP)
         flags = ["low_confidence"] if conf < LOW_CONFIDENCE else []
-        return OcrResult(text, conf, flags, words, raw, plausibility, reader)
-
-    def read_line(self, gray: np.ndarray) -> OcrResult:
-        """Read a one-line field (Tesseract page segmentation 7)."""
-        if _too_dark(gray):
-            return OcrResult("", 0.0, ["low_confidence"])
-        dark = darkness(gray)
-        mask = ink_mask(gray, dark=dark)
-        if not mask.any():
-            return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
-        return self._read_ink(dark, mask)
-
-    def _read_ink(self, dark: np.ndarray, mask: np.ndarray) -> OcrResult:
-        """One line of ink (a non-empty mask): read; unless that is clean, read again and keep the likeliest."""
-        first = self._read_prepared(_prepared(dark, mask, self.binarize))
-        if first.confidence >= LOW_CONFIDENCE or not self.second_reader:
-            return first
-        tries = [first]
-        for image in self._second_images(dark, mask):
-            text, char_conf = self._line_reader().read(image)
-            tries.append(self._finish(" ".join(text.split()), _word_confidences(text, char_conf), SECOND_READER))
-            if tries[-1].text == first.text:
-                break  # the two readers agree: a third reading would change nothing
-        best = max(tries, key=lambda r: r.plausibility)  # Tesseract's reading wins a tie
-        others = sorted((t for t in tries if t.text and t.text != best.text), key=lambda r: -r.plausibility)
-        if others:
-            best = replace(best, alternative=others[0].text)
-        return _with_agreement(best, tries)
-
-    @staticmethod
-    def _second_images(dark: np.ndarray, mask: np.ndarray):
-        """The line for the second reader (:mod:`scanner.linerec`): slant-corrected, then as written.
-
-        Each is the better one on some hands (a slant estimate can be wrong);
-        when the writing is upright they are the same image, read once. The
-        line is cropped and scaled once; only the shear differs.
-        """
-        upright = _prepared(dark, mask, False, margin=False, deslant=False)
-        ys, xs = np.nonzero(mask)
-        deslanted = _deslanted(upright, slant(ys - ys.min(), xs - xs.min()))
-        yield deslanted
-        if deslanted is not upright:  # _deslanted returns its input when there is no slant
-            yield upright
+        return OcrResult(text, conf, flags, words, raw, plausibility, reader, score=mean)
 
     def _read_prepared(self, image: np.ndarray) -> OcrResult:
         text, words = self._recognise(image, PSM_SINGLE_LINE)
@@ -727,41 +756,140 @@ class OcrEngine:
             text, words = self._recognise(image, PSM_RAW_LINE)
         return self._finish(" ".join(text.split()), words)
 
-    def read_area(self, gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]] | None = None) -> OcrResult:
-        """Read a multi-line ``text`` field.
+    # -- the line recogniser -----------------------------------------------------
 
-        With ``line_boxes`` (x0, y0, x1, y1 in pixels within the crop, one per
-        ruled line) each line's ink (:func:`ink_by_line`) is read on its own
-        and the lines are joined with newlines; otherwise Tesseract segments
-        the block (page segmentation 6). The confidence of several lines is
-        the product of theirs: all must be right for the text to be right.
+    def _finish_line(self, reading) -> OcrResult:
+        """A recogniser reading (:class:`scanner.linerec.LineReading`), post-corrected by its own probabilities."""
+        from scanner.ctcwords import ctc_log_likelihood, log_probs, word_spans
+
+        raw = " ".join(reading.text.split())
+        if not raw:
+            return OcrResult("", 0.0, ["low_confidence"], [], "", reader=LINE_READER)
+        words = _word_confidences(reading.text, reading.char_conf)
+        self._line_reader()
+        lp = log_probs(reading.probs)
+        # The network's probability of the text it read (over all its alignments).
+        labels = self._corrector.labels(reading.text)
+        score = 100.0 * float(np.exp(ctc_log_likelihood(lp, labels))) if labels else 0.0
+        tokens, changed, unknown = [], 0, 0
+        spans = word_spans(reading.text, reading.starts, len(reading.probs))
+        for n, (a, b, f0, f1) in enumerate(spans):
+            token = reading.text[a:b]
+            m = _EDGE.match(token)
+            lead, core, trail = (m.group(1), m.group(2), m.group(3)) if m else ("", token, "")
+            fixed = core
+            # A word broken at a line's end ("Fra-") or its rest ("-dered") is a fragment, not a misspelling.
+            fragment = trail.startswith("-") or lead.endswith("-")
+            if (self.correct and not fragment and not _is_protected(core, self.shorthand)
+                    and core.lower() not in vocabulary()):
+                candidates = [_match_case(w, core) for w in near_words(core.lower())]
+                if candidates:
+                    chosen = self._corrector.choose(lp[f0:f1], token, [f"{lead}{c}{trail}" for c in candidates])
+                    fixed = chosen[len(lead):len(chosen) - len(trail)] if chosen != token else core
+            if fixed != core:
+                changed += 1
+            elif not _is_protected(core, self.shorthand) and core.lower() not in vocabulary():
+                unknown += 1
+            tokens.append(f"{lead}{fixed}{trail}")
+        text = " ".join(tokens)
+        mean = mean_word_confidence(words)
+        conf = calibrate(score, unknown == 0, LINE_READER)
+        if changed:
+            conf = min(conf, _CORRECTED_CAP)
+        flags = ["low_confidence"] if conf < LOW_CONFIDENCE else []
+        tokens_n = max(1, len(spans))
+        plausibility = (1.0 - min(unknown, tokens_n) / tokens_n) + mean / 100.0
+        # The reading as the network made it, offered in review (and searched) beside a corrected one.
+        return OcrResult(text, conf, flags, words, raw, plausibility, LINE_READER,
+                         alternative=raw if text != raw else "", score=score)
+
+    # -- fields --------------------------------------------------------------------
+
+    def line_job(self, gray: np.ndarray) -> LineJob:
+        """A one-line field, cut for the recogniser (read by :meth:`finish`)."""
+        if _too_dark(gray):
+            return LineJob(done=OcrResult("", 0.0, ["low_confidence"]))
+        gray = _as_gray(gray)
+        dark = darkness(gray)
+        mask = ink_mask(gray, dark=dark)
+        if not mask.any():
+            return LineJob(done=OcrResult("", EMPTY_CONFIDENCE, ["empty"]))
+        if self.reader == TESSERACT:
+            return LineJob(inks=[(dark, mask)])
+        return LineJob([whole_line(gray, mask, None, self.line_image)])
+
+    def area_job(self, gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]] | None = None) -> LineJob:
+        """A multi-line ``text`` field, one image per ruled line with ink (read by :meth:`finish`).
+
+        Without ``line_boxes`` (x0, y0, x1, y1 in pixels within the crop, one
+        per ruled line) Tesseract finds the lines itself (page segmentation 6):
+        the one thing on a form it still does better than cutting lines by hand.
         """
         gray = _as_gray(gray)
         if _too_dark(gray):
-            return OcrResult("", 0.0, ["low_confidence"])
+            return LineJob(area=True, done=OcrResult("", 0.0, ["low_confidence"]))
         if not line_boxes:
-            image = prepare(gray, binarize=self.binarize)
-            if image is None:
-                return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
-            text, words = self._recognise(image, PSM_SINGLE_BLOCK)
-            text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
-            return self._finish(text, words)
+            return LineJob(area=True, done=self._read_block(gray))
         dark = darkness(gray)
-        lines: list[OcrResult] = []
-        for mask in ink_by_line(gray, line_boxes, dark=dark):
-            if mask.any():
-                lines.append(self._read_ink(dark, mask))
-        if not lines:
+        masks = ink_by_line(gray, line_boxes, dark=dark)
+        job = LineJob(area=True)
+        if self.reader == TESSERACT:
+            job.inks = [(dark, m) for m in masks if m.any()]
+        else:
+            everything = np.zeros(gray.shape, bool)
+            for m in masks:
+                everything |= m
+            for m in masks:
+                if m.any():
+                    job.images.append(whole_line(gray, m, everything & ~m, self.line_image))
+        if not job.images and not job.inks:
+            job.done = OcrResult("", EMPTY_CONFIDENCE, ["empty"])
+        return job
+
+    def _read_block(self, gray: np.ndarray) -> OcrResult:
+        image = prepare(gray, binarize=self.binarize)
+        if image is None:
             return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
-        conf = float(np.prod([r.confidence for r in lines]))
-        text = "\n".join(r.text for r in lines if r.text)
-        # The other reading of the area: each line as the other tries read it, where they differ.
-        alternative = "\n".join(r.alternative or r.text for r in lines if r.alternative or r.text)
-        return OcrResult(
-            text,
-            conf,
-            ["low_confidence"] if conf < LOW_CONFIDENCE else [],
-            [wc for r in lines for wc in r.words],
-            "\n".join(r.raw_text for r in lines if r.raw_text),
-            alternative=alternative if alternative != text else "",
-        )
+        text, words = self._recognise(image, PSM_SINGLE_BLOCK)
+        text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+        return self._finish(text, words)
+
+    def finish(self, jobs: list[LineJob]) -> list[OcrResult]:
+        """Read the lines of several fields (a page's) in as few network runs as possible."""
+        images = [im for j in jobs if j.done is None for im in j.images]
+        readings = iter(self._line_reader().read_batch(images) if images else [])
+        results = []
+        for job in jobs:
+            if job.done is not None:
+                results.append(job.done)
+                continue
+            if job.inks:
+                lines = [self._read_prepared(_prepared(d, m, self.binarize)) for d, m in job.inks]
+            else:
+                lines = [self._finish_line(next(readings)) for _ in job.images]
+            results.append(lines[0] if not job.area else _joined(lines))
+        return results
+
+    def read_line(self, gray: np.ndarray) -> OcrResult:
+        """Read a one-line field."""
+        return self.finish([self.line_job(gray)])[0]
+
+    def read_area(self, gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]] | None = None) -> OcrResult:
+        """Read a multi-line ``text`` field (see :meth:`area_job`)."""
+        return self.finish([self.area_job(gray, line_boxes)])[0]
+
+
+def _joined(lines: list[OcrResult]) -> OcrResult:
+    """The lines of a text field as one result: all must be right for the text to be right."""
+    conf = float(np.prod([r.confidence for r in lines]))
+    text = "\n".join(r.text for r in lines if r.text)
+    alternative = "\n".join(r.alternative or r.text for r in lines if r.alternative or r.text)
+    return OcrResult(
+        text,
+        conf,
+        ["low_confidence"] if conf < LOW_CONFIDENCE else [],
+        [wc for r in lines for wc in r.words],
+        "\n".join(r.raw_text for r in lines if r.raw_text),
+        reader=lines[0].reader,
+        alternative=alternative if alternative != text else "",
+    )

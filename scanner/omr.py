@@ -7,7 +7,10 @@ Two ink levels are measured: firm ink and light ink. A box with firm ink is
 marked; a box with only light ink holds a *faint* mark (read as marked, but
 flagged); anything in between the clear bands is *ambiguous*: flagged, never
 guessed. A single-choice field with two marks (a crossed-out answer) is
-flagged and left without a value.
+flagged and left without a value -- unless one of the two is blacked out and
+the other is not: that is the cancel mark the printed sheet describes
+("scribble a box out completely to cancel it"), so the other mark is the
+answer, read and flagged ``cancelled_mark`` for a look in review (never silent).
 """
 
 from __future__ import annotations
@@ -95,6 +98,13 @@ def read_marks(page: np.ndarray, field_layout: dict[str, Any]) -> MarkRead:
     elif not single:
         value = marked
     else:
+        heavy = [v for v in marked if inks[v].firm >= HEAVY_FIRM]
+        if len(marked) == 2 and len(heavy) == 1:
+            # One answer cancelled by blacking it out, the other one kept.
+            value = next(v for v in marked if v not in heavy)
+            if kind == "scale":
+                value = int(value)
+            return MarkRead(value, round(min(confidence, 0.6), 3), _unique(flags + ["cancelled_mark"]), fills)
         if len(marked) > 1:
             flags.append("multiple_marks")
             return MarkRead(None, 0.0, _unique(flags + ["ambiguous_mark"]), fills)

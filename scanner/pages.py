@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,9 +66,32 @@ class FileStart:
     pages: int
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as text that can be printed and stored: bytes that are not UTF-8 shown as ``\\xff``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` (followed if a link) is when it is not a regular file or folder, else None."""
+    from scanner.outfile import kind_of_special
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISDIR(mode) else kind_of_special(mode)
+
+
+def special_problem(path: Path, kind: str) -> FileProblem:
+    return FileProblem(path, None, f"{shown_path(path)} is {kind}, not a regular file; "
+                       "Inklock reads only scanned files.")
+
+
 def file_sha256(path: Path) -> str:
+    from scanner.outfile import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path, "scan") as fh:  # never blocks on a FIFO swapped in after the check
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -91,6 +115,8 @@ def expand_paths(paths: list[Path]) -> Iterator[Path | FileProblem]:
                                       "save it as JPEG, PNG or TIFF and ingest it again.")
         elif not path.exists():
             yield FileProblem(path, None, f"{path} does not exist.")
+        elif kind := special_kind(path):
+            yield special_problem(path, kind)
         elif path.suffix.lower() not in SUPPORTED:
             yield FileProblem(
                 path, None, f"{path} is not a PDF, PNG, JPEG or TIFF file; Inklock reads only those."
@@ -266,14 +292,22 @@ def _pdf_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FilePro
 
     _limit_pixels()
     try:
-        pdf = pikepdf.open(path)
+        # Through an open file: pikepdf takes no path whose name is not valid UTF-8.
+        fh = open(path, "rb")
+    except OSError as exc:
+        yield FileProblem(path, sha, f"{path} cannot be opened ({exc.strerror or exc}).")
+        return
+    try:
+        pdf = pikepdf.open(fh)
     except pikepdf.PasswordError:
+        fh.close()
         yield FileProblem(path, sha, f"{path} is a password-protected PDF; save it without a password and ingest it again.")
         return
-    except (pikepdf.PdfError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 -- a damaged file may break the parser in any way
+        fh.close()
         yield FileProblem(path, sha, f"{path} is not a readable PDF ({_short(exc)}).")
         return
-    with pdf:
+    with fh, pdf:
         try:
             n = len(pdf.pages)
         except pikepdf.PdfError as exc:
@@ -314,10 +348,16 @@ def iter_pages(paths: list[Path]) -> Iterator[FileStart | PageImage | FileProble
             continue
         path = item
         try:
+            if kind := special_kind(path):  # a FIFO or a device is not "an empty file"
+                yield special_problem(path, kind)
+                continue
             if path.stat().st_size == 0:
                 yield FileProblem(path, None, f"{path} is an empty file.")
                 continue
             sha = file_sha256(path)
+        except BadInput as exc:
+            yield FileProblem(path, None, exc.message)
+            continue
         except OSError as exc:
             yield FileProblem(path, None, f"{path} cannot be read ({exc.strerror or exc}).")
             continue

@@ -7,16 +7,18 @@ unless every row of a schedule is valid.
 from __future__ import annotations
 
 import csv
-import os
+import io
 import re
 from dataclasses import dataclass
 from datetime import date as Date
 from pathlib import Path
 from typing import Any
 
-from scanner import store
+from scanner import risk, store
 from scanner.errors import BadInput, UsageError
 
+# CUPS queue names: printable, no space, '/' or '#' (and never an option).
+PRINTER_NAME = re.compile(r"[A-Za-z0-9_.@:+-][A-Za-z0-9_.@:+=-]{0,127}")
 CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
 
 
@@ -61,13 +63,14 @@ def check_session(text: Any, where: str = "") -> int | None:
 
 def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest]:
     """Rows of ``client,date,session[,template]``; the first bad row stops everything."""
+    from scanner.outfile import open_regular
+
     reader = None
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        # Only a regular file: a FIFO would block the command, a device would never end.
+        with io.TextIOWrapper(open_regular(path, "schedule"), encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
             rows = list(reader)
-    except FileNotFoundError:
-        raise BadInput(f"The schedule {path} does not exist.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"The schedule {path} cannot be read as a CSV text file ({type(exc).__name__}).") from None
     except csv.Error as exc:  # e.g. a cell longer than the csv module allows
@@ -133,13 +136,21 @@ def _carry_text(field, value: Any) -> str:
     return " ".join(labels.get(str(value), str(value)).split())
 
 
-def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str, template_dirs=()) -> dict[str, Any]:
-    """Render every requested sheet into one PDF and register each sheet in the vault."""
+def print_packet(vault, requests: list[SheetRequest], out: Path | None, page_size: str, template_dirs=(),
+                 printer: str | None = None) -> dict[str, Any]:
+    """Render every requested sheet into one PDF and register each sheet in the vault.
+
+    The PDF is written to ``out`` (0600, through the safe writer) or, when
+    ``printer`` is given ("" for the default printer), sent from memory to CUPS
+    so that no packet stays on disk.
+    """
     from forms.geometry import PAGE_SIZES
     from forms.errors import FormsError
     from forms.model import TemplateError, get_template
     from forms.payload import new_sheet_id
     from forms.render import SheetSpec, render_sheets
+
+    from scanner import outfile
 
     if page_size not in PAGE_SIZES:
         raise UsageError(f"'{page_size}' is not a page size; use {' or '.join(PAGE_SIZES)}.")
@@ -152,40 +163,97 @@ def print_packet(vault, requests: list[SheetRequest], out: Path, page_size: str,
                 templates[req.template] = get_template(req.template, template_dirs)
             except TemplateError as exc:
                 raise BadInput(_sentence(str(exc))) from None
+            _keep_labels(vault, templates[req.template])
         template = templates[req.template]
         number = req.session
         if req.client and number is None:
             number = planned_numbers.get(req.client) or next_session_number(vault, req.client)
             planned_numbers[req.client] = number + 1
         carry = carry_values(vault, req.client, req.date, template) if req.client else {}
+        notes = risk.last_screen(vault, req.client, req.date, template) if req.client else {}
         specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
-                               date=req.date if req.client else None, session=number, carry=carry))
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        raise BadInput(f"The folder {out.parent} does not exist.")
-    tmp = out.with_name(f".{out.name}.part")
+                               date=req.date if req.client else None, session=number, carry=carry, notes=notes))
+    if printer is None:
+        out = outfile.check_target(out)  # refused before anything is drawn or registered
+    buffer = io.BytesIO()  # the packet is drawn in memory: no temp file holds it
     try:
-        try:
-            render_sheets(specs, tmp, page_size=page_size)
-        except FormsError as exc:  # e.g. a user template the QR payload cannot carry
-            raise BadInput(f"The packet cannot be printed: {_sentence(str(exc))}") from None
-        sheets = []
-        # One transaction for the packet, committed only once the PDF is in place:
-        # a failure or an interruption part-way registers none of its sheets.
-        with store.transaction(vault.db):
-            for spec in specs:
-                session_id = store.register_sheet(
-                    vault, sheet_id=spec.sheet_id, template=spec.template.name,
-                    template_version=spec.template.version, page_size=page_size, client=spec.client,
-                    date=spec.date, session_number=spec.session)
-                sheets.append({"sheet_id": spec.sheet_id, "template": spec.template.name, "client": spec.client,
-                               "date": spec.date, "session": spec.session, "session_id": session_id,
-                               "pages": len(spec.template.pages)})
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return {"pdf": str(out), "sheets": sheets}
+        render_sheets(specs, buffer, page_size=page_size)
+    except FormsError as exc:  # e.g. a user template the QR payload cannot carry
+        raise BadInput(f"The packet cannot be printed: {_sentence(str(exc))}") from None
+    sheets = []
+    job = None
+    # One transaction for the packet, committed only once the PDF is in place
+    # (or with the printer): a failure or an interruption part-way registers none of its sheets.
+    with store.transaction(vault.db):
+        for spec in specs:
+            session_id = store.register_sheet(
+                vault, sheet_id=spec.sheet_id, template=spec.template.name,
+                template_version=spec.template.version, page_size=page_size, client=spec.client,
+                date=spec.date, session_number=spec.session)
+            sheets.append({"sheet_id": spec.sheet_id, "template": spec.template.name, "client": spec.client,
+                           "date": spec.date, "session": spec.session, "session_id": session_id,
+                           "pages": len(spec.template.pages)})
+        if printer is None:
+            outfile.write_private(out, buffer.getvalue())
+        else:
+            job = send_to_printer(buffer.getvalue(), printer)
+    warnings = private_carry_warnings(specs)
+    if printer is not None:
+        return {"pdf": None, "printer": printer or None, "job": job, "sheets": sheets, "warnings": warnings}
+    return {"pdf": str(out), "sheets": sheets, "warnings": warnings}
+
+
+def private_carry_warnings(specs) -> list[str]:
+    """A warning line when the packet prints text carried forward from private fields.
+
+    That text is carried onto paper by design (it is the point of the field);
+    the line says so, so that the printed sheets are kept like the notes.
+    """
+    keys: dict[str, None] = {}
+    sheets = 0
+    for spec in specs:
+        private = [f.key for f in spec.template.fields if f.privacy == "private" and f.key in spec.carry]
+        sheets += bool(private)
+        keys.update(dict.fromkeys(private))
+    if not sheets:
+        return []
+    return [f"{sheets} sheet(s) carry private text onto paper ({', '.join(keys)} from last time): "
+            "keep the printed pages as safely as your psychotherapy notes."]
+
+
+def send_to_printer(pdf: bytes, printer: str) -> str | None:
+    """Send ``pdf`` to a CUPS printer through ``lp`` on its standard input; returns CUPS's job line.
+
+    ``printer`` "" means the default printer. The job title names no client.
+    """
+    import shutil
+    import subprocess
+
+    lp = shutil.which("lp")
+    if lp is None:
+        raise UsageError("Printing needs the CUPS 'lp' command, which is not installed (Debian: cups-client); "
+                         "write a file with --out instead.")
+    if printer and not PRINTER_NAME.fullmatch(printer):
+        raise BadInput(f"'{shown(printer)}' is not a printer name; 'lpstat -p' lists them.")
+    cmd = [lp, "-t", "Inklock sheets"] + (["-d", printer] if printer else [])
+    try:
+        done = subprocess.run(cmd, input=pdf, capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BadInput(f"The printer did not take the packet ({type(exc).__name__}); nothing was registered.") \
+            from None
+    if done.returncode != 0:
+        reason = " ".join(done.stderr.decode("utf-8", "replace").split())[:200] or f"lp exit {done.returncode}"
+        raise BadInput(f"The printer did not take the packet ({reason.rstrip('.')}); nothing was registered.")
+    return " ".join(done.stdout.decode("utf-8", "replace").split()) or None
+
+
+def _keep_labels(vault, template) -> None:
+    """Tick-option label words for search (issue 14); a changed user template re-indexes its sessions."""
+    if store.save_labels(vault.db, template) and vault.db.execute(
+            "SELECT 1 FROM sheets WHERE template = ? LIMIT 1", [template.name]).fetchone():
+        from scanner.search import reindex
+
+        reindex(vault.db)
 
 
 def _sentence(text: str) -> str:

@@ -2,7 +2,7 @@
 
 Pure: it reads nothing from and writes nothing to the vault, so pages can be
 read in worker processes while one writer stores results (OCRmyPDF's pattern).
-Engines (Tesseract, the digit model) are loaded once per worker.
+Engines (the line recogniser, Tesseract, the digit model) are loaded once per worker.
 """
 
 from __future__ import annotations
@@ -150,9 +150,14 @@ class Reader:
 
     def read_fields(self, page: np.ndarray, layout: dict[str, Any], registration: reg.Registration) -> list[FieldRead]:
         poor = "poor_registration" in registration.flags
+        # All handwritten lines of the page go through the line recogniser together.
+        texts = [f for f in layout["fields"] if f["kind"] in ("line", "text")]
+        jobs = [self.ocr.line_job(reg.crop(page, f["bbox"])) if f["kind"] == "line"
+                else self.ocr.area_job(reg.crop(page, f["bbox"]), _line_boxes(f)) for f in texts]
+        ocr = dict(zip((f["key"] for f in texts), self.ocr.finish(jobs)))
         reads = []
         for f in layout["fields"]:
-            read = self.read_field(page, f, registration.page)
+            read = self.read_field(page, f, registration.page, ocr.get(f["key"]))
             if poor:
                 read.flags = list(dict.fromkeys(read.flags + ["poor_registration"]))
                 read.confidence = min(read.confidence, POOR_REGISTRATION_CAP)
@@ -195,7 +200,8 @@ class Reader:
             guess["session_confidence"] = round(float(confidence), 3)
         return guess
 
-    def read_field(self, page: np.ndarray, f: dict[str, Any], page_no: int) -> FieldRead:
+    def read_field(self, page: np.ndarray, f: dict[str, Any], page_no: int, res=None) -> FieldRead:
+        """One field of a registered page; ``res`` is its OCR result when already read (``read_fields``)."""
         kind = f["kind"]
         crop = reg.crop(page, f["bbox"], CROP_MARGIN_PT)
         raw: dict[str, Any] = {}
@@ -208,11 +214,9 @@ class Reader:
             value, confidence, flags = self.digits.read_cells(cells, _digit_range(f))
             confidence, flags = _check_digits(value, confidence, list(flags), f)
         else:
-            inner = reg.crop(page, f["bbox"])
-            if kind == "line":
-                res = self.ocr.read_line(inner)
-            else:
-                res = self.ocr.read_area(inner, _line_boxes(f))
+            if res is None:
+                inner = reg.crop(page, f["bbox"])
+                res = self.ocr.read_line(inner) if kind == "line" else self.ocr.read_area(inner, _line_boxes(f))
             value, confidence, flags = res.text, res.confidence, list(res.flags)
             if getattr(res, "raw_text", None) and res.raw_text != res.text:
                 raw["ocr_raw"] = res.raw_text
@@ -237,12 +241,10 @@ class Reader:
 
 
 def _digit_range(f: dict[str, Any]) -> tuple[int, int] | None:
-    """A digits field's allowed values (min, max), when the template gives either."""
-    if f.get("min") is None and f.get("max") is None:
-        return None
-    lo = f.get("min") if f.get("min") is not None else 0
-    hi = f.get("max") if f.get("max") is not None else 10 ** len(f["cells"]) - 1
-    return int(lo), int(hi)
+    """A digits field's allowed values (min, max): the one range of scanner.values (confirm, review, ingest)."""
+    from scanner.values import digit_range
+
+    return digit_range(f)
 
 
 def _check_digits(value: str, confidence: float, flags: list[str], f: dict[str, Any]) -> tuple[float, list[str]]:

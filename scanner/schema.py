@@ -124,12 +124,27 @@ def _v1(db: sqlite_utils.Database) -> None:
 # ``scanner.search.tag`` builds the same tags for a query.
 
 # The text of a field row (``{row}`` is ``new`` in a trigger, a table alias
-# otherwise): line, text, digits and choice values; checkboxes and scales have
-# no words. json_each turns a string and a list of strings alike into rows.
-SEARCH_BODY_SQL = """(SELECT group_concat(j.value, ' ') FROM json_each(
-    CASE WHEN json_valid(CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END)
-         THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value ELSE {row}.value END END) j
-    WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice'))"""
+# otherwise): line, text, digits and choice values, then the label words of
+# each ticked choice option and ticked checkbox (``search_labels``, issue 14:
+# "suicidal" finds a ticked "Suicidal ideation: active"); scales have no words.
+# json_each turns a string and a list of strings alike into rows.
+_SEARCH_VALUE_SQL = """CASE WHEN json_valid(CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value
+         ELSE {row}.value END) THEN CASE WHEN {row}.status = 'confirmed' THEN {row}.confirmed_value
+         ELSE {row}.value END END"""
+SEARCH_BODY_SQL = """(SELECT group_concat(w, ' ') FROM (
+    SELECT j.value AS w FROM json_each(""" + _SEARCH_VALUE_SQL + """) j
+        WHERE j.type = 'text' AND {row}.kind IN ('line', 'text', 'digits', 'choice')
+    UNION ALL
+    SELECT DISTINCT l.words FROM json_each(""" + _SEARCH_VALUE_SQL + """) j JOIN search_labels l
+        ON l.key = {row}.key AND l.value = CASE j.type WHEN 'true' THEN 'yes' ELSE j.value END
+        AND l.template = (SELECT s.template FROM sheets s WHERE s.sheet_id = {row}.sheet_id)
+        WHERE {row}.kind IN ('choice', 'checkbox') AND j.type IN ('text', 'true')))"""
+# ... and, until the field is confirmed, the line recogniser's own reading
+# where post-correction changed it (``fields.alternative``, schema 5 on): a
+# search finds what was written even when a correction guessed wrong.
+SEARCH_BODY_WITH_RAW_SQL = ("(coalesce(" + SEARCH_BODY_SQL + ", '') || CASE WHEN {row}.status <> 'confirmed' "
+                            "AND {row}.kind IN ('line', 'text') AND {row}.alternative IS NOT NULL "
+                            "THEN ' ' || {row}.alternative ELSE '' END)")
 
 TAG_MARK = 0xE000      # + kind: 1 client, 2 field key, 3 privacy, 4 year, 5 month, 6 day
 TAG_DIGIT = 0xE100     # two digits in base TAG_BASE follow the mark
@@ -172,11 +187,28 @@ SEARCH_INDEX_OBJECTS = (
 )
 
 
-def search_index_ddl() -> str:
-    """The statements that create the search index, its triggers, and fill it from ``fields``."""
-    new_doc = f"SELECT new.id, b, t FROM (SELECT {SEARCH_BODY_SQL.format(row='new')} AS b, " \
+# Label words of tick options per template (scanner.store.save_labels); kept by a reindex.
+LABELS_DDL = """
+        CREATE TABLE IF NOT EXISTS search_labels (
+            template TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,             -- option value; 'yes' for a checkbox
+            words TEXT NOT NULL,
+            PRIMARY KEY (template, key, value)
+        );
+"""
+
+
+def search_index_ddl(with_raw: bool = True) -> str:
+    """The statements that create the search index, its triggers, and fill it from ``fields``.
+
+    ``with_raw=False`` is the index before schema 7 (no raw readings), for the
+    migration steps that ran before ``fields.alternative`` existed.
+    """
+    body_sql = SEARCH_BODY_WITH_RAW_SQL if with_raw else SEARCH_BODY_SQL
+    new_doc = f"SELECT new.id, b, t FROM (SELECT {body_sql.format(row='new')} AS b, " \
               f"{SEARCH_TAGS_SQL.format(row='new')} AS t) WHERE trim(b) <> ''"
-    return f"""
+    return LABELS_DDL + f"""
         CREATE TABLE IF NOT EXISTS search_terms (
             id INTEGER PRIMARY KEY,
             kind TEXT NOT NULL,              -- client | key
@@ -217,7 +249,8 @@ def search_index_ddl() -> str:
             INSERT INTO search_docs(id, body, tags) {new_doc};
         END;
         CREATE TRIGGER IF NOT EXISTS fields_search_update
-        AFTER UPDATE OF sheet_id, key, kind, privacy, value, status, confirmed_value ON fields BEGIN
+        AFTER UPDATE OF sheet_id, key, kind, privacy, value, status, confirmed_value{", alternative" if with_raw else ""}
+        ON fields BEGIN
             DELETE FROM search_docs WHERE id = old.id;
             {_TERMS_SQL.format(row="new")}
             INSERT INTO search_docs(id, body, tags) {new_doc};
@@ -238,14 +271,14 @@ def search_index_ddl() -> str:
         INSERT OR IGNORE INTO search_terms(kind, value)
             SELECT DISTINCT 'client', lower(client) FROM sheets WHERE client IS NOT NULL;
         INSERT OR IGNORE INTO search_docs(id, body, tags)
-            SELECT id, b, t FROM (SELECT f.id AS id, {SEARCH_BODY_SQL.format(row="f")} AS b,
+            SELECT id, b, t FROM (SELECT f.id AS id, {body_sql.format(row="f")} AS b,
                                          {SEARCH_TAGS_SQL.format(row="f")} AS t FROM fields f)
             WHERE trim(b) <> '';
     """
 
 
 def _v2(db: sqlite_utils.Database) -> None:
-    db.executescript(search_index_ddl())
+    db.executescript(search_index_ddl(with_raw=False))
 
 
 # -- the clinician's hand (scanner.exemplars) -------------------------------------
@@ -345,7 +378,44 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE fields ADD COLUMN alternative TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    # Settings of this vault's clinician (name, credentials, licence number),
+    # printed on progress notes and their signature line (issue #14).
+    db.execute("CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)")
+
+
+def _v7(db: sqlite_utils.Database) -> None:
+    # The search index also holds the line recogniser's raw reading of an
+    # unconfirmed field where post-correction changed it: rebuilt whole.
+    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
+    db.executescript(drops + search_index_ddl())
+
+
+def _v8(db: sqlite_utils.Database) -> None:
+    # Keep as handwritten (issue 14): a private line/text field the clinician
+    # keeps as its crop, unconfirmed. Its status stays 'pending' (so its machine
+    # reading stays in the search index as a draft); ``kept_at`` says when it
+    # was kept. It no longer counts as waiting; confirming or reopening clears it.
+    db.execute("ALTER TABLE fields ADD COLUMN kept_at TEXT")
+
+
+def _v9(db: sqlite_utils.Database) -> None:
+    # Ticked answers searchable by their label words (issue 14): the label
+    # table, filled for the built-in templates (user templates at print time
+    # and by 'inklock reindex'), and the search index rebuilt with the new body.
+    from forms.model import list_templates
+
+    from scanner.store import label_rows
+
+    db.executescript(LABELS_DDL)
+    for template in list_templates():
+        db.conn.executemany("INSERT OR REPLACE INTO search_labels(template, key, value, words) VALUES (?,?,?,?)",
+                            label_rows(template))
+    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
+    db.executescript(drops + search_index_ddl())
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 
 
 def _p1(db: sqlite_utils.Database) -> None:
@@ -365,7 +435,42 @@ def _p1(db: sqlite_utils.Database) -> None:
     )
 
 
-PROGRESS_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_p1]
+def _p2(db: sqlite_utils.Database) -> None:
+    # Signed progress notes and their addenda (issue #14). A signed note is kept
+    # as signed (its dict and its md/txt text) and never changes: triggers refuse
+    # an UPDATE or DELETE, so a later fix can only be an addendum.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS signed_notes (
+            session INTEGER PRIMARY KEY,
+            sheet_id TEXT NOT NULL,
+            format TEXT NOT NULL,
+            signed_at TEXT NOT NULL,
+            signer TEXT NOT NULL,
+            content TEXT NOT NULL,
+            md TEXT NOT NULL,
+            txt TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS addenda (
+            id INTEGER PRIMARY KEY,
+            session INTEGER NOT NULL REFERENCES signed_notes(session),
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE TRIGGER IF NOT EXISTS signed_notes_keep BEFORE UPDATE ON signed_notes
+        BEGIN SELECT RAISE(ABORT, 'a signed note cannot change'); END;
+        CREATE TRIGGER IF NOT EXISTS signed_notes_stay BEFORE DELETE ON signed_notes
+        BEGIN SELECT RAISE(ABORT, 'a signed note cannot be deleted'); END;
+        CREATE TRIGGER IF NOT EXISTS addenda_keep BEFORE UPDATE ON addenda
+        BEGIN SELECT RAISE(ABORT, 'an addendum cannot change'); END;
+        CREATE TRIGGER IF NOT EXISTS addenda_stay BEFORE DELETE ON addenda
+        BEGIN SELECT RAISE(ABORT, 'an addendum cannot be deleted'); END;
+        """
+    )
+
+
+PROGRESS_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_p1, _p2]
 
 
 def _run(db: sqlite_utils.Database, steps: list[Callable[[sqlite_utils.Database], None]]) -> int:

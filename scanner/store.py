@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from scanner.errors import BadInput, UsageError
+from scanner.errors import BadInput, Refused
 
 
 @contextmanager
@@ -76,6 +76,48 @@ def get_sheet(vault, session: str | int) -> dict[str, Any]:
     if not rows:
         raise BadInput(f"There is no session {text} in this vault; 'inklock sessions' lists them.")
     return rows[0]
+
+
+def label_rows(template) -> list[tuple[str, str, str, str]]:
+    """(template, key, option value, words) for the tick answers a search should know by their label.
+
+    A risk-screen answer gives its field's label ("Suicidal ideation", and the
+    option's label where it differs from its value); a checkbox its label,
+    under the value 'yes'; another choice option its own label where that
+    differs from its value (its value is indexed already). A "none" answer has
+    no words: it must not be found by "suicidal". Other field labels are left
+    out on purpose: "Mood, reported" on every session would only add noise.
+    """
+    from scanner.risk import is_risk_field
+
+    out = []
+    for f in template.fields:
+        label = " ".join((f.label or "").split())
+        if f.kind == "checkbox":
+            out.append((template.name, f.key, "yes", label))
+        elif f.kind == "choice":
+            risky = is_risk_field(f)
+            for o in f.options or ():
+                if str(o.value).strip().lower() == "none":
+                    continue
+                own = str(o.label or o.value)
+                words = " ".join(w for w in (label if risky else "", own if own != str(o.value) else "") if w)
+                if words:
+                    out.append((template.name, f.key, str(o.value), words))
+    return out
+
+
+def save_labels(db, template) -> bool:
+    """Keep a template's tick-option label words for search; True when they changed (reindex then)."""
+    rows = label_rows(template)
+    old = {tuple(r) for r in db.execute("SELECT template, key, value, words FROM search_labels WHERE template = ?",
+                                        [template.name]).fetchall()}
+    if old == set(rows):
+        return False
+    with transaction(db):
+        db.execute("DELETE FROM search_labels WHERE template = ?", [template.name])
+        db.conn.executemany("INSERT INTO search_labels(template, key, value, words) VALUES (?,?,?,?)", rows)
+    return True
 
 
 # -- ingest -----------------------------------------------------------------
@@ -175,7 +217,7 @@ def save_page(vault, result) -> dict[str, Any]:
                     replaced_bundles.add(old_crop.partition("#")[0])
                 db.execute(
                     "UPDATE fields SET value = ?, confidence = ?, flags = ?, crop_file = ?, page_version = ?, "
-                    "alternative = ? WHERE id = ?",
+                    "alternative = ?, kept_at = NULL WHERE id = ?",
                     [new_value, f.confidence, dumps(f.flags), crop_id, version, f.raw.get("alternative"), field_id],
                 )
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
@@ -250,7 +292,10 @@ def list_sessions(vault, client: str | None = None, pending: bool = False) -> li
     sql = (
         "SELECT s.id, s.sheet_id, s.template, s.client, s.date, s.session_number, s.blank, "
         "(SELECT json_group_array(DISTINCT p.page) FROM pages p WHERE p.sheet_id = s.sheet_id) AS pages, "
-        "(SELECT COUNT(*) FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'pending') AS pending "
+        "(SELECT COUNT(*) FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'pending' "
+        "AND f.kept_at IS NULL) AS pending, "
+        "(SELECT COUNT(*) FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'pending' "
+        "AND f.kept_at IS NOT NULL) AS kept "
         "FROM sheets s WHERE 1=1"
     )
     params: list[Any] = []
@@ -265,7 +310,7 @@ def list_sessions(vault, client: str | None = None, pending: bool = False) -> li
             continue
         out.append({"session": r["id"], "sheet_id": r["sheet_id"], "template": r["template"],
                     "client": r["client"], "date": r["date"], "session_number": r["session_number"],
-                    "pages": pages, "pending": r["pending"]})
+                    "pages": pages, "pending": r["pending"], "kept": r["kept"]})
     return out
 
 
@@ -274,11 +319,16 @@ def session_fields(vault, sheet_id: str) -> list[dict[str, Any]]:
     return [
         {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
          "value": loads(r["value"]), "confidence": round(float(r["confidence"]), 3),
-         "flags": loads(r["flags"]) or [], "status": r["status"],
+         "flags": loads(r["flags"]) or [], "status": field_status(r["status"], r["kept_at"]),
          "confirmed_value": loads(r["confirmed_value"]), "crop_file": r["crop_file"], "id": r["id"],
          "alternative": r["alternative"]}
         for r in rows
     ]
+
+
+def field_status(status: str, kept_at: str | None) -> str:
+    """pending | confirmed | kept (a private written field kept as its handwriting, still unconfirmed)."""
+    return "kept" if status == "pending" and kept_at else status
 
 
 def show_session(vault, session: str | int) -> dict[str, Any]:
@@ -300,7 +350,13 @@ def show_session(vault, session: str | int) -> dict[str, Any]:
 # -- confirmation ---------------------------------------------------------------
 
 def parse_value(kind: str, text: str, field_layout: dict[str, Any] | None) -> Any:
-    """A value typed by a person, checked against the field's kind and options."""
+    """A value typed by a person, checked against the field's kind, cells, range and options.
+
+    The checks are :mod:`scanner.values` (shared with the review page and
+    ingest); a bad value is BadInput (exit 4) naming what the field allows.
+    """
+    from scanner import values
+
     t = text.strip()
     if kind == "checkbox":
         low = t.lower()
@@ -308,29 +364,21 @@ def parse_value(kind: str, text: str, field_layout: dict[str, Any] | None) -> An
             return True
         if low in ("no", "n", "false", "0", "", "empty"):
             return False
-        raise UsageError(f"'{text}' is not a checkbox value; use yes or no.")
+        raise values.BadValue(f"'{values.shown(text)}' is not a checkbox value; use yes or no.")
     options = [str(o["value"]) for o in (field_layout or {}).get("options", [])]
     if kind == "scale":
-        if t == "" or t.lower() in ("none", "null", "-"):
-            return None
-        if not t.lstrip("-").isdigit() or (options and t not in options):
-            raise UsageError(f"'{text}' is not on this scale; choose one of {', '.join(options)}, or none.")
-        return int(t)
+        return values.check_scale(text, field_layout)
     if kind == "choice":
         no_answer = t.lower() in ("none", "null", "-") and t not in options
         parts = [] if no_answer else [p.strip() for p in t.split(",") if p.strip()]
-        bad = [p for p in parts if options and p not in options]
-        if bad:
-            raise UsageError(f"'{bad[0]}' is not an option of this field; choose from {', '.join(options)}.")
+        values.check_options(parts, field_layout)
         if (field_layout or {}).get("multiple"):
             return parts
         if len(parts) > 1:
-            raise UsageError("This field takes one answer only.")
+            raise values.BadValue("This field takes one answer only.")
         return parts[0] if parts else None
     if kind == "digits":
-        if t and not t.replace(" ", "").isdigit():
-            raise UsageError(f"'{text}' is not a number made of digits.")
-        return t.replace(" ", "")
+        return values.check_digits(text, field_layout)
     return text
 
 
@@ -346,6 +394,7 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
             raise BadInput(f"Session {sheet['id']} has no scanned pages yet, so there is nothing to confirm.")
         raise BadInput(f"Session {sheet['id']} has no field '{key}'; its fields are: {', '.join(keys)}.")
     field_id, kind, read_value, status, old_confirmed = row
+    refuse_if_signed(vault, sheet, key)
     if typed is not None:
         value = parse_value(kind, typed, field_layout)
     if value is ...:
@@ -353,13 +402,28 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
     action = "confirm" if dumps(value) == read_value else "correct"
     at = now()
     with transaction(vault.db):
-        vault.db.execute("UPDATE fields SET status = 'confirmed', confirmed_value = ?, confirmed_at = ? WHERE id = ?",
+        vault.db.execute("UPDATE fields SET status = 'confirmed', confirmed_value = ?, confirmed_at = ?, kept_at = NULL "
+                         "WHERE id = ?",
                          [dumps(value), at, field_id])
         vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                          [field_id, at, action, old_confirmed if status == "confirmed" else read_value, dumps(value)])
     if kind in ("line", "text"):
         _learn_hand(vault, field_id)
     return {"session": sheet["id"], "key": key, "value": value, "action": action}
+
+
+def is_signed(vault, session_id: int) -> bool:
+    """Whether the session's progress note is signed (kept in the progress store; issue #14)."""
+    return vault.progress_db.execute("SELECT 1 FROM signed_notes WHERE session = ?", [int(session_id)]).fetchone() is not None
+
+
+def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
+    """A progress field of a signed session cannot change: Refused (exit 3), pointing to an addendum."""
+    row = vault.db.execute("SELECT privacy FROM fields WHERE sheet_id = ? AND key = ?",
+                           [sheet["sheet_id"], key]).fetchone()
+    if row is not None and row[0] == "progress" and is_signed(vault, sheet["id"]):
+        raise Refused(f"Session {sheet['id']} has a signed note, so its progress field '{key}' cannot change; "
+                      f"add an addendum instead (inklock addendum {sheet['id']} --text \"...\").")
 
 
 def _learn_hand(vault, field_id: int) -> None:
@@ -390,11 +454,65 @@ def reopen_field(vault, session: str | int, key: str) -> None:
                            [sheet["sheet_id"], key]).fetchone()
     if row is None:
         raise BadInput(f"Session {sheet['id']} has no field '{key}'.")
+    refuse_if_signed(vault, sheet, key)
     with transaction(vault.db):
-        vault.db.execute("UPDATE fields SET status = 'pending', confirmed_value = NULL, confirmed_at = NULL WHERE id = ?",
+        vault.db.execute("UPDATE fields SET status = 'pending', confirmed_value = NULL, confirmed_at = NULL, "
+                         "kept_at = NULL WHERE id = ?",
                          [row[0]])
         vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                          [row[0], now(), "reopen", row[1], None])
+
+
+# -- keep as handwritten (SPEC section 6, issue 14) -------------------------------------
+
+KEEPABLE_KINDS = ("line", "text")
+
+
+def keep_field(vault, session: str | int, key: str) -> dict[str, Any]:
+    """Keep a private line/text field as written: its crop is the record, its reading an unverified draft.
+
+    The field stays unconfirmed (searchable as a draft) and stops counting as
+    waiting; confirming it later (a transcription) or reopening it ends the
+    keeping. A progress field, or a field that is not written text, is refused.
+    """
+    sheet = get_sheet(vault, session)
+    row = vault.db.execute("SELECT id, kind, privacy, status, kept_at, value FROM fields WHERE sheet_id = ? AND key = ?",
+                           [sheet["sheet_id"], key]).fetchone()
+    if row is None:
+        keys = [r["key"] for r in vault.db.query("SELECT key FROM fields WHERE sheet_id = ?", [sheet["sheet_id"]])]
+        if not keys:
+            raise BadInput(f"Session {sheet['id']} has no scanned pages yet, so there is nothing to keep.")
+        raise BadInput(f"Session {sheet['id']} has no field '{key}'; its fields are: {', '.join(keys)}.")
+    field_id, kind, privacy, status, kept_at, value = row
+    if privacy != "private":
+        raise Refused(f"{key} is a progress field: it feeds the progress note, so it must be confirmed, "
+                      "not kept as written.")
+    if kind not in KEEPABLE_KINDS:
+        raise Refused(f"{key} is a {kind} field; only handwritten lines and text can be kept as written.")
+    if status == "confirmed":
+        raise Refused(f"{key} of session {sheet['id']} is already confirmed; reopen it first to keep it as written.")
+    if not kept_at:
+        at = now()
+        with transaction(vault.db):
+            vault.db.execute("UPDATE fields SET kept_at = ? WHERE id = ?", [at, field_id])
+            vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                             [field_id, at, "keep", value, None])
+    return {"session": sheet["id"], "key": key, "status": "kept", "action": "keep" if not kept_at else "already-kept"}
+
+
+def keep_private(vault, session: str | int) -> list[str]:
+    """Keep every waiting private line/text field of a session as written; returns their keys."""
+    sheet = get_sheet(vault, session)
+    rows = vault.db.execute(
+        "SELECT id, key, value FROM fields WHERE sheet_id = ? AND privacy = 'private' AND status = 'pending' "
+        "AND kept_at IS NULL AND kind IN ('line', 'text') ORDER BY page, id", [sheet["sheet_id"]]).fetchall()
+    at = now()
+    with transaction(vault.db):
+        for field_id, _key, value in rows:
+            vault.db.execute("UPDATE fields SET kept_at = ? WHERE id = ?", [at, field_id])
+            vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                             [field_id, at, "keep", value, None])
+    return [r[1] for r in rows]
 
 
 # -- blank sheets (SPEC section 3) ----------------------------------------------------

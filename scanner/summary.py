@@ -28,10 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Union
 
-from scanner import notes, store
+from scanner import notes, outfile, store
 from scanner.errors import BadInput, Refused, UsageError
 from scanner.notes import pdf_fonts
-from scanner.vault import atomic_write
 
 KINDS = ("md", "pdf", "json")
 # Attendance answers that mean the client was there (option values of the built-in forms).
@@ -550,11 +549,12 @@ def write_summary(vault, client: str, since: str | None, until: str | None, out_
         raise UsageError(f"The folder {out_path.parent} does not exist.")
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
+    outfile.check_target(out_path)  # a link, pipe or device is refused, never replaced
     summary = collect(vault, client, since, until)
     if summary.confirmed_sessions == 0:
         period = _period_words(summary.since, summary.until)
         raise Refused(f"None of the {len(summary.sessions)} scanned session(s) of client {client}"
                       f"{' ' + period if period else ''} has confirmed progress fields; "
                       "confirm them in review first (nothing was written).")
-    atomic_write(out_path, render(summary, kind))
+    outfile.write_private(out_path, render(summary, kind))
     return summary

@@ -60,6 +60,9 @@ def print_sessions(rows: list[dict[str, Any]]) -> None:
         table.add_row(str(r["session"]), r["sheet_id"], r["template"], r["client"] or "(blank sheet)",
                       r["date"] or "", ",".join(str(p) for p in r["pages"]) or "-", str(r["pending"]))
     console.print(table)
+    for r in rows:  # risk answers under the table, in full (a column would be cut short)
+        if r.get("risk"):
+            console.print(f"Risk, session {r['session']}: {'; '.join(r['risk'])}.", style="bold red", markup=False)
 
 
 def _fmt(value: Any) -> str:

@@ -19,5 +19,5 @@ def test_small_benchmark_finishes(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench", "--small"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for figure in ("print a", "unlock", "ingest, s/page", "pages identified", "p95"):
+    for figure in ("print a", "unlock", "ingest, s/page", "pages identified", "p95", "keys per session"):
         assert figure in proc.stdout, figure

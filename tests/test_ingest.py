@@ -200,13 +200,30 @@ def test_page_workers_run_numpy_on_one_thread():
     assert threads and all(n == 1 for n in threads)
 
 
-def test_missing_line_model_stops_before_any_page(day_vault, cli, monkeypatch):
-    """Without the second reader's model every page would fail: one sentence, exit 2, nothing stored."""
+def _model_package_at(monkeypatch, folder):
+    """Make the line model's package resolve to ``folder`` (None: not installed)."""
+    import importlib.machinery
     import importlib.util
 
+    from scanner import linerec
+
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "rapidocr_onnxruntime" else real_find_spec(name, *a))
+
+    def find_spec(name, *a):
+        if name != linerec.MODEL_PACKAGE:
+            return real_find_spec(name, *a)
+        if folder is None:
+            return None
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+        return spec
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_missing_line_model_stops_before_any_page(day_vault, cli, monkeypatch):
+    """Without the line recogniser's model every page would fail: one sentence, exit 2, nothing stored."""
+    _model_package_at(monkeypatch, None)
     result = cli("ingest", SAMPLES / "day.pdf")
     assert result.code == 2
     assert "make setup" in result.err and "Traceback" not in result.err
@@ -214,8 +231,26 @@ def test_missing_line_model_stops_before_any_page(day_vault, cli, monkeypatch):
     assert day_vault.db.execute("SELECT count(*) FROM pages").fetchone()[0] == 0
 
 
+def test_altered_line_model_stops_before_any_page(day_vault, cli, monkeypatch, tmp_path):
+    """A model file that is not the one checked in (its SHA-256 differs) is refused the same way."""
+    from scanner import linerec
+
+    real = linerec.model_path()
+    altered = tmp_path / "pkg" / linerec.MODEL_FILE
+    altered.parent.mkdir(parents=True)
+    data = bytearray(real.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte changed
+    altered.write_bytes(bytes(data))
+    _model_package_at(monkeypatch, tmp_path / "pkg")
+    result = cli("ingest", SAMPLES / "day.pdf")
+    assert result.code == 2
+    assert "not the expected file" in result.err and "make setup" in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert day_vault.db.execute("SELECT count(*) FROM pages").fetchone()[0] == 0
+
+
 def test_other_readings_are_stored_for_handwritten_text(day_vault, cli):
-    """Where the two handwriting readers disagree, the other reading is kept for review (encrypted like the rest)."""
+    """Where post-correction changed a reading, the recogniser's own is kept beside it for review (encrypted like the rest)."""
     cli("ingest", SAMPLES / "day.pdf")
     rows = day_vault.db.execute("SELECT kind, value, alternative FROM fields").fetchall()
     others = [r for r in rows if r[2] is not None]

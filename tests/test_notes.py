@@ -111,17 +111,22 @@ def test_soap_note_matches_confirmed_values(vault, session_note, tmp_path):
     assert (note["client"], note["date"], note["session_number"], note["format"]) == ("C017", "2026-11-27", 3, "soap")
     s, o = section(note, "Subjective"), section(note, "Objective")
     a, p = section(note, "Assessment"), section(note, "Plan")
-    assert "4/10" in s and "anxious, depressed" in s and "work stress and sleep" in s
-    assert "Affect, observed: constricted, tearful." in o
-    assert "Interventions: CBT, MI." in o  # option labels, not stored values
-    assert "PHQ-9 total: 12." in o
+    # Sentences, not "Label: value" lists.
+    assert "Mood was reported as anxious and depressed (4/10)." in s
+    assert "The session focused on work stress and sleep." in s
+    assert "Client partly completed the homework set at the last session." in s
+    assert o.startswith("Client attended a video session of 38-52 minutes.")
+    assert "Affect was constricted and tearful." in o and "Thought process was logical." in o
+    assert "The clinician used CBT and MI." in o  # option labels, not stored values
+    assert "PHQ-9 total was 12 (moderate range)." in o
     assert "GAD-7" not in o  # empty answers are left out...
     # ...except the risk screen, always documented from the field labels.
-    assert "Risk screen: no suicidal ideation, homicidal ideation or self-harm reported." in a
+    assert "No suicidal ideation, homicidal ideation or self-harm was reported." in a
     assert "cognitive behavioral therapy" in a and "homework" in a  # shorthand expanded in written text
     safety = get_template("session").field("safety_plan")
     assert f"{safety.label} {safety.help}." in p  # a ticked box reads as its label and help
-    assert "follow-up on sleep" in p and "Next visit: in 2 weeks." in p
+    assert "follow-up on sleep" in p and "The next session is planned in 2 weeks." in p
+    assert ": " not in o  # no label dumps among the chosen answers
     # Each sentence names the fields it came from, with the confirmed value.
     cited = {f["key"]: f["value"] for sec in note["sections"] for item in sec["items"] for f in item["fields"]}
     assert cited["mood_rating"] == 4 and cited["interventions"] == ["cbt", "mi"]
@@ -131,12 +136,14 @@ def test_soap_note_matches_confirmed_values(vault, session_note, tmp_path):
 def test_sections_follow_each_format(vault, session_note, tmp_path):
     birp = json.loads(notes.write_note(vault, session_note, "birp", tmp_path / "b.json").read_text())
     assert [s["letter"] for s in birp["sections"]] == ["B", "I", "R", "P"]
-    assert "Interventions: CBT, MI." in section(birp, "Intervention")
-    assert "Client response" in section(birp, "Response")
-    assert "Risk screen" in section(birp, "Behavior")
+    assert "The clinician used CBT and MI." in section(birp, "Intervention")
+    assert "The session was held by video and lasted 38-52 minutes." in section(birp, "Intervention")
+    assert section(birp, "Behavior").startswith("Client attended a session.")
+    assert "Client response to the interventions" in section(birp, "Response")
+    assert "No suicidal ideation" in section(birp, "Behavior")
     dap = json.loads(notes.write_note(vault, session_note, "dap", tmp_path / "d.json").read_text())
     assert [s["title"] for s in dap["sections"]] == ["Data", "Assessment", "Plan"]
-    assert "Interventions: CBT, MI." in section(dap, "Data")
+    assert "The clinician used CBT and MI." in section(dap, "Data")
 
 
 def test_uses_confirmed_value_not_the_read(vault, tmp_path):
@@ -154,8 +161,10 @@ def test_risk_positive_and_unrecorded_are_documented(vault, tmp_path):
     confirm_all(vault, session, "session", values)
     note = json.loads(notes.write_note(vault, session, "soap", tmp_path / "n.json").read_text())
     a = section(note, "Assessment")
-    assert "Risk screen: suicidal ideation (passive); no self-harm reported; homicidal ideation not recorded." in a
-    assert "Safety plan" not in section(note, "Plan")  # an unticked box denies nothing, so it is not claimed
+    assert "Suicidal ideation: passive. No self-harm was reported. Homicidal ideation was not recorded." in a
+    assert "Safety plan reviewed" not in section(note, "Plan")  # an unticked box is not claimed...
+    # ...and beside an endorsed risk the note says the plan was not reviewed.
+    assert "The safety plan was not reviewed in this session." in section(note, "Plan")
 
 
 def test_vault_abbreviations_override_and_extend_defaults(vault, tmp_path):
@@ -295,17 +304,18 @@ def test_group_note_has_the_elements_of_a_group_note(vault, tmp_path):
     b, i = section(note, "Behavior"), section(note, "Intervention")
     r, p = section(note, "Response"), section(note, "Plan")
     assert "coping with holidays; skills practice in pairs" in i  # the group summary, shorthand expanded
-    assert "psychoeducation, skills practice" in i  # interventions named
+    assert "The clinician used psychoeducation and skills practice." in i  # interventions named
     assert "Shared an example and offered feedback to peers" in b  # how the client took part
     assert "Peers validated the example" in r  # how the group responded to the client
-    assert "Practice one skill daily" in p and "continue in group" in p
+    assert "Practice one skill daily" in p and "Client will continue in the group." in p
+    assert b.startswith("Client attended a group session.") and "Client participated actively in the group." in b
     # The group sheet's risk checklist speaks for each risk it lists.
-    assert "Risk screen: no suicidal ideation, homicidal ideation or self-harm reported." in b
+    assert "No suicidal ideation, homicidal ideation or self-harm was reported." in b
 
 
 def test_group_risk_checklist_positive_and_blank(vault, tmp_path):
-    for risk, expected in ((["self-harm"], "Risk screen: self-harm noted."),
-                           ([], "Risk screen: suicidal ideation, homicidal ideation and self-harm not recorded.")):
+    for risk, expected in ((["self-harm"], "Self-harm was noted."),
+                           ([], "Suicidal ideation, homicidal ideation and self-harm were not recorded.")):
         values = dict(GROUP_VALUES, risk=risk)
         session = add_session(vault, "group", values)
         confirm_all(vault, session, "group", values)

@@ -273,6 +273,26 @@ def test_a_rescan_replaces_the_draft_in_the_index(vault, notes):
     index_is_sound(vault)
 
 
+def test_the_raw_reading_of_a_draft_is_searched_beside_the_corrected_one(vault):
+    """Post-correction guessed "stricken"; the recogniser read "Sunday": both find the draft until it is confirmed."""
+    sheet_id = secrets.token_hex(4).upper()
+    number = store.register_sheet(vault, sheet_id=sheet_id, template="session", template_version=1,
+                                  page_size="letter", client="C03", date="2024-02-02", session_number=1)
+    read = FieldRead(key="plan", kind=KINDS["plan"][0], privacy=KINDS["plan"][1], page=1,
+                     value="Call sister on stricken", confidence=0.6, flags=[], crop_png=TINY_PNG,
+                     raw={"alternative": "Call sister on Sunday"})
+    result = PageResult(status="identified", source="test.pdf", sha256=secrets.token_hex(32), index=0,
+                        template="session", page=1, page_size="letter", sheet_id=sheet_id,
+                        image_jpeg=b"not really a jpeg", fields=[read])
+    store.save_page(vault, result)
+    assert (number, "plan") in hits(vault, "sunday")
+    assert (number, "plan") in hits(vault, "stricken")
+    store.confirm_field(vault, number, "plan", value="Call sister on Sunday")
+    assert (number, "plan") in hits(vault, "sunday")
+    assert (number, "plan") not in hits(vault, "stricken")
+    index_is_sound(vault)
+
+
 def test_reindex_rebuilds_identical_results(vault, notes):
     queries = ["sleep", "anxiety", "SI", "anx*", '"poor sleep"', "somni", "grief OR panic"]
     before = {q: find(vault, q) for q in queries}

@@ -66,7 +66,7 @@ def progress_value(f):
     return "1" * f.cells
 
 
-def filled_session(vault, template, confirm_private: bool) -> tuple[int, list[str]]:
+def filled_session(vault, template, confirm_private: bool, keep_private: bool = False) -> tuple[int, list[str]]:
     """Store a sheet of ``template`` with every field answered; returns (session, marked private keys)."""
     sheet_id = new_sheet_id()
     session = store.register_sheet(vault, sheet_id=sheet_id, template=template.name,
@@ -89,6 +89,8 @@ def filled_session(vault, template, confirm_private: bool) -> tuple[int, list[st
     for f in template.fields:
         if f.privacy == "progress" or confirm_private:
             store.confirm_field(vault, session, f.key, value=values[f.key])
+    if keep_private:  # kept as written (issue 14): unconfirmed, out of the queue
+        assert sorted(store.keep_private(vault, session)) == sorted(marked)
     return session, marked
 
 
@@ -108,14 +110,18 @@ def assert_no_marker(blob: str | bytes, where: str) -> None:
         assert marker not in text.lower(), f"private marker '{marker}' found in {where}"
 
 
-@pytest.mark.parametrize("confirm_private", [True, False], ids=["private-confirmed", "private-pending"])
+@pytest.mark.parametrize("private", ["confirmed", "pending", "kept"], ids=lambda m: f"private-{m}")
 @pytest.mark.parametrize("template_name", TEMPLATES)
-def test_no_private_word_in_any_note_or_the_progress_store(vault, tmp_path, template_name, confirm_private):
+def test_no_private_word_in_any_note_or_the_progress_store(vault, tmp_path, template_name, private):
+    from scanner import risk
+
     template = next(t for t in list_templates() if t.name == template_name)
-    session, marked = filled_session(vault, template, confirm_private)
+    session, marked = filled_session(vault, template, private == "confirmed", keep_private=private == "kept")
     assert marked, "the template should have private written fields to plant words in"
     # The planted words really are in the vault: the test would see them if they leaked.
     assert MARKERS[0] in repr(store.show_session(vault, session)["fields"])
+    # The risk words (queue, next sheet, the note's risk sentence) come from progress fields only.
+    assert_no_marker(repr(risk.session_risk(vault, session)), "the session's risk words")
 
     out_dir = tmp_path / "notes"
     out_dir.mkdir()
@@ -156,3 +162,48 @@ def test_builder_is_never_handed_a_private_field(vault, tmp_path, monkeypatch):
     private_keys = {f.key for t in list_templates() for f in t.fields if f.privacy == "private"}
     assert not {f["key"] for f in handed} & private_keys
     assert all(set(f) == {"key", "kind", "privacy", "page", "status", "confirmed_value"} for f in handed)
+
+
+@pytest.mark.parametrize("template_name", TEMPLATES)
+def test_no_private_word_in_a_signed_note_its_addenda_exports_or_copy_text(vault, tmp_path, template_name):
+    """Signing, addenda and the copy button are outputs too (issue #14): the same planted words, looked for there."""
+    from scanner import clinician
+
+    template = next(t for t in list_templates() if t.name == template_name)
+    session, _ = filled_session(vault, template, confirm_private=True)
+    clinician.set_clinician(vault, name="Dr Ada Example", credentials="PsyD", licence="PSY-1")
+    notes.sign_note(vault, session, "dap", confirm_code=True)
+    notes.add_addendum(vault, session, "ordinary progress text added later")
+    # After signing a private field may still be confirmed again: it must not reach the signed note either.
+    store.confirm_field(vault, session, next(f.key for f in template.fields if f.privacy == "private"
+                                             and f.kind in ("line", "text")), value=f"{MARKERS[0]} again")
+
+    out_dir = tmp_path / "signed"
+    out_dir.mkdir()
+    for kind in KINDS:
+        out = notes.write_note(vault, session, "dap", out_dir / f"signed.{kind}")
+        raw = out.read_bytes()
+        assert_no_marker(raw, out.name)
+        if kind == "pdf":
+            text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+            assert_no_marker(text, f"{out.name} (extracted text)")
+            assert "ordinary progress text added later" in " ".join(text.split())
+        else:
+            assert "ordinary progress text added later" in raw.decode("utf-8")
+    copy = notes.copy_text(vault, session, "dap")
+    assert "Electronically signed by Dr Ada Example" in copy and "ordinary progress text" in copy
+    assert_no_marker(copy, "the copy text")
+
+    # The review page's note preview (what the copy button copies, and what it shows).
+    from scanner.web import create_app
+    from tests.test_web import BASE, PORT, login
+
+    app = create_app(vault, lambda pw: vault, idle_minutes=15, port=PORT)
+    app.testing = True
+    page = login(app).get(f"/session/{session}/note", base_url=BASE).get_data(as_text=True)
+    assert 'id="note-text"' in page and "ordinary progress text added later" in page
+    assert_no_marker(page, "the note page")
+
+    dump = dump_progress_store(vault)
+    assert "ordinary progress text added later" in dump and "Electronically signed" in dump
+    assert_no_marker(dump, "the progress store (signed notes and addenda)")

@@ -21,6 +21,14 @@
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("article.field")); }
   function isConfirmed(row) { return row.getAttribute("data-status") === "confirmed"; }
+  // Done for the queue: confirmed, or a private note kept as its handwriting.
+  function isDone(row) { return isConfirmed(row) || row.getAttribute("data-status") === "kept"; }
+  // WCAG 2.1.4: single-character shortcuts can be turned off (remembered in this browser).
+  var KEYS_PREF = "inklock-single-keys";
+  function singleKeysOn() {
+    try { return window.localStorage.getItem(KEYS_PREF) !== "off"; } catch (err) { return true; }
+  }
+  var armed = null;  // a flagged value whose confirmation waits for a second, deliberate press
   function textBox(row) { return row.querySelector(".text-in"); }
 
   function post(url, body) {
@@ -82,8 +90,39 @@
     var rect = document.querySelector('rect.box[data-key="' + row.getAttribute("data-key") + '"]');
     if (rect) { rect.classList.add("current"); }
     showPage(row.getAttribute("data-page"));
+    if (armed && armed.row !== row) { armed = null; }
     if (!keepFocus) { row.focus({ preventScroll: true }); }
     row.scrollIntoView({ block: "center" });
+    hints();
+  }
+
+  // The hint bar names exactly the keys that work for the current row and focus.
+  function hints(editing) {
+    var bar = document.getElementById("keys");
+    if (!bar) { return; }
+    var row = current;
+    var t = document.activeElement;
+    if (editing === undefined) { editing = !!(t && t.closest && t.closest("fieldset.ctl")); }
+    var box = row ? textBox(row) : null;
+    var waiting = row && !isConfirmed(row);
+    var on = {
+      row: !!row && !editing,
+      waiting: waiting && !editing,
+      editing: waiting && editing,
+      "editing-line": waiting && editing && !(box && box.tagName === "TEXTAREA"),
+      "editing-text": waiting && editing && !!(box && box.tagName === "TEXTAREA"),
+      suggestion: waiting && !editing && row.hasAttribute("data-suggestion"),
+      alternative: waiting && !editing && row.hasAttribute("data-alternative"),
+      keepable: waiting && !editing && row.hasAttribute("data-keepable") && row.getAttribute("data-status") !== "kept",
+      "keep-all": !editing && !!document.getElementById("keep-private") && !document.getElementById("keep-private").hidden,
+      tick: waiting && !editing && row.getAttribute("data-kind") === "checkbox",
+      bulk: waiting && !editing && !!row.closest(".field-section[data-bulk=true]"),
+      confirmed: !!row && !editing && isConfirmed(row)
+    };
+    var letters = singleKeysOn();
+    Array.prototype.forEach.call(bar.querySelectorAll("[data-when]"), function (el) {
+      el.hidden = !on[el.getAttribute("data-when")] || (el.hasAttribute("data-single") && !letters);
+    });
   }
 
   function move(delta) {
@@ -98,7 +137,7 @@
     var start = list.indexOf(from);
     var ordered = list.slice(start + 1).concat(list.slice(0, Math.max(start, 0)));
     for (var k = 0; k < ordered.length; k++) {
-      if (!isConfirmed(ordered[k]) && !busy.has(ordered[k])) { return ordered[k]; }
+      if (!isDone(ordered[k]) && !busy.has(ordered[k])) { return ordered[k]; }
     }
     return null;
   }
@@ -124,6 +163,65 @@
     if (link && d.progress_pending === 0) { link.classList.remove("is-disabled"); link.classList.add("btn-primary"); }
     var done = document.getElementById("all-done");
     if (done && d.pending === 0) { done.hidden = false; }
+    var keepAll = document.getElementById("keep-private");
+    if (keepAll && !rows().some(function (r) { return r.hasAttribute("data-keepable") && !isDone(r); })) {
+      keepAll.hidden = true;
+    }
+  }
+
+  function markKept(row) {
+    row.setAttribute("data-status", "kept");
+    row.classList.remove("is-pending");
+    row.classList.add("is-kept");
+    var btn = row.querySelector('[data-act="keep"]');
+    if (btn) { btn.hidden = true; }
+    row.querySelector("[data-status-label]").textContent = "Kept as written";
+    var rect = document.querySelector('rect.box[data-key="' + row.getAttribute("data-key") + '"]');
+    if (rect) { rect.classList.remove("is-pending", "is-attention"); rect.classList.add("is-kept"); }
+    say(row, "Kept as written: the handwriting is the record; its reading stays searchable, unverified.");
+  }
+
+  function keepRow(row) {
+    if (!row || isDone(row) || busy.has(row)) { return; }
+    if (!row.hasAttribute("data-keepable")) {
+      say(row, "Only a private handwritten note can be kept as written; this one feeds the progress note.", true);
+      return;
+    }
+    busy.add(row);
+    goNext(row);
+    post(base + "/field/" + encodeURIComponent(row.getAttribute("data-key")) + "/keep", {})
+      .then(function (d) { markKept(row); counts(d); })
+      .catch(function (err) { if (err.message !== "locked") { say(row, err.message, true); select(row); } })
+      .then(function () { busy.delete(row); hints(); });
+  }
+
+  function keepAllPrivate() {
+    var targets = rows().filter(function (r) { return r.hasAttribute("data-keepable") && !isDone(r) && !busy.has(r); });
+    if (!targets.length) { return; }
+    targets.forEach(function (r) { busy.add(r); });
+    post(base + "/keep-private", {})
+      .then(function (d) {
+        var kept = new Set(d.kept || []);
+        targets.forEach(function (r) { if (kept.has(r.getAttribute("data-key"))) { markKept(r); } });
+        counts(d);
+        targets.forEach(function (r) { busy.delete(r); });
+        if (current && isDone(current)) { goNext(current); }
+        hints();
+      })
+      .catch(function (err) {
+        targets.forEach(function (r) { busy.delete(r); });
+        if (err.message !== "locked" && current) { say(current, err.message, true); }
+      });
+  }
+
+  // A value a range check flagged: the first press explains, only a second one confirms it as shown.
+  function checkFirst(row, what) {
+    if (!row.hasAttribute("data-check")) { return false; }
+    if (armed && armed.row === row && armed.what === what) { armed = null; return false; }
+    armed = { row: row, what: what };
+    say(row, "This value was flagged by a range check: look at the handwriting, then press the same key again " +
+      "to confirm it as shown, or e to type what is written.", true);
+    return true;
   }
 
   function markConfirmed(row, text) {
@@ -136,13 +234,16 @@
     Array.prototype.forEach.call(row.querySelectorAll("[data-suggestion-box]"), function (b) { b.hidden = true; });
     row.querySelector('[data-act="confirm"]').hidden = true;
     row.querySelector('[data-act="reopen"]').hidden = false;
+    var keepBtn = row.querySelector('[data-act="keep"]');
+    if (keepBtn) { keepBtn.hidden = true; }
+    row.classList.remove("is-kept");
     row.querySelector("[data-status-label]").textContent = "Confirmed";
     var rect = document.querySelector('rect.box[data-key="' + row.getAttribute("data-key") + '"]');
     if (rect) { rect.classList.remove("is-pending", "is-attention"); rect.classList.add("is-confirmed"); }
     say(row, "");
   }
 
-  function confirmRow(row, advance, byButton) {
+  function confirmRow(row, advance, byButton, checked) {
     if (!row) { return; }
     if (isConfirmed(row)) { if (advance) { goNext(row); } return; }
     if (busy.has(row)) { return; }
@@ -152,6 +253,7 @@
       edit(row);
       return;
     }
+    if (!byButton && !checked && checkFirst(row, "confirm")) { return; }
     var typed = typedOf(row);
     busy.add(row);
     row.classList.add("saving");
@@ -172,7 +274,9 @@
       return;
     }
     var targets = Array.prototype.filter.call(section.querySelectorAll("article.field"), function (r) {
-      return !isConfirmed(r) && !busy.has(r) && !needsTyping(r);
+      // Risk answers and range-flagged values are never part of a bulk confirmation (the server refuses them too).
+      return !isConfirmed(r) && !busy.has(r) && !needsTyping(r) && !r.hasAttribute("data-risk") &&
+        !r.hasAttribute("data-check");
     });
     if (!targets.length) { goNext(row); return; }
     var title = section.querySelector("h2").textContent;
@@ -206,9 +310,13 @@
   function useSuggestion(row, andConfirm, attr) {
     attr = attr || "data-suggestion";  // or "data-alternative": the other reader's text
     if (!row || isConfirmed(row) || !row.hasAttribute(attr)) { return; }
+    if (andConfirm && checkFirst(row, attr)) { return; }
     var box = textBox(row);
     box.value = row.getAttribute(attr);
-    if (andConfirm) { confirmRow(row, true); } else { edit(row); }
+    if (andConfirm) { armed = null; confirmRow(row, true, false, true); return; }
+    edit(row);
+    // Editing a reading: the caret goes to its end, so typing adds to it rather than replacing it.
+    if (box.setSelectionRange) { box.setSelectionRange(box.value.length, box.value.length); }
   }
 
   function toggleTick(row) {
@@ -237,7 +345,7 @@
     var inCtl = t.closest ? t.closest("fieldset.ctl") : null;
     if (inCtl) {
       var row = t.closest("article.field");
-      if (e.key === "Escape") { e.preventDefault(); select(row); return; }
+      if (e.key === "Escape") { e.preventDefault(); select(row); hints(false); return; }
       if (e.key === "Enter") {
         if (t.tagName === "TEXTAREA" && !(e.ctrlKey || e.metaKey)) { return; }  // a new line
         e.preventDefault();
@@ -250,6 +358,8 @@
     if (e.ctrlKey || e.metaKey) { return; }
     if (!current) { return; }
     var handled = true;
+    // With single-key shortcuts off only Enter, Shift+Enter, the arrows and Space work (WCAG 2.1.4).
+    if (e.key.length === 1 && e.key !== " " && !singleKeysOn()) { return; }
     switch (e.key) {
       case "j": case "ArrowDown": move(1); break;
       case "k": case "ArrowUp": move(-1); break;
@@ -261,6 +371,9 @@
       case "s": useSuggestion(current, true); break;
       case "c": useSuggestion(current, false); break;
       case "o": useSuggestion(current, true, "data-alternative"); break;
+      case "O": useSuggestion(current, false, "data-alternative"); break;
+      case "w": keepRow(current); break;
+      case "W": keepAllPrivate(); break;
       case "r": reopen(current); break;
       case " ": handled = toggleTick(current); break;
       default: handled = false;
@@ -286,10 +399,23 @@
       else if (act === "copy") { useSuggestion(row, false); }
       else if (act === "accept-alt") { useSuggestion(row, true, "data-alternative"); }
       else if (act === "copy-alt") { useSuggestion(row, false, "data-alternative"); }
+      else if (act === "keep") { keepRow(row); }
       return;
     }
     if (current !== row) { select(row, !!t.closest("fieldset.ctl")); }
   });
+
+  var keepAllBtn = document.getElementById("keep-private");
+  if (keepAllBtn) { keepAllBtn.addEventListener("click", function () { keepAllPrivate(); }); }
+  var toggle = document.getElementById("keys-toggle");
+  if (toggle) {
+    toggle.checked = singleKeysOn();
+    toggle.addEventListener("change", function () {
+      try { window.localStorage.setItem(KEYS_PREF, toggle.checked ? "on" : "off"); } catch (err) { /* private mode */ }
+      hints();
+    });
+  }
+  document.addEventListener("focusin", function () { hints(); });
 
   var link = document.getElementById("note-link");
   if (link) {
@@ -304,7 +430,7 @@
   // Start where the address says (after a reopen), else at the first waiting field.
   var start = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
   if (!start || !start.matches("article.field")) {
-    start = rows().filter(function (r) { return !isConfirmed(r); })[0] || rows()[0];
+    start = rows().filter(function (r) { return !isDone(r); })[0] || rows()[0];
   }
   select(start);
 }());

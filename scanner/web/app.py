@@ -9,6 +9,7 @@ with the passphrase, so an idle review page holds no open database.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from flask import Flask, Response, current_app, jsonify, redirect, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from scanner.errors import Refused
 from scanner.web import security
@@ -24,6 +27,8 @@ from scanner.web.security import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, Guard
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = PACKAGE_DIR / "webtemplates"
 STATIC_DIR = PACKAGE_DIR / "static"
+SQLITE_MAX_ID = 2**63 - 1
+_log = logging.getLogger("inklock.review")
 # Endpoints reachable while locked (the unlock form itself and its assets).
 OPEN_WHILE_LOCKED = {"unlock", "unlock_post", "static"}
 
@@ -145,6 +150,9 @@ def create_app(vault: Any, opener: Callable[[str], Any], *, template_dirs: Itera
     app = Flask("scanner.web", template_folder=str(TEMPLATE_DIR), static_folder=str(STATIC_DIR),
                 static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=256 * 1024, TEMPLATES_AUTO_RELOAD=False, JSON_SORT_KEYS=False)
+    # Every <int:...> in a route is an SQLite row id: a larger number matches no route (404),
+    # rather than reaching the database and failing there (OverflowError).
+    app.url_map.converters["int"] = RowIdConverter
     guard = Guard(idle_seconds=idle_minutes * 60.0, clock=clock, port=port)
     state = ReviewState(VaultHolder(vault, opener), guard, template_dirs)
     app.extensions["inklock"] = state
@@ -155,7 +163,29 @@ def create_app(vault: Any, opener: Callable[[str], Any], *, template_dirs: Itera
     from scanner.web import views
 
     views.register(app)
+    app.register_error_handler(Exception, _unexpected)
     return app
+
+
+class RowIdConverter(IntegerConverter):
+    """``int`` in a route: 0 to SQLite's largest row id."""
+
+    def __init__(self, url_map, fixed_digits: int = 0, min: int | None = None, max: int | None = None,
+                 signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=SQLITE_MAX_ID if max is None else max,
+                         signed=signed)
+
+
+def _unexpected(exc: Exception) -> Any:
+    """No traceback on the terminal: one log line (no request data), one sentence to the page."""
+    if isinstance(exc, HTTPException):
+        return exc
+    _log.error("inklock review: unexpected error (%s) in %s; the page was answered with an error.",
+               type(exc).__name__, request.endpoint or "an unknown page")
+    if _wants_json():
+        return jsonify({"ok": False, "error": "This page could not be answered because of an unexpected error."}), 500
+    return Response("This page could not be answered because of an unexpected error.\n", status=500,
+                    mimetype="text/plain")
 
 
 def _refuse(status: int, text: str) -> Response:

@@ -29,7 +29,12 @@ FLAG_WORDS = {
     "implausible": "outside the allowed range",
     "range_corrected": "read outside the range; nearest likely value shown",
     "empty_cell": "a digit cell is empty",
+    "risk": "risk answer",
+    "cancelled_mark": "a box was scribbled out: the other mark was read",
 }
+# Flags on a value a check found wrong (outside the field's range): never
+# confirmed by one key as shown; the clinician types it or presses the key twice.
+CHECK_FLAGS = frozenset({"implausible", "range_corrected"})
 
 
 @dataclass
@@ -59,10 +64,26 @@ class FieldView:
     suggestion_confidence: float | None = None
     # What the other handwriting reader made of it, when that differs (scanner.ocr)
     alternative: str | None = None
+    # A risk-screen answer other than "none", or an unticked safety plan beside one (scanner.risk)
+    risk: bool = False
 
     @property
     def confirmed(self) -> bool:
         return self.status == "confirmed"
+
+    @property
+    def kept(self) -> bool:
+        """A private written field kept as its handwriting (unconfirmed, out of the queue)."""
+        return self.status == "kept"
+
+    @property
+    def keepable(self) -> bool:
+        return self.privacy == "private" and self.kind in HAND_KINDS and not self.confirmed
+
+    @property
+    def needs_check(self) -> bool:
+        """A value a range check flagged: one key does not confirm it as shown."""
+        return any(f in CHECK_FLAGS for f in self.flags)
 
     @property
     def flag_words(self) -> list[str]:
@@ -101,17 +122,14 @@ def parse_choice(typed: str, geo: dict[str, Any] | None, multiple: bool) -> Any:
     Unlike :func:`scanner.store.parse_value` this keeps an option whose value
     is literally "none" (risk screens have one).
     """
-    from scanner.errors import UsageError
+    from scanner import values
 
     parts = [p.strip() for p in typed.split(",") if p.strip()]
-    options = [str(o["value"]) for o in (geo or {}).get("options", [])]
-    bad = [p for p in parts if options and p not in options]
-    if bad:
-        raise UsageError(f"'{bad[0]}' is not an option of this field; choose from {', '.join(options)}.")
+    values.check_options(parts, geo)  # the one check shared with confirm and ingest
     if multiple:
         return parts
     if len(parts) > 1:
-        raise UsageError("This field takes one answer only.")
+        raise values.BadValue("This field takes one answer only.")
     return parts[0] if parts else None
 
 
@@ -152,18 +170,22 @@ def _hand(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
-                hand: dict[int, dict[str, Any]] | None = None) -> list[FieldView]:
+                hand: dict[int, dict[str, Any]] | None = None, risk: set[str] | frozenset[str] = frozenset()
+                ) -> list[FieldView]:
     """Rows for every field of a session, in review order (see :func:`review_order`).
 
     ``hand``: field id -> :func:`scanner.exemplars.suggest` result. For a
     doubtful written field it replaces the OCR text as the suggestion, shown
     beside an empty box like any suggestion (never typed in for the clinician).
+    ``risk``: keys of risk answers (:func:`scanner.risk.flagged_keys`): always
+    for a closer look, first, never in a bulk confirmation.
     """
     geo = layout_fields(layout)
     views = []
     for i, f in enumerate(fields):
         page, order, g = geo.get(f["key"], (f["page"], 1000 + i, None))
         confirmed = f["status"] == "confirmed"
+        at_risk = f["key"] in risk
         shown = f["confirmed_value"] if confirmed else f["value"]
         text = as_text(f["kind"], shown)
         suggestion = None
@@ -179,20 +201,22 @@ def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
             id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
             label=(g or {}).get("label") or f["key"].replace("_", " ").capitalize(),
             help=(g or {}).get("help"), status=f["status"], confidence=float(f["confidence"]),
-            flags=list(f["flags"]), attention=needs_attention(float(f["confidence"]), list(f["flags"])),
+            flags=list(f["flags"]) + (["risk"] if at_risk else []),
+            attention=at_risk or needs_attention(float(f["confidence"]), list(f["flags"])),
             shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
             multiple=bool((g or {}).get("multiple")) or isinstance(shown, list),
             bbox=(g or {}).get("bbox"),
             suggestion_source="handwriting" if from_hand is not None else "ocr",
             suggestion_confidence=float(from_hand["confidence"]) if from_hand is not None else None,
             alternative=alternative if alternative and alternative != suggestion.strip() else None,
+            risk=at_risk,
         ))
     return review_order(views)
 
 
 def review_order(views: list[FieldView]) -> list[FieldView]:
-    """Doubtful fields first (flagged or below 0.8), then by page and printed order."""
-    return sorted(views, key=lambda v: (not v.attention, v.page, v.order))
+    """Risk answers first, then doubtful fields (flagged or below 0.8), then by page and printed order."""
+    return sorted(views, key=lambda v: (not v.risk, not v.attention, v.page, v.order))
 
 
 def sections(views: list[FieldView], page_titles: dict[int, str]) -> list[dict[str, Any]]:
@@ -201,7 +225,7 @@ def sections(views: list[FieldView], page_titles: dict[int, str]) -> list[dict[s
     attention = [v for v in views if v.attention]
     if attention:
         out.append({"id": "attention", "title": "Needs a closer look", "bulk": False, "fields": attention,
-                    "hint": "Low confidence or flagged: confirm these one by one."})
+                    "hint": "Risk answers, low confidence or flagged: confirm these one by one."})
     for page in sorted({v.page for v in views if not v.attention}):
         rows = [v for v in views if not v.attention and v.page == page]
         title = page_titles.get(page) or f"Page {page}"

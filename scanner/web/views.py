@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
-from scanner import notes, store
-from scanner.errors import BadInput, InklockError, UnconfirmedFields, UsageError, WrongPassphrase
-from scanner.web import blanks, searchpage, unmatched
+from scanner import notes, risk, store
+from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
+from scanner.web import blanks, notepage, searchpage, unmatched
 from scanner.web import fields as fv
 from scanner.web.app import VaultLocked, state_of
 from scanner.web.security import cookie_args
@@ -27,6 +27,9 @@ MESSAGES = {
     "discarded": "The page was discarded.",
     "unlocked": "Unlocked.",
     "client-assigned": "The sheet now belongs to the client, date and session you chose.",
+    "settings-saved": "Your name, credentials and licence were saved.",
+    "signed": "The note is signed; its progress fields can no longer change (add an addendum instead).",
+    "addendum-added": "The addendum was added after the signed note.",
 }
 
 
@@ -41,8 +44,13 @@ def register(app: Flask) -> None:
         ("/session/<int:session>/field/<key>/confirm", "confirm", confirm, ["POST"]),
         ("/session/<int:session>/confirm-many", "confirm_many", confirm_many, ["POST"]),
         ("/session/<int:session>/field/<key>/reopen", "reopen", reopen, ["POST"]),
+        ("/session/<int:session>/field/<key>/keep", "keep", keep, ["POST"]),
+        ("/session/<int:session>/keep-private", "keep_private", keep_private, ["POST"]),
         ("/session/<int:session>/note", "note", note_preview, ["GET"]),
         ("/session/<int:session>/note/export", "note_export", note_export, ["POST"]),
+        ("/session/<int:session>/note/sign", "note_sign", notepage.sign_post, ["POST"]),
+        ("/session/<int:session>/note/addendum", "note_addendum", notepage.addendum_post, ["POST"]),
+        ("/settings", "settings_post", notepage.settings_post, ["POST"]),
         ("/unmatched/<int:uid>", "unmatched_page", unmatched_page, ["GET"]),
         ("/unmatched/<int:uid>/thumb.jpg", "unmatched_thumb", unmatched_thumb, ["GET"]),
         ("/unmatched/<int:uid>/image.jpg", "unmatched_image", unmatched_image, ["GET"]),
@@ -123,7 +131,7 @@ def _safe_next(target: str | None) -> str:
 
 def queue() -> str:
     with _state().holder.use() as vault:
-        everything = store.list_sessions(vault)
+        everything = risk.add_risk(vault, store.list_sessions(vault), _state().template_dirs)
         waiting = [s for s in everything if s["pending"] and s["pages"]]
         ready = [s for s in everything if not s["pending"] and s["pages"]][-12:][::-1]
         pages = unmatched.open_pages(vault)
@@ -189,8 +197,11 @@ def unmatched_discard(uid: int) -> Response:
 def _session_data(vault, session: int) -> dict[str, Any]:
     sheet = store.get_sheet(vault, session)
     shown = store.show_session(vault, sheet["id"])
-    _template, layout, problem = _state().form(sheet["template"], sheet["page_size"])
-    return {"sheet": sheet, "show": shown, "layout": layout, "problem": problem}
+    template, layout, problem = _state().form(sheet["template"], sheet["page_size"])
+    at_risk = risk.flagged_keys(template, shown["fields"]) if template is not None else set()
+    words = risk.risk_words(template, shown["fields"]) if template is not None else []
+    return {"sheet": sheet, "show": shown, "layout": layout, "problem": problem, "risk_keys": at_risk,
+            "risk": words}
 
 
 def session_page(session: int) -> str:
@@ -198,7 +209,7 @@ def session_page(session: int) -> str:
         data = _session_data(vault, session)
         hand = _hand_suggestions(vault, data["show"]["fields"])
     show, layout = data["show"], data["layout"]
-    views = fv.build_views(show["fields"], layout, hand)
+    views = fv.build_views(show["fields"], layout, hand, data["risk_keys"])
     titles = {p["number"]: p["title"] for p in (layout or {}).get("pages", [])}
     received = {p["page"] for p in show["pages"]}
     overlays = [
@@ -212,8 +223,9 @@ def session_page(session: int) -> str:
         "session.html", show=show, sheet=data["sheet"], sections=fv.sections(views, titles), views=views,
         message=MESSAGES.get(request.args.get("msg", "")),
         overlays=overlays, page_size=size, problem=data["problem"], missing_pages=missing_pages,
-        progress_pending=progress_pending, pending=sum(1 for v in views if not v.confirmed),
-        titles=titles, formats=NOTE_FORMATS,
+        progress_pending=progress_pending, pending=sum(1 for v in views if not v.confirmed and not v.kept),
+        titles=titles, formats=NOTE_FORMATS, risk=data["risk"],
+        keepable=sum(1 for v in views if v.keepable and not v.kept),
     )
 
 
@@ -274,8 +286,8 @@ def _parse(row: dict[str, Any], typed: Any, layout: dict[str, Any] | None) -> An
 
 def _counts(vault, sheet_id: str) -> dict[str, int]:
     row = vault.db.execute(
-        "SELECT SUM(status = 'pending'), SUM(status = 'pending' AND privacy = 'progress') FROM fields "
-        "WHERE sheet_id = ?", [sheet_id]).fetchone()
+        "SELECT SUM(status = 'pending' AND kept_at IS NULL), SUM(status = 'pending' AND privacy = 'progress') "
+        "FROM fields WHERE sheet_id = ?", [sheet_id]).fetchone()
     return {"pending": int(row[0] or 0), "progress_pending": int(row[1] or 0)}
 
 
@@ -312,12 +324,38 @@ def confirm_many(session: int) -> Response:
             if not isinstance(item, dict):
                 raise UsageError("Each field must be sent as {key, typed}.")
             row = _field_row(data, str(item.get("key")))
+            # Risk answers and range-flagged values are never confirmed in bulk (issue 14).
+            if row["key"] in data["risk_keys"]:
+                raise Refused(f"{row['key']} is a risk answer; confirm it on its own, not with others.")
+            if any(f in fv.CHECK_FLAGS for f in row["flags"]):
+                raise Refused(f"{row['key']} was flagged by a range check; confirm it on its own, not with others.")
             parsed.append((row, _parse(row, item.get("typed"), data["layout"])))
+        for row, _ in parsed:  # a signed session's progress field refuses the whole batch, before any change
+            store.refuse_if_signed(vault, data["sheet"], row["key"])
         for row, value in parsed:
             store.confirm_field(vault, data["sheet"]["id"], row["key"], value=value)
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "confirmed": [r["key"] for r, _ in parsed],
                     "texts": {r["key"]: fv.as_text(r["kind"], v) for r, v in parsed}, **counts})
+
+
+def keep(session: int, key: str) -> Response:
+    """Keep a private line/text field as written (its crop is the record; its reading stays a draft)."""
+    with _state().holder.use() as vault:
+        data = _session_data(vault, session)
+        _field_row(data, key)
+        store.keep_field(vault, data["sheet"]["id"], key)
+        counts = _counts(vault, data["sheet"]["sheet_id"])
+    return jsonify({"ok": True, "key": key, "status": "kept", **counts})
+
+
+def keep_private(session: int) -> Response:
+    """Keep every waiting private line/text field of the session as written."""
+    with _state().holder.use() as vault:
+        sheet = store.get_sheet(vault, session)
+        kept = store.keep_private(vault, sheet["id"])
+        counts = _counts(vault, sheet["sheet_id"])
+    return jsonify({"ok": True, "kept": kept, **counts})
 
 
 def reopen(session: int, key: str) -> Response:
@@ -343,16 +381,22 @@ def note_preview(session: int) -> Any:
     fmt = _format()
     with _state().holder.use() as vault:
         data = _session_data(vault, session)
+        extra = notepage.note_context(vault, data["sheet"]["id"], fmt)
         try:
             note, waiting = notes.draft_note(vault, data["sheet"]["id"], fmt), []
+            extra["copy_text"] = extra["copy_text"] or notes.render(note, "txt").decode("utf-8")
         except UnconfirmedFields as exc:
             note, waiting = None, exc.fields
+        if extra["signed"] is not None:  # the signed note is the note, whatever the fields say now
+            note, waiting, fmt = extra["signed_note"], [], extra["signed"]["format"]
     views = {v.key: v for v in fv.build_views(data["show"]["fields"], data["layout"])}
     geo = fv.layout_fields(data["layout"])
     unconfirmed = [{"key": k, "label": views[k].label if k in views else (geo[k][2]["label"] if k in geo else k),
                     "scanned": k in views} for k in waiting]
     return render_template("note.html", show=data["show"], fmt=fmt, formats=NOTE_FORMATS, note=note,
-                           unconfirmed=unconfirmed, kinds=list(NOTE_KINDS))
+                           unconfirmed=unconfirmed, kinds=list(NOTE_KINDS), message=MESSAGES.get(request.args.get("msg", "")),
+                           header_facts=notes.header_facts(note) if note else [],
+                           signature_lines=notes.signature_lines(note) if note else [], when=notes.when, **extra)
 
 
 def note_export(session: int) -> Response:
@@ -363,13 +407,18 @@ def note_export(session: int) -> Response:
         raise UsageError(f"'{kind}' is not a note file type; use {', '.join(NOTE_KINDS)}.")
 
     with _state().holder.use() as vault:
-        note = notes.draft_note(vault, session, fmt)
-        data = notes.render(note, kind)
-        with store.transaction(vault.progress_db):
-            notes.keep_note(vault, note)
+        signed = notes.signed_note(vault, session)
+        if signed is not None:  # exactly as signed, with its addenda
+            number, fmt = signed["session"], signed["format"]
+            data = notes.signed_export(vault, signed, fmt, kind)
+        else:
+            note = notes.draft_note(vault, session, fmt)
+            number, data = note.session, notes.render(note, kind)
+            with store.transaction(vault.progress_db):
+                notes.keep_note(vault, note)
     response = make_response(data)
     response.headers["Content-Type"] = NOTE_KINDS[kind]
-    response.headers["Content-Disposition"] = f'attachment; filename="inklock-session-{note.session}-{fmt}.{kind}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="inklock-session-{number}-{fmt}.{kind}"'
     return response
 
 
@@ -425,7 +474,8 @@ def _locked(_exc: VaultLocked) -> Response:
 
 
 def _problem(exc: InklockError) -> Any:
-    status = 404 if isinstance(exc, BadInput) else (409 if isinstance(exc, UnconfirmedFields) else 400)
+    missing = isinstance(exc, BadInput) and not isinstance(exc, BadValue)
+    status = 404 if missing else (409 if isinstance(exc, UnconfirmedFields) else 400)
     if request.is_json or request.method != "GET" and request.headers.get("X-CSRF-Token"):
         body: dict[str, Any] = {"ok": False, "error": exc.message}
         if isinstance(exc, UnconfirmedFields):
