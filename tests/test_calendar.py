@@ -141,3 +141,13 @@ def test_a_day_without_client_appointments_prints_nothing(vault_dir, cli, ics, t
     assert cli("print", "--calendar", ics, "--date", "2026-11-23", "--from", "2026-11-23",
                "--out", tmp_path / "x.pdf").code == 2
     assert cli("print", "--calendar", tmp_path / "missing.ics", "--out", tmp_path / "x.pdf").code == 4
+
+
+def test_a_calendar_that_is_a_fifo_is_refused_without_waiting(vault_dir, cli, tmp_path):
+    import os
+
+    fifo = tmp_path / "week.ics"
+    os.mkfifo(fifo)
+    r = cli("print", "--calendar", fifo, "--date", "2026-11-23", "--out", tmp_path / "x.pdf")
+    assert r.code == 4 and "named pipe" in r.err, (r.code, r.err)
+    assert not (tmp_path / "x.pdf").exists()
