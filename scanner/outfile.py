@@ -91,7 +91,7 @@ def commit(tmp: Path, path: str | Path) -> None:
     path = check_target(path)  # it may have become a link or a pipe meanwhile
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_private(path: str | Path, data: bytes) -> Path:
@@ -126,7 +126,8 @@ def open_regular(path: str | Path, what: str = "file"):
         raise
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

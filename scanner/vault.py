@@ -36,6 +36,7 @@ import sqlite_utils
 from scanner import crypto, schema
 from scanner.db import connect, is_plain_sqlite
 from scanner.errors import Refused, UsageError, VaultDamaged, VaultMissing, WrongPassphrase
+from scanner.outfile import fsync_dir  # noqa: F401  (also used by scanner.backup through this module)
 
 KEY_FILE = "keys.json"
 VAULT_DB = "vault.db"
@@ -64,15 +65,6 @@ def atomic_write(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _touch_private(path: Path) -> None:
