@@ -276,6 +276,7 @@ def field_sentence(f, ctx: Context, shorthand: Shorthand | None, fields: list = 
         return None
     if f.kind == "digits":
         label = prose_label(f)
+        text = str(int(text)) if text.isdigit() else text  # "02" written in two boxes is 2
         band = severity(label, text)
         return sentence(f"{label} was {text}" + (f" ({band} range)" if band else ""))
     if f.key == "focus":

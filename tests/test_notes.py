@@ -330,3 +330,12 @@ def test_pdf_keeps_letters_outside_latin_1(vault, tmp_path):
     out = notes.write_note(vault, session, "soap", tmp_path / "n.pdf")
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
     assert "άγχος at work, sleep decreased" in " ".join(text.split())  # lines may wrap anywhere
+
+
+def test_a_total_written_with_a_leading_zero_reads_as_its_number(vault, tmp_path):
+    values = dict(SESSION_VALUES, gad7="02")
+    session = add_session(vault, "session", values)
+    confirm_all(vault, session, "session", values)
+    note = json.loads(notes.write_note(vault, session, "soap", tmp_path / "note.json").read_text())
+    objective = section(note, "Objective")
+    assert "GAD-7 total was 2 (minimal range)." in objective and "02" not in objective
