@@ -247,6 +247,19 @@ def test_descender_stays_with_its_own_line():
     assert not second.any(), "line two has no writing of its own"
 
 
+def test_long_descender_stays_with_the_line_it_hangs_from():
+    # A long s or a looped g: most of its height lies in the box below, but it
+    # starts among line one's letters and has no letters of line two near it.
+    crop = field_crop(["long pauses", "more sleep"])
+    image = Image.fromarray(crop)
+    ImageDraw.Draw(image).line([(600, 50), (560, 150)], fill=25, width=4)
+    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
+    first, second = ink_by_line(np.asarray(image), boxes)
+    assert first[120:145, 560:600].any(), "the descender belongs to line one"
+    assert not second[120:145, 560:600].any()
+    assert second.any(), "line two keeps its own writing"
+
+
 def test_descender_makes_no_line_of_its_own(engine):
     result = engine.read_area(_descender_crop(), [(0, 0, 900, 80), (0, 80, 900, 160)])
     assert "\n" not in result.text
