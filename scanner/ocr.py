@@ -447,6 +447,18 @@ def _is_protected(core: str, shorthand: Shorthand) -> bool:
     return len(core) < 3
 
 
+def _is_known(core: str, shorthand: Shorthand) -> bool:
+    """A token the confidence may trust: a vocabulary word, shorthand, a number or code, or under 3 letters.
+
+    Unlike :func:`_is_protected`, a word in block capitals is not known just
+    for its capitals: a name the vocabulary lacks ("SCHNETDER" for
+    "SCHNEIDER") is as unsure as any other unknown word.
+    """
+    if core.isupper() and core.isalpha() and len(core) >= 3 and not shorthand.is_shorthand(core):
+        return core.lower() in vocabulary()
+    return _is_protected(core, shorthand) or core.lower() in vocabulary()
+
+
 def _mostly_upper(word: str) -> bool:
     """Block capitals, allowing one letter in three that OCR read as small ("THiS", "MiNOFULNESS")."""
     letters = [c for c in word if c.isalpha()]
@@ -820,7 +832,7 @@ class OcrEngine:
                     fixed = chosen[len(lead):len(chosen) - len(trail)] if chosen != token else core
             if fixed != core:
                 changed += 1
-            elif not _is_protected(core, self.shorthand) and core.lower() not in vocabulary():
+            elif not _is_known(core, self.shorthand):
                 unknown += 1
             tokens.append(f"{lead}{fixed}{trail}")
         text = " ".join(tokens)

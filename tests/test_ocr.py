@@ -498,3 +498,11 @@ def test_line_recogniser_writes_nothing_to_disk(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert [p for d in (home, tmp, cwd) for p in d.rglob("*")] == []
+
+
+def test_a_name_in_block_capitals_is_not_trusted_for_its_capitals(engine):
+    # Capitals protect a name from correction, but a name the vocabulary
+    # lacks is as unsure as any unknown word: it never reaches 0.8.
+    result = engine.read_line(field_crop(["BRZEZINSKA"]))
+    assert result.text.replace(" ", "").isupper()
+    assert result.confidence < 0.8 and "low_confidence" in result.flags
