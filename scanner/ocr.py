@@ -624,6 +624,17 @@ def near_words(low: str, limit_count: int = 8) -> list[str]:
     return [w for _c, w in scored[:limit_count]]
 
 
+def split_words(core: str) -> list[str]:
+    """``core`` cut into two vocabulary words ("paybest" -> "pay best"), as written, for every such cut.
+
+    Words a little too close together run into one reading; the network's own
+    probabilities (with the space) then judge whether the cut is as likely.
+    """
+    vocab = vocabulary()
+    return [f"{core[:i]} {core[i:]}" for i in range(2, len(core) - 1)
+            if core[:i].lower() in vocab and core[i:].lower() in vocab]
+
+
 # ------------------------------------------------------------ whole ruled lines
 
 
@@ -826,7 +837,7 @@ class OcrEngine:
             fragment = trail.startswith("-") or lead.endswith("-")
             if (self.correct and not fragment and not _is_protected(core, self.shorthand)
                     and core.lower() not in vocabulary()):
-                candidates = [_match_case(w, core) for w in near_words(core.lower())]
+                candidates = [_match_case(w, core) for w in near_words(core.lower())] + split_words(core)
                 if candidates:
                     chosen = self._corrector.choose(lp[f0:f1], token, [f"{lead}{c}{trail}" for c in candidates])
                     fixed = chosen[len(lead):len(chosen) - len(trail)] if chosen != token else core

@@ -506,3 +506,11 @@ def test_a_name_in_block_capitals_is_not_trusted_for_its_capitals(engine):
     result = engine.read_line(field_crop(["BRZEZINSKA"]))
     assert result.text.replace(" ", "").isupper()
     assert result.confidence < 0.8 and "low_confidence" in result.flags
+
+
+def test_a_non_word_of_two_run_together_words_offers_the_cut():
+    from scanner.ocr import split_words
+
+    assert "pay best" in split_words("paybest")
+    assert split_words("toSergeant") == ["to Sergeant"]  # written case kept
+    assert split_words("Brzezinska") == []  # a name has no such cut
