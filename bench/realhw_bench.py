@@ -19,7 +19,10 @@ crops (the crop-only figure), each with its target.
 The dev set is only read to measure; nothing of it is written anywhere but
 the temporary folder (deleted at the end), and nothing is learnt from it.
 
-    python -m bench.realhw_bench [--sheets 7] [--small] [--no-fonts] [--crops 200] [--seed 12]
+    python -m bench.realhw_bench [--sheets 7] [--small] [--no-fonts] [--crops 200] [--seed 12] [--half fit]
+
+``--half fit`` builds the pages from the other half of the dev set, to choose a
+change on; figures are reported on the default (measure) half.
 
 Skips (exit 0, one sentence) when the dev set is absent: set
 INKLOCK_HANDWRITING_DEV to its folder, or keep it at ../shared/handwriting-dev.
