@@ -241,10 +241,10 @@ def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]], *
                 dark: np.ndarray | None = None) -> list[np.ndarray]:
     """The ink of a multi-line field, one mask (the crop's size) per ruled line.
 
-    Each connected stroke goes to the line box it overlaps most, so a
-    descender that crosses the ruled line below stays with its own word
-    instead of appearing as a stray mark on the next line (and an ascender
-    reaching above its box is not cut off). Strokes outside every box are
+    Each connected stroke goes to the line whose body band (:data:`BODY_BAND`)
+    holds most of its ink, so a descender that crosses the ruled line below
+    stays with its own word instead of appearing as a stray mark on the next
+    line (and an ascender reaching above its box is not cut off). Strokes outside every box are
     dropped. Specks are judged at the size of one line, not of the whole area.
     """
     gray = _as_gray(gray)
@@ -258,9 +258,35 @@ def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]], *
         return []
     mask = ink_mask(gray, line_height=int(np.median(heights)), dark=dark)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    # Ink of each stroke in each line's body band (where letters sit on the rule).
+    in_band = np.zeros((len(boxes), n), np.int64)
+    bands = []
+    for k, b in enumerate(boxes):
+        if b is None:
+            bands.append((0, 0, 0, 0))
+            continue
+        lo, hi = b[1] + int(BODY_BAND[0] * (b[3] - b[1])), b[1] + int(np.ceil(BODY_BAND[1] * (b[3] - b[1])))
+        bands.append((b[0], lo, b[2], hi))
+        in_band[k] = np.bincount(labels[lo:hi, b[0]:b[2]].ravel(), minlength=n)[:n]
     owned: list[list[int]] = [[] for _ in boxes]
     for i in range(1, n):
         left, top, cw, ch = (int(v) for v in stats[i, :4])
+        # A stroke that starts among a line's letters hangs from that line
+        # (a descender, or its broken-off tail), wherever it ends.
+        starts = [k for k, (bx0, lo, bx1, hi) in enumerate(bands)
+                  if lo <= top < hi and bx0 <= left + cw // 2 < bx1 and in_band[k, i]]
+        if starts:
+            owned[starts[0]].append(i)
+            continue
+        if in_band[:, i].any():
+            owned[int(np.argmax(in_band[:, i]))].append(i)
+            continue
+        # A dot, a bar or a broken-off tail: the line whose box holds its top
+        # (a descender's tip starts under its own letters), else most overlap.
+        holds = [k for k, b in enumerate(boxes) if b is not None and b[1] <= top < b[3] and b[0] <= left + cw // 2 < b[2]]
+        if holds:
+            owned[holds[0]].append(i)
+            continue
         overlaps = [
             0 if b is None else max(0, min(left + cw, b[2]) - max(left, b[0])) * max(0, min(top + ch, b[3]) - max(top, b[1]))
             for b in boxes
@@ -272,6 +298,12 @@ def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]], *
     return [np.isin(labels, ids) if ids else np.zeros_like(mask) for ids in owned]
 
 
+# A ruled line's body band, as fractions of its box from the top: where the
+# letters of its own writing sit (Inklock's rule is at 0.8 of the box). A
+# stroke goes to the line whose band holds most of its ink, so a long
+# descender (g, y, a long s) stays with its word even when most of its box
+# lies in the line below, and a tall ascender stays with the line it rises from.
+BODY_BAND = (0.35, 0.85)
 # A line whose only ink is this little (against its neighbour's) and hugs the
 # ruled line next to that neighbour is the tail of the neighbour's writing.
 OVERFLOW_MASS = 0.25
@@ -413,6 +445,18 @@ def _is_protected(core: str, shorthand: Shorthand) -> bool:
     if core.isupper():
         return True  # acronyms (PHQ, GAD), and names written in block capitals
     return len(core) < 3
+
+
+def _is_known(core: str, shorthand: Shorthand) -> bool:
+    """A token the confidence may trust: a vocabulary word, shorthand, a number or code, or under 3 letters.
+
+    Unlike :func:`_is_protected`, a word in block capitals is not known just
+    for its capitals: a name the vocabulary lacks ("SCHNETDER" for
+    "SCHNEIDER") is as unsure as any other unknown word.
+    """
+    if core.isupper() and core.isalpha() and len(core) >= 3 and not shorthand.is_shorthand(core):
+        return core.lower() in vocabulary()
+    return _is_protected(core, shorthand) or core.lower() in vocabulary()
 
 
 def _mostly_upper(word: str) -> bool:
@@ -578,6 +622,17 @@ def near_words(low: str, limit_count: int = 8) -> list[str]:
             scored.append((_cost(low, w), w))
     scored.sort()
     return [w for _c, w in scored[:limit_count]]
+
+
+def split_words(core: str) -> list[str]:
+    """``core`` cut into two vocabulary words ("paybest" -> "pay best"), as written, for every such cut.
+
+    Words a little too close together run into one reading; the network's own
+    probabilities (with the space) then judge whether the cut is as likely.
+    """
+    vocab = vocabulary()
+    return [f"{core[:i]} {core[i:]}" for i in range(2, len(core) - 1)
+            if core[:i].lower() in vocab and core[i:].lower() in vocab]
 
 
 # ------------------------------------------------------------ whole ruled lines
@@ -782,13 +837,13 @@ class OcrEngine:
             fragment = trail.startswith("-") or lead.endswith("-")
             if (self.correct and not fragment and not _is_protected(core, self.shorthand)
                     and core.lower() not in vocabulary()):
-                candidates = [_match_case(w, core) for w in near_words(core.lower())]
+                candidates = [_match_case(w, core) for w in near_words(core.lower())] + split_words(core)
                 if candidates:
                     chosen = self._corrector.choose(lp[f0:f1], token, [f"{lead}{c}{trail}" for c in candidates])
                     fixed = chosen[len(lead):len(chosen) - len(trail)] if chosen != token else core
             if fixed != core:
                 changed += 1
-            elif not _is_protected(core, self.shorthand) and core.lower() not in vocabulary():
+            elif not _is_known(core, self.shorthand):
                 unknown += 1
             tokens.append(f"{lead}{fixed}{trail}")
         text = " ".join(tokens)

@@ -247,6 +247,19 @@ def test_descender_stays_with_its_own_line():
     assert not second.any(), "line two has no writing of its own"
 
 
+def test_long_descender_stays_with_the_line_it_hangs_from():
+    # A long s or a looped g: most of its height lies in the box below, but it
+    # starts among line one's letters and has no letters of line two near it.
+    crop = field_crop(["long pauses", "more sleep"])
+    image = Image.fromarray(crop)
+    ImageDraw.Draw(image).line([(600, 50), (560, 150)], fill=25, width=4)
+    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
+    first, second = ink_by_line(np.asarray(image), boxes)
+    assert first[120:145, 560:600].any(), "the descender belongs to line one"
+    assert not second[120:145, 560:600].any()
+    assert second.any(), "line two keeps its own writing"
+
+
 def test_descender_makes_no_line_of_its_own(engine):
     result = engine.read_area(_descender_crop(), [(0, 0, 900, 80), (0, 80, 900, 160)])
     assert "\n" not in result.text
@@ -485,3 +498,19 @@ def test_line_recogniser_writes_nothing_to_disk(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert [p for d in (home, tmp, cwd) for p in d.rglob("*")] == []
+
+
+def test_a_name_in_block_capitals_is_not_trusted_for_its_capitals(engine):
+    # Capitals protect a name from correction, but a name the vocabulary
+    # lacks is as unsure as any unknown word: it never reaches 0.8.
+    result = engine.read_line(field_crop(["BRZEZINSKA"]))
+    assert result.text.replace(" ", "").isupper()
+    assert result.confidence < 0.8 and "low_confidence" in result.flags
+
+
+def test_a_non_word_of_two_run_together_words_offers_the_cut():
+    from scanner.ocr import split_words
+
+    assert "pay best" in split_words("paybest")
+    assert split_words("toSergeant") == ["to Sergeant"]  # written case kept
+    assert split_words("Brzezinska") == []  # a name has no such cut
