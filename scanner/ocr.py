@@ -509,18 +509,9 @@ def correct_word(core: str, shorthand: Shorthand) -> str:
 @lru_cache(maxsize=8192)
 def _closest_word(low: str) -> str | None:
     """The vocabulary word nearest a lower-case non-word, or None when none is near or two are equally near."""
-    from rapidfuzz import process
-    from rapidfuzz.distance import OSA
-
-    limit = 1 if len(low) <= 5 else 2
-    by_len = _vocabulary_by_length()
-    scored: list[tuple[float, str]] = []
-    for n in range(len(low) - limit, len(low) + limit + 1):
-        for w, _d, _i in process.extract(low, by_len.get(n, ()), scorer=OSA.distance, score_cutoff=limit, limit=None):
-            scored.append((_cost(low, w), w))
+    scored = _near_scored(low)
     if not scored:
         return None
-    scored.sort()
     best_cost, best = scored[0]
     # Only when the best is clearly better than the runner-up: a tie means the
     # handwriting could be either word, and guessing would hide that.
@@ -611,6 +602,11 @@ def _word_confidences(text: str, char_conf: list[float]) -> list[tuple[str, floa
 
 def near_words(low: str, limit_count: int = 8) -> list[str]:
     """Vocabulary words near a lower-case non-word (edit distance 1, or 2 for longer words), nearest first."""
+    return [w for _c, w in _near_scored(low)[:limit_count]]
+
+
+def _near_scored(low: str) -> list[tuple[float, str]]:
+    """(cost, word) for every vocabulary word within edit distance 1 (2 for longer words) of ``low``, cheapest first."""
     from rapidfuzz import process
     from rapidfuzz.distance import OSA
 
@@ -621,7 +617,7 @@ def near_words(low: str, limit_count: int = 8) -> list[str]:
         for w, _d, _i in process.extract(low, by_len.get(n, ()), scorer=OSA.distance, score_cutoff=limit, limit=None):
             scored.append((_cost(low, w), w))
     scored.sort()
-    return [w for _c, w in scored[:limit_count]]
+    return scored
 
 
 def split_words(core: str) -> list[str]:
