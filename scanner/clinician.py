@@ -17,8 +17,7 @@ _WORDS = {"name": "name", "credentials": "credentials", "licence": "licence numb
 
 def get_clinician(vault) -> dict[str, str]:
     """The clinician's name, credentials and licence ('' where not set)."""
-    rows = {r["key"]: r["value"] for r in vault.db.query(
-        "SELECT key, value FROM settings WHERE key IN ('clinician.name', 'clinician.credentials', 'clinician.licence')")}
+    rows = store.get_settings(vault, [f"clinician.{f}" for f in FIELDS])
     return {f: rows.get(f"clinician.{f}", "") for f in FIELDS}
 
 
@@ -41,13 +40,7 @@ def set_clinician(vault, **changes: str | None) -> dict[str, str]:
             raise UsageError(f"The {_WORDS[key]} is longer than {_MAX[key]} characters.")
         clean[key] = text
     if clean:
-        at = store.now()
-        with store.transaction(vault.db):
-            for key, text in clean.items():
-                vault.db.execute(
-                    "INSERT INTO settings(key, value, updated_at) VALUES (?,?,?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    [f"clinician.{key}", text, at])
+        store.set_settings(vault, {f"clinician.{key}": text for key, text in clean.items()})
     return get_clinician(vault)
 
 

@@ -249,8 +249,7 @@ def send_to_printer(pdf: bytes, printer: str) -> str | None:
 
 def _keep_labels(vault, template) -> None:
     """Tick-option label words for search (issue 14); a changed user template re-indexes its sessions."""
-    if store.save_labels(vault.db, template) and vault.db.execute(
-            "SELECT 1 FROM sheets WHERE template = ? LIMIT 1", [template.name]).fetchone():
+    if store.save_labels(vault.db, template) and store.template_in_use(vault, template.name):
         from scanner.search import reindex
 
         reindex(vault.db)

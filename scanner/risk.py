@@ -142,16 +142,7 @@ def last_screen(vault, client: str, before: str | None, template) -> dict[str, s
     risky = [f for f in template.fields if is_risk_field(f)]
     if not risky or not client or not any(f.group for f in risky):
         return {}
-    keys = [f.key for f in risky]
-    marks = ",".join("?" for _ in keys)
-    sql = (f"SELECT s.sheet_id, s.date FROM sheets s WHERE s.client = ? AND s.template = ? AND s.date IS NOT NULL "
-           f"AND EXISTS (SELECT 1 FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'confirmed' "
-           f"AND f.key IN ({marks}))")
-    params: list[Any] = [client, template.name, *keys]
-    if before:
-        sql += " AND s.date < ?"
-        params.append(before)
-    row = vault.db.execute(sql + " ORDER BY s.date DESC, s.id DESC LIMIT 1", params).fetchone()
+    row = store.last_confirmed_sheet(vault, client, template.name, [f.key for f in risky], before)
     if row is None:
         return {}
     confirmed = [f for f in store.session_fields(vault, row[0]) if f["status"] == "confirmed"]

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
+from scanner import store
 from scanner.errors import BadInput, UsageError
 from scanner.pages import FileProblem, FileStart, PageImage
 
@@ -110,15 +111,12 @@ def choose_device(devices: list[Device], wanted: str | None, kept: str | None) -
 
 
 def kept_device(vault) -> str | None:
-    row = vault.db.execute("SELECT value FROM meta WHERE key = ?", [DEVICE_KEY]).fetchone()
-    return row[0] if row else None
+    return store.get_meta(vault, DEVICE_KEY)
 
 
 def keep_device(vault, name: str) -> None:
     """Keep ``name`` as the scanner ``inklock scan`` uses without --device."""
-    with vault.db.conn:
-        vault.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [DEVICE_KEY, name])
+    store.set_meta(vault, DEVICE_KEY, name)
 
 
 # -- choosing the device's settings (pure, from its option list) ----------------

@@ -559,6 +559,57 @@ def blank_sheet_ids(vault) -> frozenset[str]:
     return frozenset(r[0] for r in vault.db.execute("SELECT sheet_id FROM sheets WHERE client IS NULL"))
 
 
+def get_meta(vault, key: str) -> str | None:
+    """A value kept in the vault's ``meta`` table (e.g. the scanner ``inklock scan`` uses), or None."""
+    row = vault.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(vault, key: str, value: str) -> None:
+    with transaction(vault.db):
+        vault.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+
+
+def get_settings(vault, keys: list[str]) -> dict[str, str]:
+    """The values of ``keys`` kept in the ``settings`` table (absent keys are left out)."""
+    marks = ",".join("?" for _ in keys)
+    return {r["key"]: r["value"] for r in vault.db.query(
+        f"SELECT key, value FROM settings WHERE key IN ({marks})", list(keys))}
+
+
+def set_settings(vault, values: dict[str, str]) -> None:
+    """Keep each key's value in the ``settings`` table, in one transaction."""
+    at = now()
+    with transaction(vault.db):
+        for key, value in values.items():
+            vault.db.execute(
+                "INSERT INTO settings(key, value, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                [key, value, at])
+
+
+def template_in_use(vault, template: str) -> bool:
+    """Whether any sheet of the vault was printed from ``template``."""
+    return vault.db.execute("SELECT 1 FROM sheets WHERE template = ? LIMIT 1", [template]).fetchone() is not None
+
+
+def last_confirmed_sheet(vault, client: str, template: str, keys: list[str],
+                         before: str | None) -> tuple[str, str] | None:
+    """(sheet id, date) of ``client``'s latest dated sheet of ``template`` (strictly before ``before``)
+    with at least one of the fields ``keys`` confirmed, or None."""
+    marks = ",".join("?" for _ in keys)
+    sql = (f"SELECT s.sheet_id, s.date FROM sheets s WHERE s.client = ? AND s.template = ? AND s.date IS NOT NULL "
+           f"AND EXISTS (SELECT 1 FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'confirmed' "
+           f"AND f.key IN ({marks}))")
+    params: list[Any] = [client, template, *keys]
+    if before:
+        sql += " AND s.date < ?"
+        params.append(before)
+    row = vault.db.execute(sql + " ORDER BY s.date DESC, s.id DESC LIMIT 1", params).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def list_clients(vault) -> list[str]:
     """The clinician's client codes, in a stable, case-insensitive order."""
     return [r[0] for r in vault.db.execute("SELECT code FROM clients ORDER BY lower(code), code")]
