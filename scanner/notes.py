@@ -529,22 +529,16 @@ def stored_notes(vault, session: str | int | None = None) -> list[dict[str, Any]
 
 def signed_note(vault, session: str | int) -> dict[str, Any] | None:
     """The session's signed note as kept (content, md, txt, signer), or None while it is a draft."""
-    number = store.get_sheet(vault, session)["id"]
-    row = vault.progress_db.execute(
-        "SELECT session, sheet_id, format, signed_at, signer, content, md, txt FROM signed_notes WHERE session = ?",
-        [number]).fetchone()
-    if row is None:
+    data = store.signed_row(vault, store.get_sheet(vault, session)["id"])
+    if data is None:
         return None
-    keys = ("session", "sheet_id", "format", "signed_at", "signer", "content", "md", "txt")
-    data = dict(zip(keys, row))
     data["content"], data["signer"] = json.loads(data["content"]), json.loads(data["signer"])
     return data
 
 
 def addenda(vault, session: int) -> list[dict[str, Any]]:
     """A signed note's addenda, oldest first."""
-    return [dict(r) for r in vault.progress_db.query(
-        "SELECT at, author, text FROM addenda WHERE session = ? ORDER BY id", [int(session)])]
+    return store.addenda_rows(vault, session)
 
 
 def sign_note(vault, session: str | int, fmt: str, confirm_code: bool = False) -> dict[str, Any]:
@@ -564,12 +558,10 @@ def sign_note(vault, session: str | int, fmt: str, confirm_code: bool = False) -
     note = replace(note, clinician=who, signed_at=store.now(),
                    code_confirmed=bool(confirm_code and note.service_code))
     content = note.as_dict()
-    with store.transaction(vault.progress_db):
-        vault.progress_db.execute(
-            "INSERT INTO signed_notes(session, sheet_id, format, signed_at, signer, content, md, txt) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            [note.session, note.sheet_id, note.format, note.signed_at, json.dumps(who, ensure_ascii=False),
-             json.dumps(content, ensure_ascii=False), _render_md(note), _render_txt(note)])
+    store.save_signed(vault, {"session": note.session, "sheet_id": note.sheet_id, "format": note.format,
+                              "signed_at": note.signed_at, "signer": json.dumps(who, ensure_ascii=False),
+                              "content": json.dumps(content, ensure_ascii=False), "md": _render_md(note),
+                              "txt": _render_txt(note)})
     return signed_note(vault, number)  # type: ignore[return-value]
 
 
@@ -587,9 +579,7 @@ def add_addendum(vault, session: str | int, text: str) -> dict[str, Any]:
     if len(body) > 10000:
         raise UsageError("The addendum is longer than 10,000 characters.")
     entry = {"at": store.now(), "author": clinician_line(who) or who["name"], "text": body}
-    with store.transaction(vault.progress_db):
-        vault.progress_db.execute("INSERT INTO addenda(session, at, author, text) VALUES (?,?,?,?)",
-                                  [number, entry["at"], entry["author"], entry["text"]])
+    store.save_addendum(vault, number, entry)
     return entry
 
 

@@ -417,6 +417,36 @@ def is_signed(vault, session_id: int) -> bool:
     return vault.progress_db.execute("SELECT 1 FROM signed_notes WHERE session = ?", [int(session_id)]).fetchone() is not None
 
 
+SIGNED_COLUMNS = ("session", "sheet_id", "format", "signed_at", "signer", "content", "md", "txt")
+
+
+def signed_row(vault, session_id: int) -> dict[str, Any] | None:
+    """The signed note of a session as kept in the progress store (columns as stored), or None."""
+    row = vault.progress_db.execute(
+        f"SELECT {', '.join(SIGNED_COLUMNS)} FROM signed_notes WHERE session = ?", [int(session_id)]).fetchone()
+    return None if row is None else dict(zip(SIGNED_COLUMNS, row))
+
+
+def save_signed(vault, row: dict[str, Any]) -> None:
+    """Keep a signed note (``row`` has every column of ``SIGNED_COLUMNS``); triggers keep it unchanged after."""
+    with transaction(vault.progress_db):
+        vault.progress_db.execute(
+            f"INSERT INTO signed_notes({', '.join(SIGNED_COLUMNS)}) VALUES ({','.join('?' for _ in SIGNED_COLUMNS)})",
+            [row[c] for c in SIGNED_COLUMNS])
+
+
+def addenda_rows(vault, session_id: int) -> list[dict[str, Any]]:
+    """A signed note's addenda ({at, author, text}), oldest first."""
+    return [dict(r) for r in vault.progress_db.query(
+        "SELECT at, author, text FROM addenda WHERE session = ? ORDER BY id", [int(session_id)])]
+
+
+def save_addendum(vault, session_id: int, entry: dict[str, Any]) -> None:
+    with transaction(vault.progress_db):
+        vault.progress_db.execute("INSERT INTO addenda(session, at, author, text) VALUES (?,?,?,?)",
+                                  [int(session_id), entry["at"], entry["author"], entry["text"]])
+
+
 def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
     """A progress field of a signed session cannot change: Refused (exit 3), pointing to an addendum."""
     row = vault.db.execute("SELECT privacy FROM fields WHERE sheet_id = ? AND key = ?",
