@@ -30,6 +30,8 @@ VERBOSE = bool(os.environ.get("BENCH_VERBOSE"))
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import print_table  # noqa: E402  (after the path is set)
+
 
 def same_text(want: str, got: str | None) -> bool:
     """Equal but for case and spacing (how a line/text value counts as right)."""
@@ -365,10 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("line/text character error by handwriting font", "", ""))
             for name, (errors, chars) in sorted(fonts.items(), key=lambda kv: kv[1][0] / max(1, kv[1][1])):
                 rows.append((f"  {name} ({chars} characters)", pct(errors, chars), "<= 10%"))
-        width = max(len(r[0]) for r in rows)
-        print(f"{'figure'.ljust(width)}  {'measured':>12}  target / comparison")
-        for name, value, target in rows:
-            print(f"{name.ljust(width)}  {value:>12}  {target}")
+        print_table(rows, "target / comparison")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -48,6 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import print_table  # noqa: E402  (after the path is set)
+
 DEV_ENV = "INKLOCK_HANDWRITING_DEV"
 LOW = 0.8
 CLASSES = ("cursive", "capitals")
@@ -572,10 +574,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("  right crops at >= 0.8 confidence", share(t.right_sure, t.right), ">= 60%"))
             rows.append(("  wrong crops below 0.8", share(t.wrong_flagged, t.wrong), ">= 95%"))
         rows.append((f"  crop reader: {name}", f"{1000 * sec:.0f} ms", "per crop"))
-        width = max(len(r[0]) for r in rows)
-        print(f"{'figure'.ljust(width)}  {'measured':>16}  target")
-        for label, value, target in rows:
-            print(f"{label.ljust(width)}  {value:>16}  {target}")
+        print_table(rows, value_width=16)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
