@@ -114,8 +114,14 @@ def session_risk(vault, session: str | int, template_dirs: Iterable = (), _cache
     """The risk list of one session, as words (e.g. ["suicidal ideation: active"])."""
     from scanner import store
 
-    sheet = store.get_sheet(vault, session)
-    template = _template(sheet["template"], template_dirs, _cache)
+    return _sheet_risk(vault, store.get_sheet(vault, session), template_dirs, _cache)
+
+
+def _sheet_risk(vault, sheet: dict[str, Any], template_dirs: Iterable, cache: dict | None) -> list[str]:
+    """The risk words of a sheet row (with its ``template`` and ``sheet_id``)."""
+    from scanner import store
+
+    template = _template(sheet["template"], template_dirs, cache)
     if template is None:
         return []
     return risk_words(template, store.session_fields(vault, sheet["sheet_id"]))
@@ -125,7 +131,7 @@ def add_risk(vault, sessions: list[dict[str, Any]], template_dirs: Iterable = ()
     """Give each row of ``store.list_sessions`` its ``risk`` list (in place; returned)."""
     cache: dict = {}
     for s in sessions:
-        s["risk"] = session_risk(vault, s["session"], template_dirs, cache) if s.get("pages") else []
+        s["risk"] = _sheet_risk(vault, s, template_dirs, cache) if s.get("pages") else []
     return sessions
 
 

@@ -131,9 +131,10 @@ def _safe_next(target: str | None) -> str:
 
 def queue() -> str:
     with _state().holder.use() as vault:
-        everything = risk.add_risk(vault, store.list_sessions(vault), _state().template_dirs)
+        everything = store.list_sessions(vault)
         waiting = [s for s in everything if s["pending"] and s["pages"]]
         ready = [s for s in everything if not s["pending"] and s["pages"]][-12:][::-1]
+        risk.add_risk(vault, waiting + ready, _state().template_dirs)  # only the rows shown
         pages = unmatched.open_pages(vault)
         blank = store.blank_sheets(vault)
     return render_template("queue.html", waiting=waiting, ready=ready, unmatched=pages, blank=blank,
