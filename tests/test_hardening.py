@@ -401,7 +401,14 @@ def _alive(pid: int, started: str) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_page_workers_end_when_the_ingest_is_killed(vault_dir, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "scanner.cli", "ingest", str(SAMPLES / "day.pdf"), "--json",
+    import pikepdf
+
+    # the day three times over: a run long enough that the kill lands while pages are being read
+    with pikepdf.open(SAMPLES / "day.pdf") as day, pikepdf.new() as long_day:
+        for _ in range(3):
+            long_day.pages.extend(day.pages)
+        long_day.save(tmp_path / "long-day.pdf")
+    proc = subprocess.Popen([sys.executable, "-m", "scanner.cli", "ingest", str(tmp_path / "long-day.pdf"), "--json",
                              "--workers", "2"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -416,8 +423,8 @@ def test_page_workers_end_when_the_ingest_is_killed(vault_dir, tmp_path):
             assert proc.poll() is None, "the ingest ended before its workers were seen"
             time.sleep(0.05)
         assert workers, "no page workers were started"
-        time.sleep(3)  # let them be in the middle of reading pages (the run takes far longer)
-        assert proc.poll() is None
+        time.sleep(0.3)  # let them start on their first pages (a page takes longer than this)
+        assert proc.poll() is None, "the ingest ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         left = workers
