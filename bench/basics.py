@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small", action="store_true")
     args = ap.parse_args(argv)
     os.environ.pop("INKLOCK_KDF_FAST", None)  # measure the real Argon2id parameters
-    from scanner.printing import SheetRequest, print_packet
-    from scanner.vault import Vault
+    from scanner.notes.printing import SheetRequest, print_packet
+    from scanner.vault.vault import Vault
 
     work = Path(tempfile.mkdtemp(prefix="inklock-bench-"))
     try:

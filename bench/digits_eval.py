@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="Print JSON instead of text.")
     args = parser.parse_args(argv)
 
-    from scanner.digits import MODEL_PATH, DigitReader
+    from scanner.ingest.digits import MODEL_PATH, DigitReader
 
     images, labels = reserved_remainder(load_mnist(args.cache))
     reader = DigitReader()

@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 HANDWRITING_DEV = ROOT.parent / "shared" / "handwriting-dev"
 
-from scanner import exemplars, wordfeatures, wordsplit  # noqa: E402
+from scanner.hand import exemplars
+from scanner.hand import wordfeatures
+from scanner.hand import wordsplit# noqa: E402
 
 BASELINE_GW = 0.687
 
@@ -183,13 +185,13 @@ def clinician_bench(small: bool) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from forms.geometry import layout
     from forms.model import get_template
-    from scanner import store
-    from scanner.ocr import OcrEngine
-    from scanner.read import CROP_MARGIN_PT, FieldRead, PageResult, _line_boxes
-    from scanner.register import PX_PER_PT
-    from scanner.search import Searcher
-    from scanner.vault import Vault
-    from synth.handwriting import random_writer, write_line
+    from scanner.vault import store
+    from scanner.ingest.ocr import OcrEngine
+    from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult, _line_boxes
+    from scanner.ingest.register import PX_PER_PT
+    from scanner.vault.search import Searcher
+    from scanner.vault.vault import Vault
+    from tools.synth.handwriting import random_writer, write_line
 
     os.environ.setdefault("INKLOCK_KDF_FAST", "1")
     template = get_template("session")

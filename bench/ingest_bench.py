@@ -48,7 +48,7 @@ def cer(want: str, got: str) -> float:
 
 
 def make(pdf: Path, pages: int, seed: int, presets) -> list[dict]:
-    from tests.synth.batch import make_batch, random_sheets
+    from tools.synth.batch import make_batch, random_sheets
 
     rng = np.random.default_rng(seed)
     sheets = random_sheets(max(1, pages // 2), rng)
@@ -125,8 +125,8 @@ def drawn_presets(pages: int, seed: int, other: str) -> list[dict]:
 
 
 def new_vault(path: Path, expected: list[dict]) -> None:
-    from scanner import store
-    from scanner.vault import Vault
+    from scanner.vault import store
+    from scanner.vault.vault import Vault
 
     vault, _ = Vault.create(path, "bench-passphrase")
     seen = set()
@@ -141,8 +141,8 @@ def new_vault(path: Path, expected: list[dict]) -> None:
 
 def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
     """Compare what the vault holds with what was written, per degradation preset."""
-    from scanner import store
-    from scanner.vault import Vault
+    from scanner.vault import store
+    from scanner.vault.vault import Vault
 
     vault = Vault.open(vault_dir, "bench-passphrase")
     stats: dict[str, dict] = {}
@@ -244,8 +244,8 @@ def handwritten_words(expected: list[dict]) -> list[tuple[dict, str, str]]:
 
 def recall_inklock(vault_dir: Path, words) -> float:
     """Share of handwritten words a search finds in their own field, before any confirmation."""
-    from scanner.search import Filters, Searcher
-    from scanner.vault import Vault
+    from scanner.vault.search import Filters, Searcher
+    from scanner.vault.vault import Vault
 
     vault = Vault.open(vault_dir, "bench-passphrase")
     searcher = Searcher(vault.db, vault=vault)

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from scanner.ocr import LINE_IMAGES, LINE_READER, LOW_CONFIDENCE, PSM_SINGLE_LINE, TESSERACT, OcrEngine, OcrResult
+from scanner.ingest.ocr import LINE_IMAGES, LINE_READER, LOW_CONFIDENCE, PSM_SINGLE_LINE, TESSERACT, OcrEngine, OcrResult
 
 HANDWRITING_DEV = Path(__file__).resolve().parents[2] / "shared" / "handwriting-dev"
 
@@ -163,7 +163,7 @@ def run(engine: OcrEngine, samples, plain: bool = False) -> list[Item]:
 
 
 def _all_known(engine: OcrEngine, text: str) -> bool:
-    from scanner.ocr import _EDGE, _is_protected, vocabulary
+    from scanner.ingest.ocr import _EDGE, _is_protected, vocabulary
 
     for token in text.split():
         m = _EDGE.match(token)
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", action="store_true", help="also read the fit half and print calibration points from it")
     args = ap.parse_args(argv)
 
-    from scanner.linerec import MODEL_NAME
+    from scanner.ingest.linerec import MODEL_NAME
 
     engine = OcrEngine(binarize=args.binarize, reader=args.reader, line_image=args.line_image,
                        max_log_ratio=args.max_log_ratio)

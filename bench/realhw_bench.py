@@ -267,9 +267,9 @@ def make_pages(folder: Path, sheets: int, seed: int, fonts: bool, pdf: Path) -> 
     """
     from forms.geometry import layout
     from forms.model import get_template
-    from tests.synth import pages_to_pdf, printed_pages, random_sheets, random_values
-    from tests.synth.handwriting import random_writer
-    from tests.synth.page import fill_page, to_px
+    from tools.synth import pages_to_pdf, printed_pages, random_sheets, random_values
+    from tools.synth.handwriting import random_writer
+    from tools.synth.page import fill_page, to_px
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -333,7 +333,7 @@ def make_pages(folder: Path, sheets: int, seed: int, fonts: bool, pdf: Path) -> 
 
 
 def _encode(gray: np.ndarray, preset: str, rng: np.random.Generator, dpi: float):
-    from tests.synth import degrade, encode_jpeg
+    from tools.synth import degrade, encode_jpeg
 
     out, record = degrade(gray, preset, rng, dpi)
     h, w = out.shape[:2]
@@ -345,8 +345,8 @@ def _encode(gray: np.ndarray, preset: str, rng: np.random.Generator, dpi: float)
 
 def new_vault(path: Path, entries: list[dict]) -> None:
     """A real vault with every sheet registered, as `inklock print` leaves it."""
-    from scanner import store
-    from scanner.vault import Vault
+    from scanner.vault import store
+    from scanner.vault.vault import Vault
 
     vault, _ = Vault.create(path, PASSPHRASE)
     seen = set()
@@ -416,8 +416,8 @@ class Tally:
 
 def score(vault_dir: Path, entries: list[dict], verbose: bool) -> dict[tuple, Tally]:
     """(source, class) and (source, class, preset) -> tally, from what the vault holds after ingest."""
-    from scanner import store
-    from scanner.vault import Vault
+    from scanner.vault import store
+    from scanner.vault.vault import Vault
 
     vault = Vault.open(vault_dir, PASSPHRASE)
     tallies: dict[tuple[str, str], Tally] = {}
@@ -455,7 +455,7 @@ def score(vault_dir: Path, entries: list[dict], verbose: bool) -> dict[tuple, Ta
 def crop_reader():
     """(name, read(gray) -> (text, confidence), close) for the product's own line reader.
 
-    bench.ocr_eval's crop reader when it offers one, else scanner.ocr's
+    bench.ocr_eval's crop reader when it offers one, else scanner.ingest.ocr's
     OcrEngine.read_line (the reader ingest uses for a line).
     """
     try:
@@ -466,7 +466,7 @@ def crop_reader():
             return offered()
     except ImportError:
         pass
-    from scanner.ocr import OcrEngine
+    from scanner.ingest.ocr import OcrEngine
 
     engine = OcrEngine()
 
@@ -475,7 +475,7 @@ def crop_reader():
         return r.text, float(r.confidence)
 
     try:
-        from scanner.linerec import MODEL_NAME
+        from scanner.ingest.linerec import MODEL_NAME
     except ImportError:
         MODEL_NAME = "?"
     return f"OcrEngine.read_line, {MODEL_NAME}", read, engine.close

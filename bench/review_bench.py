@@ -257,11 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     from forms.model import get_template
-    from scanner import risk, store
-    from scanner.ingest import ingest
-    from scanner.vault import Vault
-    from scanner.web import create_app, make_server, review_url, state_of
-    from tests.synth.batch import make_batch, random_sheets
+    from scanner.review import risk
+    from scanner.vault import store
+    from scanner.ingest.pipeline import ingest
+    from scanner.vault.vault import Vault
+    from scanner.review.web import create_app, make_server, review_url, state_of
+    from tools.synth.batch import make_batch, random_sheets
 
     count = 1 if args.small else args.sessions
     work = Path(tempfile.mkdtemp(prefix="inklock-review-bench-"))

@@ -4,7 +4,7 @@ Builds, in a temporary folder, one vault with the real encryption (``Vault.creat
 and one plain SQLite file (the same SQLite build, no key), both filled with the
 same synthetic sessions (~1.5 KB of clinical text each, some fields left as
 OCR drafts with misread letters). Then runs every query type against both
-through :class:`scanner.search.Searcher` and prints p50/p95 side by side.
+through :class:`scanner.vault.search.Searcher` and prints p50/p95 side by side.
 
     python -m bench.search_bench [--sessions 12500 | --small] [--repeat 3] [--json]
 """
@@ -20,13 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import scanner.db  # noqa: F401  (first: binds sqlite-utils to SQLCipher)
+import scanner.vault.db  # noqa: F401  (first: binds sqlite-utils to SQLCipher)
 
 import sqlite_utils
 from sqlcipher3 import dbapi2
 
-from scanner import schema
-from scanner.search import Filters, Searcher
+from scanner.vault import schema
+from scanner.vault.search import Filters, Searcher
 
 SEED = 20240917
 PASSPHRASE = "bench passphrase, not a secret"
@@ -192,7 +192,7 @@ def p95(values: list[float]) -> float:
 
 
 def run(sessions: int, repeat: int) -> dict:
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     out: dict = {"sessions": sessions, "types": {}}
     with tempfile.TemporaryDirectory(prefix="inklock-search-bench-") as tmp:

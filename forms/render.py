@@ -198,7 +198,7 @@ def _draw_static(p: _Painter, pl: PageLayout, template: Template) -> None:
         p.text(Text(w / 2, pl.size[1] - 47, "Private psychotherapy notes: kept apart from the clinical record, "
                     "never used in a progress note.", FONT_ITALIC, 7, 0.3, "centre"))
     if any(fb.field.kind in ("checkbox", "choice", "scale") for fb in pl.fields):
-        # How to mark and how to cancel, in the words OMR reads (scanner.omr: a box blacked out cancels it).
+        # How to mark and how to cancel, in the words OMR reads (scanner.ingest.omr: a box blacked out cancels it).
         y = pl.size[1] - (56 if pl.privacy == "private" else 47)
         p.text(Text(w / 2, y, MARK_HOW, FONT_ITALIC, 7, 0.3, "centre"))
 

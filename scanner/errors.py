@@ -1,6 +1,6 @@
 """One exception hierarchy; each class carries the exit code the CLI uses.
 
-The library raises these; only ``scanner.cli`` turns them into a message and an
+The library raises these; only ``scanner.cli.main`` turns them into a message and an
 exit code (see SPEC section 8).
 """
 

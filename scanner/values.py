@@ -1,7 +1,7 @@
 """One check of a field's value by its kind and its template (cells, min, max, options).
 
 Shared by every way a value enters the vault: ``inklock confirm --value``, the
-review page's edit (both through :func:`scanner.store.parse_value`) and ingest
+review page's edit (both through :func:`scanner.vault.store.parse_value`) and ingest
 (the page reader flags a read digits value outside :func:`digit_range`). A bad
 value is :class:`scanner.errors.BadValue` (a BadInput: exit 4) with one sentence naming
 what the field allows.

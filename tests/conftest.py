@@ -42,7 +42,7 @@ class Run:
 @pytest.fixture
 def cli(capsys):
     """Run the inklock CLI in-process; returns (exit code, stdout, stderr)."""
-    from scanner.cli import main
+    from scanner.cli.main import main
 
     def run(*args: str) -> Run:
         capsys.readouterr()
@@ -64,7 +64,7 @@ def vault_dir(tmp_path, cli) -> Path:
 
 @pytest.fixture
 def vault(vault_dir):
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     v = Vault.open(vault_dir, os.environ["INKLOCK_PASSPHRASE"])
     yield v

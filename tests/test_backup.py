@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import scanner.db  # noqa: F401
-from scanner.backup import restore_backup, write_backup
+import scanner.vault.db  # noqa: F401
+from scanner.vault.backup import restore_backup, write_backup
 from scanner.errors import WrongPassphrase
-from scanner.vault import Vault
+from scanner.vault.vault import Vault
 
 from tests.test_vault import PASSPHRASE, PLANTED, grep_tree, plant_everywhere, tree_digest, vcli  # noqa: F401
 

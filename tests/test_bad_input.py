@@ -32,9 +32,10 @@ import yaml
 from PIL import Image
 
 from forms.model import BUILTIN_DIR
-from scanner import printing, store
-from scanner.read import FieldRead, PageResult
-from scanner.vault import FILES_DIR, KEY_FILE, Vault
+from scanner.notes import printing
+from scanner.vault import store
+from scanner.ingest.read import FieldRead, PageResult
+from scanner.vault.vault import FILES_DIR, KEY_FILE, Vault
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 4), 255, np.uint8))[1].tobytes()
 SHEET_A, SHEET_B = "K7Q2M9XP", "W3ZR8TQA"
@@ -168,7 +169,7 @@ def scans(tmp_path_factory) -> dict[str, bytes]:
     ``readable.jpg`` keeps it and is read whole.
     """
     from forms.render import SheetSpec, render_sheets
-    from synth.batch import blank_page, make_batch, pages_to_pdf, random_sheets
+    from tools.synth.batch import blank_page, make_batch, pages_to_pdf, random_sheets
 
     rng = np.random.default_rng(11)
     sheets = random_sheets(1, rng)

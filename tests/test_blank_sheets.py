@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-import synth
+import tools.synth as synth
 from test_web import BASE, app, clock, csrf, login  # noqa: F401 -- fixtures
 
 HEADER = {"client": "K-12", "date": "2026-11-27", "session": "4"}
@@ -51,7 +51,7 @@ def ingested(vault, cli, tmp_path):
 
 
 def test_ingest_keeps_the_header_of_a_blank_sheet_only(vault, ingested):
-    from scanner import store
+    from scanner.vault import store
 
     header = store.sheet_header(vault, ingested["sheet_id"])
     assert header is not None
@@ -69,7 +69,7 @@ def test_ingest_keeps_the_header_of_a_blank_sheet_only(vault, ingested):
 
 def test_the_header_guess_reads_a_clear_hand(vault, ingested):
     """Not a promise about every hand: the digits model reads the synthetic date and number."""
-    from scanner import store
+    from scanner.vault import store
 
     guess = store.sheet_header(vault, ingested["sheet_id"])["guess"]
     assert guess["date"] == HEADER["date"]
@@ -77,7 +77,7 @@ def test_the_header_guess_reads_a_clear_hand(vault, ingested):
 
 
 def test_review_assigns_the_client_and_the_note_carries_it(app, vault, ingested, cli, tmp_path):
-    from scanner import store
+    from scanner.vault import store
 
     session = ingested["session"]
     client = login(app)
@@ -127,7 +127,7 @@ def test_review_assigns_the_client_and_the_note_carries_it(app, vault, ingested,
 
 
 def test_assign_sheet_checks_and_keeps_a_trail(vault):
-    from scanner import store
+    from scanner.vault import store
     from scanner.errors import BadInput
 
     store.register_sheet(vault, sheet_id="PRNT0001", template="session", template_version=1, page_size="letter",
@@ -153,8 +153,8 @@ def test_assign_sheet_checks_and_keeps_a_trail(vault):
 
 def test_the_reader_reads_only_the_headers_it_is_told_to():
     from forms.render import SheetSpec
-    from scanner.ingest import build_registry
-    from scanner.read import Reader
+    from scanner.ingest.pipeline import build_registry
+    from scanner.ingest.read import Reader
 
     gray, _expected = synth.make_sheet_page("session", SheetSpec("BLNK0002", "session"), 1, None,
                                             np.random.default_rng(3), header=HEADER)
@@ -171,13 +171,13 @@ def test_the_reader_reads_only_the_headers_it_is_told_to():
     ("02302026", "MDY", None), ("1127202", "MDY", None), ("", "MDY", None),
 ])
 def test_header_date_follows_the_printed_order(digits, order, want):
-    from scanner.read import _header_date
+    from scanner.ingest.read import _header_date
 
     assert _header_date(digits, order) == want
 
 
 def test_closest_clients_suggest_without_choosing():
-    from scanner.web.blanks import closest_clients
+    from scanner.review.web.blanks import closest_clients
 
     close = closest_clients("K-I2", ["A-1", "K-12", "K-13", "ZZZ-999"])
     assert close[0] == "K-12" and "ZZZ-999" not in close

@@ -45,8 +45,8 @@ class Keys:
 @pytest.fixture
 def served(vault, vault_dir):
     """The real review server on 127.0.0.1 in a thread, around the test vault."""
-    from scanner.vault import Vault
-    from scanner.web import create_app, make_server, review_url, state_of
+    from scanner.vault.vault import Vault
+    from scanner.review.web import create_app, make_server, review_url, state_of
 
     app = create_app(vault, lambda pw: Vault.open(vault_dir, pw))
     server = make_server(app, 0)
@@ -75,8 +75,8 @@ def browser():
 
 
 def _statuses(app, session: int) -> dict[str, dict]:
-    from scanner import store
-    from scanner.web import state_of
+    from scanner.vault import store
+    from scanner.review.web import state_of
 
     with state_of(app).holder.use() as vault:
         return {f["key"]: f for f in store.show_session(vault, session)["fields"]}

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 
 
 def _confirmed_session(app, vault) -> dict:
-    from scanner import store
-    from scanner.web import state_of
+    from scanner.vault import store
+    from scanner.review.web import state_of
 
     s = add_session(vault)
     with state_of(app).holder.use() as v:
@@ -28,8 +28,8 @@ def _confirmed_session(app, vault) -> dict:
 
 
 def _copy_text(app, session: int) -> str:
-    from scanner import notes
-    from scanner.web import state_of
+    from scanner.notes import progress as notes
+    from scanner.review.web import state_of
 
     with state_of(app).holder.use() as v:
         return notes.copy_text(v, session, "soap")

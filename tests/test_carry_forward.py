@@ -1,7 +1,7 @@
 """Carry-forward: a new sheet prints the client's last confirmed open items, with their date.
 
-Sessions are stored through ``scanner.store`` from synthetic reads (no scan),
-the packet is printed with ``scanner.printing.print_packet`` and read back
+Sessions are stored through ``scanner.vault.store`` from synthetic reads (no scan),
+the packet is printed with ``scanner.notes.printing.print_packet`` and read back
 with poppler's ``pdftotext``, per page.
 """
 
@@ -19,8 +19,9 @@ import pytest
 
 from forms.model import get_template
 from forms.payload import new_sheet_id
-from scanner import printing, store
-from scanner.read import FieldRead, PageResult
+from scanner.notes import printing
+from scanner.vault import store
+from scanner.ingest.read import FieldRead, PageResult
 from tests.helpers import empty_value
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler's pdftotext")

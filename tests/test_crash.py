@@ -31,9 +31,9 @@ import numpy as np
 import pikepdf
 import pytest
 
-from scanner import store
-from scanner.read import FieldRead, PageResult
-from scanner.vault import FILES_DIR, Vault
+from scanner.vault import store
+from scanner.ingest.read import FieldRead, PageResult
+from scanner.vault.vault import FILES_DIR, Vault
 
 SEED = 6
 SHEETS = 15  # two pages each: a 30-page batch
@@ -59,8 +59,8 @@ def crash_batch(tmp_path_factory):
     """
     from forms.geometry import layout
     from forms.model import get_template
-    from synth.batch import make_batch, random_sheets
-    from synth.values import random_values
+    from tools.synth.batch import make_batch, random_sheets
+    from tools.synth.values import random_values
 
     rng = np.random.default_rng(SEED)
     sheets = random_sheets(SHEETS, rng)
@@ -97,7 +97,7 @@ def _slow_fsync(fd):
     _fsync(fd)
     time.sleep(0.02)
 os.fsync = _slow_fsync
-from scanner.cli import main
+from scanner.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -326,7 +326,7 @@ def test_ingest_survives_sigkill_at_random_moments(crash_batch, vault_dir, tmp_p
 
 
 def store_sha(path: Path) -> str:
-    from scanner.pages import file_sha256
+    from scanner.ingest.pages import file_sha256
 
     return file_sha256(path)
 

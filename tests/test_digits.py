@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from scanner.digits import (
+from scanner.ingest.digits import (
     MODEL_PATH,
     DigitReader,
     MlpModel,

@@ -16,10 +16,13 @@ import pytest
 from forms.geometry import layout
 from forms.model import get_template
 from forms.payload import new_sheet_id
-from scanner import exemplars, notes, store, wordsplit
-from scanner.read import CROP_MARGIN_PT, FieldRead, PageResult
-from scanner.register import PX_PER_PT
-from synth.handwriting import Writer, handwriting_fonts, write_line
+from scanner.hand import exemplars
+from scanner.notes import progress as notes
+from scanner.vault import store
+from scanner.hand import wordsplit
+from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult
+from scanner.ingest.register import PX_PER_PT
+from tools.synth.handwriting import Writer, handwriting_fonts, write_line
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 4), 255, np.uint8))[1].tobytes()
 GEO = {f["key"]: f for p in layout(get_template("session"), "letter")["pages"] for f in p["fields"]}
@@ -56,7 +59,7 @@ def png(gray: np.ndarray) -> bytes:
 
 @pytest.fixture
 def vault(tmp_path):
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     v, _ = Vault.create(tmp_path / "vault", os.environ["INKLOCK_PASSPHRASE"])
     yield v
@@ -220,7 +223,7 @@ def test_private_exemplars_suggest_but_never_reach_a_progress_note(vault, tmp_pa
 
 
 def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
-    from scanner.search import Searcher
+    from scanner.vault.search import Searcher
 
     hand = writer(0)
     first = add_session(vault, {"focus": ("", png(field_crop("focus", ["nightmares again"], hand, 1)), 0.3)})
@@ -248,8 +251,8 @@ def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
 
 
 def test_the_index_survives_reindex_and_a_backup_restore(vault, tmp_path, cli):
-    from scanner.backup import restore_backup, write_backup
-    from scanner.vault import Vault
+    from scanner.vault.backup import restore_backup, write_backup
+    from scanner.vault.vault import Vault
 
     hand = writer(0)
     first = add_session(vault, {"focus": ("", png(field_crop("focus", ["insomnia worse"], hand, 1)), 0.3)})
@@ -273,7 +276,7 @@ def test_the_index_survives_reindex_and_a_backup_restore(vault, tmp_path, cli):
 
 
 def test_the_review_page_offers_the_handwriting_reading_beside_an_empty_box():
-    from scanner.web.fields import build_views
+    from scanner.review.web.fields import build_views
 
     row = {"id": 7, "key": "focus", "kind": "line", "privacy": "progress", "page": 1, "value": "lnsomnla",
            "confidence": 0.3, "flags": ["low_confidence"], "status": "pending", "confirmed_value": None}
@@ -291,7 +294,7 @@ def test_the_review_page_offers_the_handwriting_reading_beside_an_empty_box():
 
 
 def test_reindex_command_learns_the_hand_again(vault_dir, cli):
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     with Vault.open(vault_dir, os.environ["INKLOCK_PASSPHRASE"]) as v:
         session = add_session(v, {"focus": ("", png(field_crop("focus", ["insomnia worse"], writer(0), 1)), 0.3)})

@@ -346,7 +346,7 @@ def test_printed_labels_lie_outside_writing_areas(name, size):
 
 
 def run_cli(args, capsys, monkeypatch, tmp_path):
-    from scanner.cli import main
+    from scanner.cli.main import main
 
     monkeypatch.setenv("INKLOCK_VAULT", str(tmp_path / "vault"))
     code = main(args)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner import store
+from scanner.vault import store
 from test_bad_input import assert_one_sentence, scans  # noqa: F401 (fixture)
 from test_web import BASE, add_session, app, clock, login, post_json  # noqa: F401 (fixtures)
 
@@ -283,7 +283,7 @@ def _ingest_proc(path: Path, cwd: Path, err: Path) -> subprocess.Popen:
 def test_second_ingest_waits_for_the_first_and_stores_nothing_twice(vault_dir, tmp_path, scans):
     import fcntl
 
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(scans["scan.pdf"])

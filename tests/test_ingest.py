@@ -24,7 +24,7 @@ def expected():
 @pytest.fixture
 def day_vault(vault, expected):
     """A vault in which the sample sheets were printed."""
-    from scanner import store
+    from scanner.vault import store
 
     for sheet in expected["sheets"]:
         store.register_sheet(vault, sheet_id=sheet["sheet_id"], template=sheet["template"], template_version=1,
@@ -35,7 +35,7 @@ def day_vault(vault, expected):
 
 def pdf_pages(path: Path) -> list[np.ndarray]:
     """The embedded page images of a scanner-style PDF."""
-    from scanner.pages import PageImage, iter_pages
+    from scanner.ingest.pages import PageImage, iter_pages
 
     return [p.image for p in iter_pages([path]) if isinstance(p, PageImage)]
 
@@ -93,8 +93,8 @@ def test_rescan_is_new_version_and_keeps_confirmed(day_vault, expected, cli, tmp
 
 
 def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):
-    from scanner.ingest import build_registry
-    from scanner import register as reg
+    from scanner.ingest.pipeline import build_registry
+    from scanner.ingest import register as reg
 
     images = pdf_pages(SAMPLES / "day.pdf")
     entry = next(p for p in expected["pages"] if not p["blank"] and p["preset"] == "scanner")
@@ -185,7 +185,7 @@ def test_ingest_leaves_no_temp_files(day_vault, cli, tmp_path):
 def _worker_blas_threads() -> list[int]:
     from threadpoolctl import threadpool_info
 
-    from scanner.ingest import _init_worker
+    from scanner.ingest.pipeline import _init_worker
 
     _init_worker({}, {}, {}, {})
     return [pool["num_threads"] for pool in threadpool_info()]
@@ -205,7 +205,7 @@ def _model_package_at(monkeypatch, folder):
     import importlib.machinery
     import importlib.util
 
-    from scanner import linerec
+    from scanner.ingest import linerec
 
     real_find_spec = importlib.util.find_spec
 
@@ -233,7 +233,7 @@ def test_missing_line_model_stops_before_any_page(day_vault, cli, monkeypatch):
 
 def test_altered_line_model_stops_before_any_page(day_vault, cli, monkeypatch, tmp_path):
     """A model file that is not the one checked in (its SHA-256 differs) is refused the same way."""
-    from scanner import linerec
+    from scanner.ingest import linerec
 
     real = linerec.model_path()
     altered = tmp_path / "pkg" / linerec.MODEL_FILE

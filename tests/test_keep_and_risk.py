@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from scanner import risk, store
-from scanner.search import Searcher
+from scanner.review import risk
+from scanner.vault import store
+from scanner.vault.search import Searcher
 from test_web import BASE, add_session, app, article, clock, field, login, post_json  # noqa: F401  (fixtures)
 
 PRIVATE = ("behavioural_observations", "hypotheses", "unfinished_conversations", "session_tasks", "themes_patterns",
@@ -177,7 +178,7 @@ def test_ticked_answers_are_found_by_their_label_words(vault):
     found = _found(vault, "suicidal") | _found(vault, "homicidal") | _found(vault, "self-harm")
     assert not {k for k in found if k[0] == calm["session"]}  # a "none" answer is not found by the risk's name
     # A reindex rebuilds the same.
-    from scanner.search import reindex
+    from scanner.vault.search import reindex
 
     reindex(vault.db)
     assert (s["session"], "risk_si") in _found(vault, "suicidal")
@@ -205,7 +206,7 @@ def _pdf_text(path, page: int = 1) -> str:
 
 
 def test_the_next_sheet_prints_the_last_confirmed_risk_screen_and_how_to_mark(vault, tmp_path):
-    from scanner.printing import SheetRequest, print_packet
+    from scanner.notes.printing import SheetRequest, print_packet
 
     s = add_session(vault, client="K-1", date="2026-11-20", reads=RISKY)
     out = tmp_path / "next.pdf"

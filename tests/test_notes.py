@@ -12,9 +12,10 @@ import pytest
 
 from forms.model import get_template
 from forms.payload import new_sheet_id
-from scanner import notes, store
+from scanner.notes import progress as notes
+from scanner.vault import store
 from scanner.errors import ExitCode, UnconfirmedFields, UsageError
-from scanner.read import FieldRead, PageResult
+from scanner.ingest.read import FieldRead, PageResult
 from scanner.shorthand import Shorthand
 from tests.helpers import empty_value
 
@@ -50,7 +51,7 @@ SESSION_VALUES = {
 @pytest.fixture
 def vault(tmp_path):
     """A fresh vault where the CLI looks for it (INKLOCK_VAULT), made directly so these tests need no other command."""
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     v, _ = Vault.create(tmp_path / "vault", os.environ["INKLOCK_PASSPHRASE"])
     yield v
@@ -59,9 +60,9 @@ def vault(tmp_path):
 
 @pytest.fixture
 def note_cli(cli, monkeypatch):
-    """The in-process CLI (scanner.cli.main: its error handling, its exit codes) with the note command."""
-    from scanner import cli as cli_module
-    from scanner import cli_note
+    """The in-process CLI (scanner.cli.main.main: its error handling, its exit codes) with the note command."""
+    from scanner.cli import main as cli_module
+    from scanner.cli import note as cli_note
 
     monkeypatch.setattr(cli_module, "_register_commands", lambda: cli_module.cli.add_command(cli_note.note))
     return cli

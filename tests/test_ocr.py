@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 from scanner.errors import BadInput
-from scanner.ocr import (
+from scanner.ingest.ocr import (
     EMPTY_CONFIDENCE,
     LOW_CONFIDENCE,
     OcrEngine,
@@ -173,7 +173,7 @@ def test_a_clearly_written_non_word_is_kept_as_written_and_not_trusted(engine):
 
 
 def test_calibration_is_monotone_and_bounded():
-    from scanner.ocr import LINE_READER, TESSERACT
+    from scanner.ingest.ocr import LINE_READER, TESSERACT
 
     for reader in (TESSERACT, LINE_READER):
         for known in (True, False):
@@ -197,7 +197,7 @@ def test_no_temporary_files_are_written(tmp_path, monkeypatch):
         eng.read_line(field_crop(["private note text"]))
         eng.read_area(field_crop(["one line", "two lines"]), [(0, 0, 900, 80), (0, 80, 900, 160)])
         eng.read_area(field_crop(["one line", "two lines"]))
-    from scanner.linerec import LineReader
+    from scanner.ingest.linerec import LineReader
 
     LineReader().read(field_crop(["private note text"]))  # the line recogniser on its own, too
     assert list(tmp.iterdir()) == []
@@ -336,7 +336,7 @@ def test_histogram_percentile_matches_numpy(values, q):
 
 @pytest.fixture(scope="module")
 def line_reader():
-    from scanner.linerec import LineReader
+    from scanner.ingest.linerec import LineReader
 
     return LineReader()
 
@@ -350,7 +350,7 @@ def test_line_recogniser_reads_a_known_line(line_reader):
 
 
 def test_engine_reads_a_handwritten_line_with_the_line_recogniser(engine):
-    from scanner.ocr import LINE_READER
+    from scanner.ingest.ocr import LINE_READER
 
     text = "tearful but engaged"
     result = engine.read_line(field_crop([text]))
@@ -369,7 +369,7 @@ def test_batched_reading_equals_one_line_at_a_time(line_reader):
 
 
 def test_page_lines_go_through_the_network_in_few_runs(engine, monkeypatch):
-    from scanner import linerec
+    from scanner.ingest import linerec
 
     runs = []
     engine._line_reader()
@@ -395,7 +395,7 @@ def test_line_recogniser_reads_only_printable_ascii(line_reader):
 def test_missing_line_model_is_one_clear_sentence(monkeypatch):
     import importlib.util
 
-    from scanner import linerec
+    from scanner.ingest import linerec
     from scanner.errors import UsageError
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
@@ -408,7 +408,7 @@ def test_altered_line_model_is_refused(monkeypatch, tmp_path):
     import importlib.machinery
     import importlib.util
 
-    from scanner import linerec
+    from scanner.ingest import linerec
     from scanner.errors import UsageError
 
     altered = tmp_path / linerec.MODEL_FILE
@@ -424,7 +424,7 @@ def test_altered_line_model_is_refused(monkeypatch, tmp_path):
 
 def test_ctc_likelihood_sums_every_alignment():
     """P("ab") over two frames is the product of the frames' a and b (the only path); blanks add paths."""
-    from scanner.ctcwords import ctc_log_likelihood
+    from scanner.ingest.ctcwords import ctc_log_likelihood
 
     p = np.array([[0.1, 0.6, 0.3], [0.2, 0.3, 0.5]])  # classes: blank, a, b
     lp = np.log(p)
@@ -448,7 +448,7 @@ def _frames_for(word: str, chars: list[str], sure: float) -> np.ndarray:
 
 def test_ctc_correction_keeps_a_clear_reading_and_mends_an_unclear_one():
     """A non-word the network read clearly stays (no "Sunday" -> "Strictly"); an unsure one can become a word."""
-    from scanner.ctcwords import CtcCorrector, log_probs
+    from scanner.ingest.ctcwords import CtcCorrector, log_probs
 
     chars = ["", *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]
     corrector = CtcCorrector(chars)
@@ -462,7 +462,7 @@ def test_ctc_correction_keeps_a_clear_reading_and_mends_an_unclear_one():
 
 
 def test_word_confidences_are_the_mean_of_their_characters():
-    from scanner.ocr import _word_confidences
+    from scanner.ingest.ocr import _word_confidences
 
     got = _word_confidences("ab  c", [0.2, 0.4, 1.0, 1.0, 0.5])
     assert got == [("ab", pytest.approx(0.3)), ("c", pytest.approx(0.5))]
@@ -480,8 +480,8 @@ def test_line_recogniser_writes_nothing_to_disk(tmp_path):
     script = (
         "import numpy as np\n"
         "from PIL import Image, ImageDraw, ImageFont\n"
-        "from scanner.linerec import LineReader\n"
-        "from scanner.ocr import OcrEngine\n"
+        "from scanner.ingest.linerec import LineReader\n"
+        "from scanner.ingest.ocr import OcrEngine\n"
         "print(LineReader().read(np.full((40, 200), 255, np.uint8)))\n"
         "img = Image.new('L', (900, 160), 250)\n"
         f"font = ImageFont.truetype({DEJAVU!r}, 36)\n"
@@ -509,7 +509,7 @@ def test_a_name_in_block_capitals_is_not_trusted_for_its_capitals(engine):
 
 
 def test_a_non_word_of_two_run_together_words_offers_the_cut():
-    from scanner.ocr import split_words
+    from scanner.ingest.ocr import split_words
 
     assert "pay best" in split_words("paybest")
     assert split_words("toSergeant") == ["to Sergeant"]  # written case kept

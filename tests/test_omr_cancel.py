@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scanner import omr
-from scanner.register import PX_PER_PT
-from tests.synth.marks import draw_mark
+from scanner.ingest import omr
+from scanner.ingest.register import PX_PER_PT
+from tools.synth.marks import draw_mark
 
 DPI = PX_PER_PT * 72
 

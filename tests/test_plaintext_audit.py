@@ -100,7 +100,7 @@ def typed_value(f: dict) -> str:
 
 def handwritten_values(page_layout: dict, rng) -> dict:
     """Random ticks and bubbles; every written field carries a marker word in the handwriting."""
-    from synth.values import random_values
+    from tools.synth.values import random_values
 
     values = random_values(page_layout, rng, empty_rate=0.0)
     for f in page_layout["fields"]:
@@ -115,7 +115,7 @@ def test_a_whole_day_leaves_no_plaintext(vault_dir, tmp_path, tmp_path_factory, 
     from forms.geometry import layout
     from forms.model import get_template
     from forms.render import SheetSpec
-    from synth.batch import make_batch
+    from tools.synth.batch import make_batch
 
     started = time.time() - 1
     work = tmp_path / "work"

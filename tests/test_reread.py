@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import synth
+import tools.synth as synth
 from test_web import BASE, add_unmatched, app, clock, csrf, login  # noqa: F401 -- fixtures
 
 HEADER = {"client": "K-12", "date": "2026-11-27", "session": "4"}
@@ -21,8 +21,8 @@ HEADER = {"client": "K-12", "date": "2026-11-27", "session": "4"}
 
 def paint_over_qr(gray: np.ndarray) -> np.ndarray:
     """The page with its QR code painted white where it sits on the scan (as tests/test_ingest.py does)."""
-    from scanner import register as reg
-    from scanner.ingest import build_registry
+    from scanner.ingest import register as reg
+    from scanner.ingest.pipeline import build_registry
 
     registry, _codes = build_registry()
     registration = reg.register(gray, registry)
@@ -39,8 +39,8 @@ def paint_over_qr(gray: np.ndarray) -> np.ndarray:
 def scanned(vault, cli, tmp_path):
     """A blank sheet whose page 1 lost its QR code: page 2 is identified, page 1 waits as unmatched."""
     from forms.render import SheetSpec
-    from scanner import store
-    from scanner.pages import PageImage, iter_pages
+    from scanner.vault import store
+    from scanner.ingest.pages import PageImage, iter_pages
 
     sheet_id = "RRD2A7KQ"
     session = store.register_sheet(vault, sheet_id=sheet_id, template="session", template_version=1,
@@ -64,8 +64,8 @@ def assign(client, web, uid: int, session: int, page: int):
 
 
 def test_assigned_unmatched_page_becomes_the_sheets_page_with_fields(app, vault, scanned):
-    from scanner import store
-    from scanner.ingest import REREAD_FLAG
+    from scanner.vault import store
+    from scanner.ingest.pipeline import REREAD_FLAG
 
     client = login(app)
     # The markers say page 1: assigning it as page 2 is refused and changes nothing.
@@ -103,9 +103,9 @@ def test_assigned_unmatched_page_becomes_the_sheets_page_with_fields(app, vault,
 
 
 def test_a_page_without_markers_is_refused_with_a_clear_message(app, vault, scanned):
-    from scanner import store
+    from scanner.vault import store
     from scanner.errors import BadInput
-    from scanner.ingest import reread_unmatched
+    from scanner.ingest.pipeline import reread_unmatched
 
     uid = add_unmatched(vault)  # a drawn page with no corner markers
     client = login(app)
@@ -119,9 +119,9 @@ def test_a_page_without_markers_is_refused_with_a_clear_message(app, vault, scan
 
 
 def test_reread_refuses_a_closed_page_and_another_form(vault, scanned):
-    from scanner import store
+    from scanner.vault import store
     from scanner.errors import BadInput
-    from scanner.ingest import reread_unmatched
+    from scanner.ingest.pipeline import reread_unmatched
 
     store.register_sheet(vault, sheet_id="GRPX4M2Q", template="group", template_version=1, page_size="letter",
                          client="G-1", date="2026-11-27", session_number=1)

@@ -38,7 +38,7 @@ def sane_config(tmp_path: Path, monkeypatch, picture: str = "Grid") -> Path:
 
 
 def unmatched_rows(vault_dir: Path) -> int:
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     v = Vault.open(vault_dir, os.environ["INKLOCK_PASSPHRASE"])
     try:
@@ -62,8 +62,8 @@ def test_scan_from_the_sane_test_backend_keeps_every_page(vault_dir, cli, tmp_pa
     assert data["failed"] == data["identified"] == data["files"] == 0
     assert unmatched_rows(vault_dir) == TEST_BACKEND_PAGES
 
-    from scanner import scan
-    from scanner.vault import Vault
+    from scanner.ingest import scan
+    from scanner.vault.vault import Vault
 
     v = Vault.open(vault_dir, os.environ["INKLOCK_PASSPHRASE"])
     try:
@@ -78,7 +78,7 @@ def test_a_jam_or_a_vanished_scanner_keeps_the_pages_read(vault, tmp_path, monke
     """The backend is told to fail the fourth page the way a jam (or an unplugged cable) does."""
     import sane
 
-    from scanner import scan
+    from scanner.ingest import scan
 
     sane_config(tmp_path, monkeypatch)
     real_start = sane.SaneDev.start
@@ -116,7 +116,7 @@ class FakeScanner:
         self._stop_after = stop_after
 
     def pages(self):
-        from scanner.scan import ScanStopped
+        from scanner.ingest.scan import ScanStopped
 
         for i, page in enumerate(self._pages):
             if i == self._stop_after:
@@ -127,8 +127,8 @@ class FakeScanner:
 def generated_pages(vault, rng, clients=("C-104", "M-221")) -> tuple[list[np.ndarray], list[dict]]:
     """Sheets printed from this vault, filled and scanned by the generator, as arrays in memory."""
     from forms.render import SheetSpec
-    from scanner import printing
-    from synth.batch import make_batch
+    from scanner.notes import printing
+    from tools.synth.batch import make_batch
 
     requests = [printing.SheetRequest("session", c, "2026-11-27", None) for c in clients]
     printed = printing.print_packet(vault, requests, Path(vault.path).parent / "packet.pdf", "letter")
@@ -144,7 +144,7 @@ def generated_pages(vault, rng, clients=("C-104", "M-221")) -> tuple[list[np.nda
 
 
 def test_a_fake_device_with_generated_pages_is_matched_and_read(vault):
-    from scanner.scan import scan_into_vault
+    from scanner.ingest.scan import scan_into_vault
 
     pages, expected = generated_pages(vault, np.random.default_rng(15))
     data = scan_into_vault(vault, FakeScanner(pages), workers=1)
@@ -156,7 +156,7 @@ def test_a_fake_device_with_generated_pages_is_matched_and_read(vault):
 
 
 def test_a_device_that_stops_part_way_keeps_what_it_delivered(vault):
-    from scanner.scan import scan_into_vault
+    from scanner.ingest.scan import scan_into_vault
 
     pages, expected = generated_pages(vault, np.random.default_rng(16), clients=("C-104",))
     data = scan_into_vault(vault, FakeScanner(pages, stop_after=2), workers=1)
@@ -169,14 +169,14 @@ def test_a_device_that_stops_part_way_keeps_what_it_delivered(vault):
 
 
 def test_an_empty_feeder_says_so(vault):
-    from scanner.scan import scan_into_vault
+    from scanner.ingest.scan import scan_into_vault
 
     data = scan_into_vault(vault, FakeScanner([]), workers=1)
     assert data["pages"] == 0 and "delivered no page" in data["stopped"]
 
 
 def test_device_settings_are_chosen_from_what_the_device_offers():
-    from scanner import scan
+    from scanner.ingest import scan
     from scanner.errors import BadInput, UsageError
 
     assert scan.pick_source(["Flatbed", "ADF Front", "ADF Back", "ADF Duplex"]) == ("ADF Duplex", True)

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner import store
+from scanner.vault import store
 from scanner.errors import UsageError
-from scanner.read import FieldRead, PageResult
-from scanner.search import Filters, Searcher, date_tags, reindex, tag
+from scanner.ingest.read import FieldRead, PageResult
+from scanner.vault.search import Filters, Searcher, date_tags, reindex, tag
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 8), 255, np.uint8))[1].tobytes()
 KINDS = {"presenting": ("text", "progress"), "risk": ("line", "progress"), "plan": ("text", "progress"),
@@ -25,7 +25,7 @@ KINDS = {"presenting": ("text", "progress"), "risk": ("line", "progress"), "plan
 
 @pytest.fixture
 def vault(tmp_path):
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     v, _ = Vault.create(tmp_path / "vault", os.environ["INKLOCK_PASSPHRASE"])  # where INKLOCK_VAULT points
     yield v
@@ -34,9 +34,9 @@ def vault(tmp_path):
 
 @pytest.fixture
 def run(cli, monkeypatch):
-    """The CLI with the search commands attached (whatever scanner.commands registers)."""
-    import scanner.cli as cli_module
-    from scanner import cli_search
+    """The CLI with the search commands attached (whatever scanner.cli.commands registers)."""
+    import scanner.cli.main as cli_module
+    from scanner.cli import search as cli_search
 
     original = cli_module._register_commands
 
@@ -306,11 +306,11 @@ def test_reindex_rebuilds_identical_results(vault, notes):
 
 
 def test_migrating_an_existing_vault_indexes_its_fields():
-    import scanner.db  # noqa: F401  (binds sqlite-utils to SQLCipher)
+    import scanner.vault.db  # noqa: F401  (binds sqlite-utils to SQLCipher)
     import sqlite_utils
     from sqlcipher3 import dbapi2
 
-    from scanner import schema
+    from scanner.vault import schema
 
     db = sqlite_utils.Database(dbapi2.connect(":memory:"))
     schema._run(db, schema.MIGRATIONS[:1])  # a vault from before search

@@ -19,8 +19,9 @@ import pytest
 
 from forms.model import list_templates
 from forms.payload import new_sheet_id
-from scanner import notes, store
-from scanner.read import FieldRead, PageResult
+from scanner.notes import progress as notes
+from scanner.vault import store
+from scanner.ingest.read import FieldRead, PageResult
 
 MARKERS = ("zebrafjord", "quixotlemma")
 FORMATS = ("soap", "birp", "dap")
@@ -31,7 +32,7 @@ TEMPLATES = [t.name for t in list_templates()]
 
 @pytest.fixture
 def vault(tmp_path):
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     v, _ = Vault.create(tmp_path / "vault", os.environ["INKLOCK_PASSPHRASE"])
     yield v
@@ -113,7 +114,7 @@ def assert_no_marker(blob: str | bytes, where: str) -> None:
 @pytest.mark.parametrize("private", ["confirmed", "pending", "kept"], ids=lambda m: f"private-{m}")
 @pytest.mark.parametrize("template_name", TEMPLATES)
 def test_no_private_word_in_any_note_or_the_progress_store(vault, tmp_path, template_name, private):
-    from scanner import risk
+    from scanner.review import risk
 
     template = next(t for t in list_templates() if t.name == template_name)
     session, marked = filled_session(vault, template, private == "confirmed", keep_private=private == "kept")
@@ -167,7 +168,7 @@ def test_builder_is_never_handed_a_private_field(vault, tmp_path, monkeypatch):
 @pytest.mark.parametrize("template_name", TEMPLATES)
 def test_no_private_word_in_a_signed_note_its_addenda_exports_or_copy_text(vault, tmp_path, template_name):
     """Signing, addenda and the copy button are outputs too (issue #14): the same planted words, looked for there."""
-    from scanner import clinician
+    from scanner.notes import clinician
 
     template = next(t for t in list_templates() if t.name == template_name)
     session, _ = filled_session(vault, template, confirm_private=True)
@@ -195,7 +196,7 @@ def test_no_private_word_in_a_signed_note_its_addenda_exports_or_copy_text(vault
     assert_no_marker(copy, "the copy text")
 
     # The review page's note preview (what the copy button copies, and what it shows).
-    from scanner.web import create_app
+    from scanner.review.web import create_app
     from tests.test_web import BASE, PORT, login
 
     app = create_app(vault, lambda pw: vault, idle_minutes=15, port=PORT)

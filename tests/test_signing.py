@@ -9,7 +9,10 @@ import subprocess
 import pytest
 
 from forms.model import get_template
-from scanner import clinician, note_prose, notes, store
+from scanner.notes import clinician
+from scanner.notes import prose as note_prose
+from scanner.notes import progress as notes
+from scanner.vault import store
 from scanner.errors import ExitCode, Refused, UsageError
 from tests.test_notes import SESSION_VALUES, add_session, confirm_all
 
@@ -17,8 +20,10 @@ from tests.test_notes import SESSION_VALUES, add_session, confirm_all
 @pytest.fixture
 def run(cli, monkeypatch):
     """The in-process CLI with the note, confirm, settings, sign and addendum commands."""
-    from scanner import cli as cli_module
-    from scanner import cli_note, cli_sign, commands
+    from scanner.cli import main as cli_module
+    from scanner.cli import note as cli_note
+    from scanner.cli import sign as cli_sign
+    from scanner.cli import commands
 
     def register():
         for cmd in (cli_note.note, commands.confirm, commands.show, cli_sign.settings, cli_sign.sign,
@@ -299,8 +304,8 @@ def test_review_page_signs_locks_and_takes_an_addendum(app, vault):
 
 @pytest.fixture
 def app(vault, vault_dir):
-    from scanner.vault import Vault
-    from scanner.web import create_app, state_of
+    from scanner.vault.vault import Vault
+    from scanner.review.web import create_app, state_of
     from tests.test_web import PORT, FakeClock
 
     web = create_app(vault, lambda pw: Vault.open(vault_dir, pw), idle_minutes=15, clock=FakeClock(), port=PORT)

@@ -14,7 +14,8 @@ import subprocess
 import pytest
 
 from forms.model import get_template
-from scanner import notes, summary
+from scanner.notes import progress as notes
+from scanner.notes import summary
 from scanner.errors import ExitCode
 from test_carry_forward import add_sheet
 
@@ -48,8 +49,8 @@ def visits(vault):
 @pytest.fixture
 def summary_cli(cli, monkeypatch):
     """The in-process CLI with the summary command added to the registered ones."""
-    from scanner import cli as cli_module
-    from scanner import cli_summary
+    from scanner.cli import main as cli_module
+    from scanner.cli import summary as cli_summary
 
     register = cli_module._register_commands
 
@@ -114,7 +115,7 @@ def test_private_marker_words_never_appear(vault, visits, tmp_path):
     # A pending private field and a progress field corrected on confirmation (its read held a marker) too.
     add_sheet(vault, {"focus": f"{PRIVATE_MARK}read", "hypotheses": f"{PRIVATE_MARK}pending"}, date="2026-02-09",
               number=4, confirm=["attendance"])
-    from scanner import store
+    from scanner.vault import store
 
     store.confirm_field(vault, 4, "focus", value="Corrected focus")
     outputs = {}
@@ -167,7 +168,7 @@ def test_another_clients_sessions_stay_out(vault, visits, tmp_path):
 
 
 def test_pdf_has_a_chart_per_measure_with_every_point(vault, visits, tmp_path, monkeypatch):
-    from scanner import charts
+    from scanner.notes import charts
 
     drawn = []
     real = charts.to_drawing
@@ -253,9 +254,9 @@ def test_a_failed_rename_leaves_no_file(vault, visits, tmp_path, monkeypatch):
     def broken(src, dst):
         raise OSError("disk full")
 
-    import scanner.vault
+    import scanner.vault.vault
 
-    monkeypatch.setattr(scanner.vault.os, "replace", broken)
+    monkeypatch.setattr(scanner.vault.vault.os, "replace", broken)
     with pytest.raises(OSError):
         summary.write_summary(vault, "C017", None, None, tmp_path / "s.pdf")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith((".tmp-", "s."))] == []

@@ -18,7 +18,7 @@ from forms.geometry import layout
 from forms.model import get_template
 from forms.payload import encode
 from forms.render import SheetSpec
-from synth import (
+from tools.synth import (
     MARK_STYLES,
     blank_page,
     degrade,

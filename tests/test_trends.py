@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from scanner import charts, store
+from scanner.notes import charts
+from scanner.vault import store
 from test_web import BASE, add_session, app, clock, login  # noqa: F401  (fixtures and helpers of the web tests)
 
 SVG = "{http://www.w3.org/2000/svg}"

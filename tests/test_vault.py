@@ -1,7 +1,7 @@
 """The encrypted vault: create, unlock, passphrase change, recovery code, encrypted files, no plaintext.
 
 Runs with INKLOCK_KDF_FAST=1 (conftest) except ``test_real_kdf_parameters``.
-The CLI is run in-process through ``scanner.cli.main`` with only the vault
+The CLI is run in-process through ``scanner.cli.main.main`` with only the vault
 commands registered, so these tests do not depend on the other command modules.
 """
 
@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-import scanner.db  # noqa: F401  (binds sqlite-utils to SQLCipher before anything imports it)
-from scanner import crypto, schema
+import scanner.vault.db  # noqa: F401  (binds sqlite-utils to SQLCipher before anything imports it)
+from scanner.vault import crypto
+from scanner.vault import schema
 from scanner.errors import UsageError, VaultDamaged, VaultMissing, WrongPassphrase
-from scanner.vault import KEY_FILE, PROGRESS_DB, VAULT_DB, Vault
+from scanner.vault.vault import KEY_FILE, PROGRESS_DB, VAULT_DB, Vault
 
 PASSPHRASE = "correct horse battery staple"
 PLANTED = "Quibblefrotzwhistle"  # a word that cannot occur by chance
@@ -28,9 +29,9 @@ PLANTED = "Quibblefrotzwhistle"  # a word that cannot occur by chance
 
 @pytest.fixture
 def vcli(capsys, monkeypatch):
-    """Run ``scanner.cli.main`` in-process with the vault commands registered."""
-    import scanner.cli as cli_module
-    from scanner import cli_vault
+    """Run ``scanner.cli.main.main`` in-process with the vault commands registered."""
+    import scanner.cli.main as cli_module
+    from scanner.cli import vault as cli_vault
 
     def register() -> None:
         for cmd in (cli_vault.init, cli_vault.passwd, cli_vault.backup, cli_vault.restore):
@@ -404,7 +405,7 @@ def test_older_vault_gains_the_other_reading_column_and_keeps_its_rows():
     """A vault written before schema 5 opens: its fields gain ``alternative`` (empty), nothing else changes."""
     import sqlite_utils
 
-    from scanner import schema
+    from scanner.vault import schema
 
     db = sqlite_utils.Database(memory=True)
     schema._run(db, schema.MIGRATIONS[:4])

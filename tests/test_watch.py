@@ -51,7 +51,7 @@ class Watcher:
 
 
 def register_sample_sheets(vault) -> None:
-    from scanner import store
+    from scanner.vault import store
 
     for sheet in json.loads((SAMPLES / "expected.json").read_text())["sheets"]:
         store.register_sheet(vault, sheet_id=sheet["sheet_id"], template=sheet["template"], template_version=1,
@@ -106,7 +106,7 @@ def test_watch_ingests_complete_files_removes_stored_ones_and_stops_on_ctrl_c(va
             watcher.proc.kill()
             watcher.proc.wait()
 
-    from scanner.vault import Vault
+    from scanner.vault.vault import Vault
 
     v = Vault.open(vault.path, os.environ["INKLOCK_PASSPHRASE"])
     try:

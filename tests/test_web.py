@@ -1,7 +1,7 @@
 """The review web app's security properties and flows, through Flask's test client on a real vault.
 
 Sessions are built with :func:`add_session`: a sheet registered through
-``scanner.store`` and a page stored with ``store.save_page`` from a synthetic
+``scanner.vault.store`` and a page stored with ``store.save_page`` from a synthetic
 ``PageResult`` (a drawn page image, real PNG crops cut from it).
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from scanner import store
-from scanner.read import FieldRead, PageResult
+from scanner.vault import store
+from scanner.ingest.read import FieldRead, PageResult
 
 PORT = 5000
 BASE = f"http://127.0.0.1:{PORT}"
@@ -165,8 +165,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def app(vault, vault_dir, clock):
-    from scanner.vault import Vault
-    from scanner.web import create_app, state_of
+    from scanner.vault.vault import Vault
+    from scanner.review.web import create_app, state_of
 
     web = create_app(vault, lambda pw: Vault.open(vault_dir, pw), idle_minutes=15, clock=clock, port=PORT)
     web.testing = True
@@ -176,7 +176,7 @@ def app(vault, vault_dir, clock):
 
 def login(web):
     """A test client holding the session cookie (token exchanged)."""
-    from scanner.web import state_of
+    from scanner.review.web import state_of
 
     client = web.test_client()
     r = client.get("/auth?token=" + state_of(web).guard.url_token, base_url=BASE)
@@ -185,7 +185,7 @@ def login(web):
 
 
 def csrf(web) -> str:
-    from scanner.web import state_of
+    from scanner.review.web import state_of
 
     return state_of(web).guard.csrf_token
 
@@ -225,7 +225,7 @@ def test_request_without_cookie_is_refused_and_shows_nothing(app, vault):
 
 
 def test_token_exchange_sets_a_strict_httponly_cookie_once(app, vault):
-    from scanner.web import state_of
+    from scanner.review.web import state_of
 
     add_session(vault)
     token = state_of(app).guard.url_token
@@ -244,8 +244,8 @@ def test_token_exchange_sets_a_strict_httponly_cookie_once(app, vault):
 
 
 def test_foreign_host_header_is_refused(app, vault):
-    from scanner.web import state_of
-    from scanner.web.security import COOKIE_NAME
+    from scanner.review.web import state_of
+    from scanner.review.web.security import COOKIE_NAME
 
     add_session(vault)
     client = app.test_client(use_cookies=False)
@@ -311,7 +311,7 @@ def test_pages_hold_no_inline_script_or_external_asset(app, vault):
 
 
 def test_idle_lock_closes_the_vault_and_asks_for_the_passphrase(app, vault, clock):
-    from scanner.web import state_of
+    from scanner.review.web import state_of
 
     s = add_session(vault)
     client = login(app)
@@ -352,7 +352,7 @@ def test_unlock_never_redirects_off_site(app, vault):
 
 
 def test_idle_watch_locks_without_a_request(app, vault, clock):
-    from scanner.web import state_of
+    from scanner.review.web import state_of
 
     state = state_of(app)
     assert not state.lock_if_idle()
@@ -396,7 +396,7 @@ def test_other_reading_is_offered_beside_a_doubtful_one(app, vault):
 
 
 def test_other_reading_only_when_it_differs_and_the_field_waits():
-    from scanner.web.fields import build_views
+    from scanner.review.web.fields import build_views
 
     def row(i, confidence, alternative, status="pending"):
         return {"id": i, "key": f"k{i}", "kind": "line", "privacy": "private", "page": 1, "value": "sleep dairy",
@@ -468,7 +468,7 @@ def test_a_sheet_whose_form_cannot_be_laid_out_still_reviews(app, vault):
 
 
 def _confirm_progress(client, app, vault, session: int, override: dict[str, str] | None = None) -> None:
-    from scanner.web.fields import as_text
+    from scanner.review.web.fields import as_text
 
     for f in store.show_session(vault, session)["fields"]:
         if f["privacy"] == "progress" and f["status"] == "pending":
@@ -533,7 +533,7 @@ def test_queue_lists_waiting_sessions_oldest_first_and_unmatched_pages(app, vaul
 
 
 def test_review_order_puts_flagged_and_low_confidence_first():
-    from scanner.web.fields import build_views
+    from scanner.review.web.fields import build_views
 
     rows = [
         {"id": i, "key": k, "kind": "line", "privacy": "progress", "page": p, "value": "x", "confidence": c,
@@ -565,7 +565,7 @@ def _non_loopback_addresses() -> list[str]:
 def test_server_listens_on_loopback_only(app, vault):
     import http.client
 
-    from scanner.web import make_server, state_of
+    from scanner.review.web import make_server, state_of
 
     server = make_server(app, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -592,8 +592,8 @@ def test_review_command_prints_a_loopback_link_and_opens_the_browser_unless_told
 
     from werkzeug.serving import BaseWSGIServer
 
-    from scanner.cli import AppContext
-    from scanner.cli_review import review
+    from scanner.cli.main import AppContext
+    from scanner.cli.review import review
 
     opened: list[str] = []
     served: list[int] = []

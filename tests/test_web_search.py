@@ -66,7 +66,8 @@ def test_results_show_crop_snippet_status_and_link_grouped_by_session(app, vault
 
 
 def test_confirmed_results_are_marked_confirmed_and_filters_apply(app, vault, monkeypatch):
-    from scanner import exemplars, store
+    from scanner.hand import exemplars
+    from scanner.vault import store
 
     # The drawn crops say something else than the reads given here: keep the handwriting tier out of it.
     monkeypatch.setattr(exemplars, "search_by_hand", lambda v, words, limit=50: [])
@@ -115,7 +116,7 @@ def test_a_malformed_search_gets_a_friendly_message_not_an_error_page(app, vault
 
 
 def test_the_handwriting_tier_runs_and_its_hits_say_so(app, vault, monkeypatch):
-    from scanner import exemplars
+    from scanner.hand import exemplars
 
     s = add_session(vault, reads={PRIVATE_KEY: ("Nlghtrnares", 0.3, ["low_confidence"])})
     fid = field(vault, s["session"], PRIVATE_KEY)["id"]

@@ -25,7 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forms.render import SheetSpec  # noqa: E402
-from tests.synth import make_batch, seeded_sheet_id  # noqa: E402
+from tools.synth import make_batch, seeded_sheet_id  # noqa: E402
 
 TEMPLATE = "session"
 PAGE_SIZE = "letter"

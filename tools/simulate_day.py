@@ -23,7 +23,7 @@ if __package__ in (None, ""):
 
 from forms.model import get_template  # noqa: E402
 from forms.render import SheetSpec  # noqa: E402
-from tests.synth import make_batch  # noqa: E402
+from tools.synth import make_batch  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

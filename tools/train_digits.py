@@ -7,7 +7,7 @@ held out for model selection and for calibrating confidence (temperature).
 
 Training images are augmented (rotation, shear, aspect, stroke thickness,
 elastic distortion, blur, small shifts) at twice MNIST's resolution and then
-re-framed by ``scanner.digits.fit_to_mnist_frame``, the very function that
+re-framed by ``scanner.ingest.digits.fit_to_mnist_frame``, the very function that
 frames scanned cells, so training and reading see images made the same way.
 
     python -m tools.train_digits [--cache .bench/mnist] [--out scanner/models/digits_mlp.npz]
@@ -30,7 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.digits_eval import DEFAULT_CACHE, TRAIN_PER_DIGIT, confidence_figures, load_mnist  # noqa: E402
-from scanner.digits import LOW_CONFIDENCE, MODEL_PATH, MlpModel, features, fit_to_mnist_frame  # noqa: E402
+from scanner.ingest.digits import LOW_CONFIDENCE, MODEL_PATH, MlpModel, features, fit_to_mnist_frame  # noqa: E402
 
 VALIDATION_PER_DIGIT = 100
 TEMPERATURES = np.exp(np.linspace(np.log(0.3), np.log(8), 160))
@@ -141,7 +141,7 @@ def flagging_temperature(model: MlpModel, logits: np.ndarray, y: np.ndarray, sha
 
 
 def export(nets, mean: np.ndarray, scale: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
-    """The arrays of scanner.digits.MlpModel for fitted scikit-learn MLPs."""
+    """The arrays of scanner.ingest.digits.MlpModel for fitted scikit-learn MLPs."""
     arrays: dict[str, np.ndarray] = {
         "mean": mean.astype(np.float32), "scale": scale.astype(np.float32),
         "temperature": np.float32(temperature), "members": np.int32(len(nets)),

@@ -2,7 +2,7 @@
 
 Synthetic handwriting only: words from ``scanner/data/words.txt`` written by
 random writers with Debian's handwriting fonts (``tests/synth``), cut out by
-``scanner.wordsplit`` and described by ``scanner.wordfeatures.describe``; the
+``scanner.hand.wordsplit`` and described by ``scanner.hand.wordfeatures.describe``; the
 basis is their principal components. No real person's handwriting is used
 (``../shared/handwriting-dev`` is for measuring only).
 
@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
-from scanner import wordfeatures, wordsplit  # noqa: E402
-from tests.synth.handwriting import random_writer, write_line  # noqa: E402
+from scanner.hand import wordfeatures
+from scanner.hand import wordsplit# noqa: E402
+from tools.synth.handwriting import random_writer, write_line  # noqa: E402
 
 
 def synthetic_words(count: int, seed: int) -> list[np.ndarray]:

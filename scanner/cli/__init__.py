@@ -1,0 +1,1 @@
+"""The ``inklock`` command line: ``main`` parses and reports; one module per command group; ``commands`` registers them."""

@@ -1,0 +1,148 @@
+"""``inklock forms``: list templates, show a template's geometry, validate a template file.
+
+User templates come from ``--templates DIR`` and from ``<vault>/templates``;
+no passphrase is needed (templates hold no health information).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from scanner.cli.main import AppContext, emit_json
+from scanner.errors import BadInput
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def _dirs(app: AppContext, extra: Path | None) -> list[Path]:
+    """The --templates folder first, then the vault's own templates/ folder."""
+    return ([extra] if extra else []) + app.template_dirs()
+
+
+def _bad(exc: Exception) -> BadInput:
+    msg = str(exc)
+    return BadInput(msg if msg.endswith(".") else msg + ".")
+
+
+_templates_option = click.option(
+    "--templates",
+    "templates_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A folder of your own templates (YAML or JSON), besides <vault>/templates.",
+)
+
+
+@click.group()
+def forms() -> None:
+    """Session form templates: list them, show their layout, check your own."""
+
+
+@forms.command("list")
+@_templates_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None:
+    """List the built-in templates and your own."""
+    from forms.errors import FormsError
+    from forms.model import BUILTIN_DIR, list_templates
+
+    try:
+        templates = list_templates(_dirs(app, templates_dir))
+    except FormsError as exc:
+        raise _bad(exc) from None
+    rows = []
+    for t in templates:
+        builtin = t.source is not None and Path(t.source).parent == BUILTIN_DIR
+        rows.append(
+            {
+                "name": t.name,
+                "code": t.code,
+                "version": t.version,
+                "title": t.title,
+                "source": "built-in" if builtin else t.source,
+                "pages": [
+                    {"number": p.number, "title": p.title, "privacy": p.privacy, "markers": list(p.markers), "fields": len(p.fields)}
+                    for p in t.pages
+                ],
+            }
+        )
+    if as_json:
+        emit_json({"templates": rows})
+        return
+    for r in rows:
+        pages = ", ".join(f"p{p['number']} {p['privacy']} ({p['fields']} fields)" for p in r["pages"])
+        click.echo(f"{r['name']:<12} {r['code']}  v{r['version']}  {r['title']}  [{pages}]  {r['source']}")
+
+
+@forms.command("layout")
+@click.argument("template")
+@click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@_templates_option
+@click.option("--json", "as_json", is_flag=True, help="Print the geometry as JSON (points, origin top-left).")
+@pass_app
+def layout_cmd(app: AppContext, template: str, page_size: str, templates_dir: Path | None, as_json: bool) -> None:
+    """Show where every field of TEMPLATE (a name or a file) sits on the page."""
+    from forms.errors import FormsError
+    from forms.geometry import layout
+    from forms.model import get_template
+
+    try:
+        data = layout(get_template(template, _dirs(app, templates_dir)), page_size)
+    except FormsError as exc:
+        raise _bad(exc) from None
+    if as_json:
+        emit_json(data)
+        return
+    w, h = data["page_size_pt"]
+    click.echo(f"{data['template']} v{data['version']} on {page_size} ({w} x {h} pt, origin top-left)")
+    for page in data["pages"]:
+        ids = ", ".join(f"{m['corner']}={m['id']}" for m in page["markers"])
+        click.echo(f"page {page['number']}: {page['title']}  markers {ids}")
+        for f in page["fields"]:
+            x0, y0, x1, y1 = f["bbox"]
+            click.echo(f"  {f['key']:<26} {f['kind']:<8} {f['privacy']:<8} [{x0:7.2f} {y0:7.2f} {x1:7.2f} {y1:7.2f}]  {f['label']}")
+
+
+@forms.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_templates_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def validate_cmd(app: AppContext, file: Path, templates_dir: Path | None, as_json: bool) -> None:
+    """Check a template file: its keys, its fields, its marker ids and that it fits letter and A4."""
+    from forms.errors import FormsError
+    from forms.geometry import PAGE_SIZES, page_layouts
+    from forms.model import get_template
+
+    try:
+        t = get_template(file, _dirs(app, templates_dir))
+        for size in PAGE_SIZES:
+            page_layouts(t, size)
+    except FormsError as exc:
+        if as_json:
+            emit_json(
+                {
+                    "file": str(file),
+                    "valid": False,
+                    "key_path": getattr(exc, "key_path", ""),
+                    "problem": getattr(exc, "problem", str(exc)),
+                    "message": str(exc),
+                }
+            )
+        raise _bad(exc) from None
+    result = {
+        "file": str(file),
+        "valid": True,
+        "template": t.name,
+        "code": t.code,
+        "version": t.version,
+        "pages": len(t.pages),
+        "fields": len(t.fields),
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"{file}: valid template '{t.name}' ({t.code} v{t.version}), {len(t.pages)} pages, {len(t.fields)} fields.")

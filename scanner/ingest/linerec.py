@@ -1,0 +1,189 @@
+"""The handwriting reader: PaddleOCR's PP-OCRv6 small line recogniser, run in memory by ONNX Runtime.
+
+PP-OCRv6 small (a CTC network, Apache-2.0, THIRD_PARTY.md) reads a whole
+line of handwriting far better than Tesseract's LSTM, which was trained on
+print: on real cursive words it read .08 of characters wrong where Inklock's
+earlier Tesseract-first pipeline read .55 (README, "How handwriting is read").
+It reads the line the way it was trained to see text: grey, scaled to 48
+pixels high, no deslant and no ink-tight crop (both made it worse).
+
+All lines of a page go through the network in a few runs (:meth:`LineReader.read_batch`):
+lines of similar width share one run, padded to the widest.
+
+The model file is the one bundled in the PyPI wheel ``rapidocr`` (3.10.0),
+installed by ``make setup`` without its dependencies: Inklock uses the file
+only, never the package's code, which would pull a second OpenCV. Its
+SHA-256 is checked before it is used. Nothing is downloaded at run time and
+no image leaves memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from scanner.errors import UsageError
+
+MODEL_PACKAGE = "rapidocr"
+MODEL_VERSION = "3.10.0"
+MODEL_FILE = "models/PP-OCRv6_rec_small.onnx"
+# From the wheel's MODEL_LICENSES.md (and checked against the file it ships).
+MODEL_SHA256 = "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884"
+MODEL_NAME = "PP-OCRv6 small rec"
+# The network reads a line scaled to this height (its training size).
+INPUT_HEIGHT = 48
+# ... and at least this wide (narrower inputs are padded, as in training).
+MIN_INPUT_WIDTH = 320
+# Lines whose scaled widths differ by at most this factor share one network run
+# (the narrower ones are padded); at most this many lines go in one run. The
+# network's output has 18,710 classes a frame (4 bytes each): eight lines of
+# 800 px (after scaling to 48 px high) make a 60 MB result; sixteen would double it.
+BATCH_WIDTH_RATIO = 1.3
+BATCH_MAX = 8
+
+_SETUP = f"run `make setup` (it installs {MODEL_PACKAGE}=={MODEL_VERSION} --no-deps for its model file)"
+
+
+def model_path() -> Path:
+    """Where the recogniser's ONNX file is, checked against its SHA-256, without importing its package."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / MODEL_FILE
+        if path.is_file():
+            stat = path.stat()
+            if _sha256(str(path), stat.st_size, stat.st_mtime_ns) != MODEL_SHA256:
+                raise UsageError(f"The handwriting line model {path} is not the expected file: {_SETUP}.")
+            return path
+    raise UsageError(f"The handwriting line model is missing: {_SETUP}.")
+
+
+@lru_cache(maxsize=4)
+def _sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    """The file's SHA-256 (cached while its size and time stay the same)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class LineReading:
+    """What the network made of one line image.
+
+    ``text`` is the best-path reading, ``char_conf`` each of its characters'
+    probability; ``probs`` is the network's per-frame distribution over
+    ``LineReader.chars`` (frames x classes, class 0 "no character"), kept for
+    vocabulary decoding (:mod:`scanner.ingest.ctcwords`); ``starts`` is each
+    character's first frame.
+    """
+
+    text: str
+    char_conf: list[float]
+    probs: np.ndarray
+    starts: list[int]
+
+
+class LineReader:
+    """One loaded recogniser; make one per worker process (ONNX Runtime runs it on one thread)."""
+
+    def __init__(self, path: Path | None = None):
+        # ONNX Runtime (1.31 and later on Linux) records telemetry events, with
+        # the process's command line, in ~/.cache/Microsoft/DeveloperTools and
+        # a session file in the temporary folder, to upload later. A command
+        # line can name a client's scan: it must never be written anywhere.
+        # The variable is read when the library loads, so it is set first.
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+        import onnxruntime as ort
+
+        ort.disable_telemetry_events()
+
+        options = ort.SessionOptions()
+        # Parallelism comes from one reader per worker process, as for Tesseract.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        path = path or model_path()
+        try:
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=["CPUExecutionProvider"])
+            labels = self._session.get_modelmeta().custom_metadata_map["character"].splitlines()
+        except Exception as exc:  # onnxruntime raises its own untyped errors on a bad file
+            raise UsageError(f"The handwriting line model could not be loaded ({exc.__class__.__name__}): "
+                             "run `make setup` again.") from exc
+        # CTC class 0 is "no character"; the network's last class is the space.
+        classes = ["", *labels, " "]
+        # English forms: only printable ASCII may be read (the model also knows
+        # about 18,000 other characters, which a smudge must never become).
+        keep = [i for i, c in enumerate(classes) if i == 0 or (len(c) == 1 and " " <= c <= "~")]
+        self._keep = np.array(keep)
+        self.chars = [classes[i] for i in keep]
+        self._input = self._session.get_inputs()[0].name
+
+    def read(self, image: np.ndarray) -> tuple[str, list[float]]:
+        """The text on one line image (dark ink on light paper), with each character's probability."""
+        reading = self.read_batch([image])[0]
+        return reading.text, reading.char_conf
+
+    def read_batch(self, images: list[np.ndarray]) -> list[LineReading]:
+        """Read several line images in as few network runs as possible; one reading per image, in order."""
+        scaled = [_scaled(image) for image in images]
+        order = sorted(range(len(scaled)), key=lambda i: scaled[i].shape[1])
+        out: list[LineReading | None] = [None] * len(images)
+        group: list[int] = []
+        for i in order + [-1]:
+            if group and (i < 0 or len(group) >= BATCH_MAX
+                          or scaled[i].shape[1] > BATCH_WIDTH_RATIO * max(MIN_INPUT_WIDTH, scaled[group[0]].shape[1])):
+                for k, reading in zip(group, self._run([scaled[k] for k in group])):
+                    out[k] = reading
+                group = []
+            if i >= 0:
+                group.append(i)
+        return out  # type: ignore[return-value]
+
+    def _run(self, lines: list[np.ndarray]) -> list[LineReading]:
+        width = max(MIN_INPUT_WIDTH, max(line.shape[1] for line in lines))
+        # Padding is 0 after normalisation, as in PaddleOCR's own inference.
+        batch = np.zeros((len(lines), 3, INPUT_HEIGHT, width), np.float32)
+        for n, line in enumerate(lines):
+            batch[n, :, :, :line.shape[1]] = line.astype(np.float32) / 127.5 - 1.0
+        probs = self._session.run(None, {self._input: batch})[0][:, :, self._keep]
+        frames = probs.shape[1]
+        readings = []
+        for n, line in enumerate(lines):
+            # Only the frames that cover this line (not its padding).
+            used = max(1, min(frames, math.ceil(frames * max(line.shape[1], MIN_INPUT_WIDTH) / width)))
+            p = probs[n, :used]
+            readings.append(self._best_path(p))
+        return readings
+
+    def _best_path(self, probs: np.ndarray) -> LineReading:
+        # Best path (CTC): repeated classes merge, class 0 separates.
+        best = probs.argmax(axis=1)
+        text, confidences, starts, previous = [], [], [], 0
+        for step, k in enumerate(best):
+            if k and k != previous:
+                text.append(self.chars[k])
+                confidences.append(float(probs[step, k]))
+                starts.append(step)
+            elif k and k == previous:
+                confidences[-1] = max(confidences[-1], float(probs[step, k]))
+            previous = k
+        return LineReading("".join(text), confidences, probs, starts)
+
+
+def _scaled(image: np.ndarray) -> np.ndarray:
+    """A grey line image scaled to the network's height (keeping its aspect)."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image[..., :3].astype(np.uint8), cv2.COLOR_BGR2GRAY)
+    h, w = image.shape[:2]
+    width = max(1, math.ceil(INPUT_HEIGHT * w / max(1, h)))
+    interp = cv2.INTER_AREA if h > INPUT_HEIGHT else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, INPUT_HEIGHT), interpolation=interp)

@@ -1,0 +1,337 @@
+"""The page worker: one raw page in, one :class:`PageResult` out.
+
+Pure: it reads nothing from and writes nothing to the vault, so pages can be
+read in worker processes while one writer stores results (OCRmyPDF's pattern).
+Engines (the line recogniser, Tesseract, the digit model) are loaded once per worker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from scanner.ingest import register as reg
+from scanner.ingest.omr import read_marks
+
+MARK_KINDS = {"checkbox", "choice", "scale"}
+JPEG_QUALITY = 85
+CROP_MARGIN_PT = 3.0
+# A value read from a badly registered page is never trusted above this.
+POOR_REGISTRATION_CAP = 0.5
+# The header crop reaches this far above the boxes, to include their printed labels.
+HEADER_LABEL_PT = 14.0
+
+
+@dataclass
+class FieldRead:
+    key: str
+    kind: str
+    privacy: str
+    page: int
+    value: Any
+    confidence: float
+    flags: list[str]
+    crop_png: bytes
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PageResult:
+    status: str  # identified | unmatched | blank | error
+    source: str
+    sha256: str
+    index: int
+    message: str = ""
+    template: str | None = None
+    page: int | None = None
+    page_size: str | None = None
+    sheet_id: str | None = None
+    registration_error_px: float | None = None
+    flags: list[str] = field(default_factory=list)
+    image_jpeg: bytes = b""
+    thumb_jpeg: bytes = b""
+    fields: list[FieldRead] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    # Page 1 only: the handwritten header (client, date, session boxes) and what
+    # recognition made of it. Kept by the writer for blank sheets (SPEC 3), as a
+    # suggestion beside the crop: {"client", "date" (YYYY-MM-DD or None), "session"}.
+    header_png: bytes = b""
+    header_guess: dict[str, Any] = field(default_factory=dict)
+
+
+class Reader:
+    """Everything a worker needs to read pages; build once per process."""
+
+    def __init__(self, registry: reg.MarkerRegistry, sheet_sizes: dict[str, str] | None = None,
+                 codes: dict[str, str] | None = None, abbreviations: dict[str, str] | None = None,
+                 blank_sheets: set[str] | frozenset[str] | None = None):
+        self.registry = registry
+        # Sheets printed blank still waiting for a client: only their header is read
+        # (``store.blank_sheet_ids``). None: read the header of every page 1.
+        self.blank_sheets = blank_sheets
+        self.sheet_sizes = sheet_sizes or {}
+        self.codes = codes or {}  # template code (SES) -> template name
+        self.abbreviations = abbreviations or {}  # the clinician's own, kept intact by post-correction
+        self._ocr = None
+        self._digits = None
+
+    @property
+    def ocr(self):
+        if self._ocr is None:
+            from scanner.ingest.ocr import OcrEngine
+            from scanner.shorthand import Shorthand
+
+            self._ocr = OcrEngine(Shorthand(self.abbreviations))
+        return self._ocr
+
+    @property
+    def digits(self):
+        if self._digits is None:
+            from scanner.ingest.digits import DigitReader
+
+            self._digits = DigitReader()
+        return self._digits
+
+    # -- the page pipeline, stage by stage ---------------------------------
+    def process(self, source: str, sha256: str, index: int, gray: np.ndarray) -> PageResult:
+        t = {}
+        start = time.perf_counter()
+        result = PageResult("unmatched", source, sha256, index)
+        hits = reg.find_markers(gray)
+        registration = reg.register(gray, self.registry, hits)
+        t["markers"] = time.perf_counter() - start
+        if registration is None:
+            if reg.is_blank(gray):
+                result.status = "blank"
+                result.timings = t
+                return result
+            return self._unmatched(result, gray, "no registration markers were found on the page", t)
+
+        stamp = time.perf_counter()
+        page = reg.warp(gray, registration)
+        layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
+        payload = reg.read_qr(page, layout.get("qr"))
+        t["register"] = time.perf_counter() - stamp
+        ref = _decode(payload)
+        result.template, result.page = registration.template, registration.page
+        if ref is None:
+            return self._unmatched(result, gray, "the QR code could not be read", t,
+                                   guess={"template": registration.template, "page": registration.page})
+        if self.codes.get(ref.code) != registration.template or ref.page != registration.page:
+            return self._unmatched(result, gray, "the QR code and the corner markers disagree", t,
+                                   guess={"template": registration.template, "page": registration.page,
+                                          "sheet_id": ref.sheet_id})
+        wanted = self.sheet_sizes.get(ref.sheet_id)
+        if wanted and wanted != registration.page_size:
+            registration = reg.register(gray, self.registry, hits, page_size=wanted) or registration
+            page = reg.warp(gray, registration)
+            layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
+
+        result.status = "identified"
+        result.sheet_id = ref.sheet_id
+        result.page_size = registration.page_size
+        result.registration_error_px = round(registration.error_px, 2)
+        result.flags = list(registration.flags)
+
+        stamp = time.perf_counter()
+        result.fields = self.read_fields(page, layout, registration)
+        if result.page == 1 and (self.blank_sheets is None or ref.sheet_id in self.blank_sheets):
+            result.header_png, result.header_guess = self.read_header(page, layout)
+        t["read"] = time.perf_counter() - stamp
+        stamp = time.perf_counter()
+        result.image_jpeg = encode_jpeg(page)
+        t["encode"] = time.perf_counter() - stamp
+        result.timings = t
+        return result
+
+    def read_fields(self, page: np.ndarray, layout: dict[str, Any], registration: reg.Registration) -> list[FieldRead]:
+        poor = "poor_registration" in registration.flags
+        # All handwritten lines of the page go through the line recogniser together.
+        texts = [f for f in layout["fields"] if f["kind"] in ("line", "text")]
+        jobs = [self.ocr.line_job(reg.crop(page, f["bbox"])) if f["kind"] == "line"
+                else self.ocr.area_job(reg.crop(page, f["bbox"]), _line_boxes(f)) for f in texts]
+        ocr = dict(zip((f["key"] for f in texts), self.ocr.finish(jobs)))
+        reads = []
+        for f in layout["fields"]:
+            read = self.read_field(page, f, registration.page, ocr.get(f["key"]))
+            if poor:
+                read.flags = list(dict.fromkeys(read.flags + ["poor_registration"]))
+                read.confidence = min(read.confidence, POOR_REGISTRATION_CAP)
+            reads.append(read)
+        return reads
+
+    def read_header(self, page: np.ndarray, layout: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """The header strip of a registered page 1 as PNG, and a guess at what is written in it.
+
+        Read for page 1 of the sheets in ``blank_sheets`` (every page 1 when
+        that is None; 30-140 ms here, mostly the digit cells); the writer keeps
+        it only for a sheet with no client. A header that cannot be read gives
+        an empty guess, never a failed page.
+        """
+        header = layout.get("header")
+        if not header or not all(k in header for k in ("client", "date", "session")):
+            return b"", {}
+        boxes = [header[k] for k in ("client", "date", "session")]
+        # Up to the printed labels above the boxes ("DATE (MM DD YYYY)" tells the order).
+        strip = [min(b[0] for b in boxes) - 4, min(b[1] for b in boxes) - HEADER_LABEL_PT,
+                 max(b[2] for b in boxes) + 4, max(b[3] for b in boxes) + 4]
+        png = encode_png(reg.crop(page, strip))
+        try:
+            return png, self._header_guess(page, layout)
+        except (cv2.error, ValueError, RuntimeError) as exc:  # engines fail in their own ways
+            return png, {"problem": type(exc).__name__}
+
+    def _header_guess(self, page: np.ndarray, layout: dict[str, Any]) -> dict[str, Any]:
+        header, cells = layout["header"], layout.get("header_cells") or {}
+        client = self.ocr.read_line(reg.crop(page, header["client"]))
+        guess: dict[str, Any] = {"client": client.text.strip(), "client_confidence": round(float(client.confidence), 3),
+                                 "date": None, "session": ""}
+        if cells.get("date"):
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["date"]])
+            guess["date"] = _header_date(text, layout.get("date_order", "MDY"))
+            guess["date_confidence"] = round(float(confidence), 3)
+        if cells.get("session"):
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["session"]])
+            guess["session"] = text.lstrip("0")
+            guess["session_confidence"] = round(float(confidence), 3)
+        return guess
+
+    def read_field(self, page: np.ndarray, f: dict[str, Any], page_no: int, res=None) -> FieldRead:
+        """One field of a registered page; ``res`` is its OCR result when already read (``read_fields``)."""
+        kind = f["kind"]
+        crop = reg.crop(page, f["bbox"], CROP_MARGIN_PT)
+        raw: dict[str, Any] = {}
+        if kind in MARK_KINDS:
+            marks = read_marks(page, f)
+            value, confidence, flags = marks.value, marks.confidence, marks.flags
+            raw["fills"] = {k: round(v, 4) for k, v in marks.fills.items()}
+        elif kind == "digits":
+            cells = [reg.crop(page, c) for c in f["cells"]]
+            value, confidence, flags = self.digits.read_cells(cells, _digit_range(f))
+            confidence, flags = _check_digits(value, confidence, list(flags), f)
+        else:
+            if res is None:
+                inner = reg.crop(page, f["bbox"])
+                res = self.ocr.read_line(inner) if kind == "line" else self.ocr.read_area(inner, _line_boxes(f))
+            value, confidence, flags = res.text, res.confidence, list(res.flags)
+            if getattr(res, "raw_text", None) and res.raw_text != res.text:
+                raw["ocr_raw"] = res.raw_text
+            if res.alternative:
+                raw["alternative"] = res.alternative
+            if value:
+                raw["draft_words"] = _draft_words(crop, value, f)
+        return FieldRead(f["key"], kind, f["privacy"], page_no, value, float(confidence), list(flags),
+                         encode_png(crop), raw)
+
+    def _unmatched(self, result: PageResult, gray: np.ndarray, why: str, t: dict[str, float],
+                   guess: dict[str, Any] | None = None) -> PageResult:
+        result.status = "unmatched"
+        result.message = why
+        result.flags = ["unmatched"]
+        if guess:
+            result.flags.append("guess:" + ",".join(f"{k}={v}" for k, v in guess.items()))
+        result.image_jpeg = encode_jpeg(_downscale(gray, 1700))
+        result.thumb_jpeg = encode_jpeg(_downscale(gray, 300))
+        result.timings = t
+        return result
+
+
+def _digit_range(f: dict[str, Any]) -> tuple[int, int] | None:
+    """A digits field's allowed values (min, max): the one range of scanner.values (confirm, review, ingest)."""
+    from scanner.values import digit_range
+
+    return digit_range(f)
+
+
+def _check_digits(value: str, confidence: float, flags: list[str], f: dict[str, Any]) -> tuple[float, list[str]]:
+    """An impossible number (outside the field's range) is never trusted."""
+    from scanner.ingest.digits import check_range, lower_if_implausible
+
+    allowed = _digit_range(f)
+    if value and value.isdigit() and allowed:
+        ok = check_range(value, *allowed)
+        confidence = lower_if_implausible(confidence, ok)
+        if not ok:
+            flags = flags + ["implausible", "low_confidence"]
+    return confidence, list(dict.fromkeys(flags))
+
+
+def _header_date(digits: str, order: str) -> str | None:
+    """Eight digits written in the header's date cells (``order`` e.g. "MDY") as YYYY-MM-DD, if a real date."""
+    import datetime as dt
+
+    widths = {"D": 2, "M": 2, "Y": 4}
+    if len(digits) != 8 or not digits.isdigit() or sorted(order) != ["D", "M", "Y"]:
+        return None
+    parts, at = {}, 0
+    for c in order:
+        parts[c], at = int(digits[at:at + widths[c]]), at + widths[c]
+    try:
+        return dt.date(parts["Y"], parts["M"], parts["D"]).isoformat()
+    except ValueError:
+        return None
+
+
+def _decode(payload: str | None):
+    if not payload:
+        return None
+    from forms.payload import PayloadError, decode
+
+    try:
+        return decode(payload)
+    except PayloadError:
+        return None
+
+
+def _draft_words(crop: np.ndarray, text: str, f: dict[str, Any]) -> tuple[int, bytes] | None:
+    """Word vectors of the draft for search by handwriting, cut here in the worker."""
+    from scanner.hand import exemplars
+
+    boxes = _line_boxes(f)
+    if boxes:
+        # _line_boxes are relative to the bbox; the stored crop has a margin around it.
+        m = round(CROP_MARGIN_PT * reg.PX_PER_PT)
+        x0, y0, _x1, _y1 = reg.to_px(f["bbox"])
+        dx, dy = min(m, x0 + m), min(m, y0 + m)
+        boxes = [(a + dx, b + dy, c + dx, d + dy) for a, b, c, d in boxes]
+    try:
+        return exemplars.draft_vectors(crop, text, boxes)
+    except exemplars.LEARN_ERRORS:
+        return None  # the writer leaves it to index_drafts
+
+
+def _line_boxes(f: dict[str, Any]) -> list[tuple[int, int, int, int]] | None:
+    """Ruled-line boxes of a text field, in pixels relative to its crop."""
+    lines = f.get("lines")
+    if not lines or not isinstance(lines[0], (list, tuple)) or len(lines[0]) != 4:
+        return None
+    x0, y0, _x1, _y1 = reg.to_px(f["bbox"])
+    boxes = []
+    for lb in lines:
+        a, b, c, d = reg.to_px(lb)
+        boxes.append((a - x0, b - y0, c - x0, d - y0))
+    return boxes
+
+
+def _downscale(gray: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = gray.shape[:2]
+    s = min(1.0, long_side / max(h, w))
+    if s >= 1.0:
+        return gray
+    return cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+
+
+def encode_jpeg(gray: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return buf.tobytes() if ok else b""
+
+
+def encode_png(gray: np.ndarray) -> bytes:
+    if gray.size == 0:
+        gray = np.full((4, 4), 255, np.uint8)
+    ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return buf.tobytes() if ok else b""

@@ -1,0 +1,1 @@
+"""What leaves the vault as documents: progress notes, treatment summaries, charts, printed packets."""

@@ -1,0 +1,260 @@
+"""Printing packets: validate the request, render, then register the sheets.
+
+Nothing is registered unless the PDF was written, and nothing is written
+unless every row of a schedule is valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date as Date
+from pathlib import Path
+from typing import Any
+
+from scanner.review import risk
+from scanner.vault import store
+from scanner.errors import BadInput, UsageError
+
+# CUPS queue names: printable, no space, '/' or '#' (and never an option).
+PRINTER_NAME = re.compile(r"[A-Za-z0-9_.@:+-][A-Za-z0-9_.@:+=-]{0,127}")
+CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
+
+
+@dataclass
+class SheetRequest:
+    template: str
+    client: str | None
+    date: str | None
+    session: int | None
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """A value as it may appear in a one-line message: control characters made visible, long ones cut."""
+    text = "".join(c if c.isprintable() else "?" for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_client(code: str, where: str = "") -> str:
+    if not CLIENT_CODE.fullmatch(code or ""):
+        raise BadInput(f"{where}'{shown(code)}' is not a client code: use up to 24 letters, digits, '.', '_' or '-' "
+                       "(a code, never a name).")
+    return code
+
+
+def check_date(text: str | None, where: str = "") -> str:
+    if text is None or text == "":
+        return Date.today().isoformat()
+    try:
+        return Date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise BadInput(f"{where}'{shown(text)}' is not a date; use YYYY-MM-DD.") from None
+
+
+def check_session(text: Any, where: str = "") -> int | None:
+    if text is None or str(text).strip() == "":
+        return None
+    t = str(text).strip()
+    if not t.isdigit() or not 0 < int(t) < 10000:
+        raise BadInput(f"{where}'{shown(t)}' is not a session number (1 to 9999).")
+    return int(t)
+
+
+def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest]:
+    """Rows of ``client,date,session[,template]``; the first bad row stops everything."""
+    from scanner.outfile import open_regular
+
+    reader = None
+    try:
+        # Only a regular file: a FIFO would block the command, a device would never end.
+        with io.TextIOWrapper(open_regular(path, "schedule"), encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"The schedule {path} cannot be read as a CSV text file ({type(exc).__name__}).") from None
+    except csv.Error as exc:  # e.g. a cell longer than the csv module allows
+        line = reader.line_num if reader is not None else 0
+        raise BadInput(f"The schedule {path} cannot be read as CSV at line {line} ({exc}).") from None
+    requests = []
+    for number, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if number == 1 and cells and cells[0].lower() == "client":
+            continue
+        where = f"{path} line {number}: "
+        if len(cells) < 2 or len(cells) > 4:
+            raise BadInput(f"{where}expected client,date,session[,template] but found {len(cells)} column(s).")
+        template = (cells[3] if len(cells) > 3 and cells[3] else default_template) or "session"
+        requests.append(SheetRequest(template, check_client(cells[0], where), check_date(cells[1], where),
+                                     check_session(cells[2] if len(cells) > 2 else None, where)))
+    if not requests:
+        raise BadInput(f"The schedule {path} has no rows to print.")
+    return requests
+
+
+def next_session_number(vault, client: str) -> int:
+    row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ?", [client]).fetchone()
+    return int(row[0] or 0) + 1
+
+
+def carry_values(vault, client: str, before: str | None, template) -> dict[str, tuple[str, str]]:
+    """What each carry-forward field of ``template`` prints for ``client`` on a sheet dated ``before``.
+
+    Per field, the answer confirmed in the client's latest session dated strictly
+    before ``before`` in which that field was confirmed (a later-dated sheet
+    printed earlier never leaks backwards; undated sheets cannot be placed in
+    time and are skipped). Only confirmed values: a pending read is a draft.
+    An empty confirmed answer there means the item was closed, so nothing is
+    carried rather than an older answer. Returns {key: (text, date)}.
+    """
+    fields = {f.key: f for f in template.fields if f.carry_forward}
+    if not fields:
+        return {}
+    marks = ",".join("?" for _ in fields)
+    sql = (f"SELECT f.key, f.confirmed_value, s.date FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
+           f"WHERE s.client = ? AND f.status = 'confirmed' AND f.key IN ({marks}) AND s.date IS NOT NULL")
+    params: list[Any] = [client, *fields]
+    if before:
+        sql += " AND s.date < ?"
+        params.append(before)
+    latest: dict[str, tuple[Any, str]] = {}
+    for row in vault.db.query(sql + " ORDER BY s.date DESC, s.id DESC", params):
+        latest.setdefault(row["key"], (store.loads(row["confirmed_value"]), row["date"]))
+    return {key: (_carry_text(fields[key], value), when) for key, (value, when) in latest.items()
+            if value not in (None, "", [], False) and _carry_text(fields[key], value)}
+
+
+def _carry_text(field, value: Any) -> str:
+    """A confirmed value as the words printed in the 'from last time' box (option labels, not codes)."""
+    labels = {o.value: o.label for o in field.options or ()}
+    if value is True:
+        return "yes"
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(v), str(v)) for v in value)
+    return " ".join(labels.get(str(value), str(value)).split())
+
+
+def print_packet(vault, requests: list[SheetRequest], out: Path | None, page_size: str, template_dirs=(),
+                 printer: str | None = None) -> dict[str, Any]:
+    """Render every requested sheet into one PDF and register each sheet in the vault.
+
+    The PDF is written to ``out`` (0600, through the safe writer) or, when
+    ``printer`` is given ("" for the default printer), sent from memory to CUPS
+    so that no packet stays on disk.
+    """
+    from forms.geometry import PAGE_SIZES
+    from forms.errors import FormsError
+    from forms.model import TemplateError, get_template
+    from forms.payload import new_sheet_id
+    from forms.render import SheetSpec, render_sheets
+
+    from scanner import outfile
+
+    if page_size not in PAGE_SIZES:
+        raise UsageError(f"'{page_size}' is not a page size; use {' or '.join(PAGE_SIZES)}.")
+    templates = {}
+    specs = []
+    planned_numbers: dict[str, int] = {}
+    for req in requests:
+        if req.template not in templates:
+            try:
+                templates[req.template] = get_template(req.template, template_dirs)
+            except TemplateError as exc:
+                raise BadInput(_sentence(str(exc))) from None
+            _keep_labels(vault, templates[req.template])
+        template = templates[req.template]
+        number = req.session
+        if req.client and number is None:
+            number = planned_numbers.get(req.client) or next_session_number(vault, req.client)
+            planned_numbers[req.client] = number + 1
+        carry = carry_values(vault, req.client, req.date, template) if req.client else {}
+        notes = risk.last_screen(vault, req.client, req.date, template) if req.client else {}
+        specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
+                               date=req.date if req.client else None, session=number, carry=carry, notes=notes))
+    if printer is None:
+        out = outfile.check_target(out)  # refused before anything is drawn or registered
+    buffer = io.BytesIO()  # the packet is drawn in memory: no temp file holds it
+    try:
+        render_sheets(specs, buffer, page_size=page_size)
+    except FormsError as exc:  # e.g. a user template the QR payload cannot carry
+        raise BadInput(f"The packet cannot be printed: {_sentence(str(exc))}") from None
+    sheets = []
+    job = None
+    # One transaction for the packet, committed only once the PDF is in place
+    # (or with the printer): a failure or an interruption part-way registers none of its sheets.
+    with store.transaction(vault.db):
+        for spec in specs:
+            session_id = store.register_sheet(
+                vault, sheet_id=spec.sheet_id, template=spec.template.name,
+                template_version=spec.template.version, page_size=page_size, client=spec.client,
+                date=spec.date, session_number=spec.session)
+            sheets.append({"sheet_id": spec.sheet_id, "template": spec.template.name, "client": spec.client,
+                           "date": spec.date, "session": spec.session, "session_id": session_id,
+                           "pages": len(spec.template.pages)})
+        if printer is None:
+            outfile.write_private(out, buffer.getvalue())
+        else:
+            job = send_to_printer(buffer.getvalue(), printer)
+    warnings = private_carry_warnings(specs)
+    if printer is not None:
+        return {"pdf": None, "printer": printer or None, "job": job, "sheets": sheets, "warnings": warnings}
+    return {"pdf": str(out), "sheets": sheets, "warnings": warnings}
+
+
+def private_carry_warnings(specs) -> list[str]:
+    """A warning line when the packet prints text carried forward from private fields.
+
+    That text is carried onto paper by design (it is the point of the field);
+    the line says so, so that the printed sheets are kept like the notes.
+    """
+    keys: dict[str, None] = {}
+    sheets = 0
+    for spec in specs:
+        private = [f.key for f in spec.template.fields if f.privacy == "private" and f.key in spec.carry]
+        sheets += bool(private)
+        keys.update(dict.fromkeys(private))
+    if not sheets:
+        return []
+    return [f"{sheets} sheet(s) carry private text onto paper ({', '.join(keys)} from last time): "
+            "keep the printed pages as safely as your psychotherapy notes."]
+
+
+def send_to_printer(pdf: bytes, printer: str) -> str | None:
+    """Send ``pdf`` to a CUPS printer through ``lp`` on its standard input; returns CUPS's job line.
+
+    ``printer`` "" means the default printer. The job title names no client.
+    """
+    import shutil
+    import subprocess
+
+    lp = shutil.which("lp")
+    if lp is None:
+        raise UsageError("Printing needs the CUPS 'lp' command, which is not installed (Debian: cups-client); "
+                         "write a file with --out instead.")
+    if printer and not PRINTER_NAME.fullmatch(printer):
+        raise BadInput(f"'{shown(printer)}' is not a printer name; 'lpstat -p' lists them.")
+    cmd = [lp, "-t", "Inklock sheets"] + (["-d", printer] if printer else [])
+    try:
+        done = subprocess.run(cmd, input=pdf, capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BadInput(f"The printer did not take the packet ({type(exc).__name__}); nothing was registered.") \
+            from None
+    if done.returncode != 0:
+        reason = " ".join(done.stderr.decode("utf-8", "replace").split())[:200] or f"lp exit {done.returncode}"
+        raise BadInput(f"The printer did not take the packet ({reason.rstrip('.')}); nothing was registered.")
+    return " ".join(done.stdout.decode("utf-8", "replace").split()) or None
+
+
+def _keep_labels(vault, template) -> None:
+    """Tick-option label words for search (issue 14); a changed user template re-indexes its sessions."""
+    if store.save_labels(vault.db, template) and store.template_in_use(vault, template.name):
+        from scanner.vault.search import reindex
+
+        reindex(vault.db)
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else text + "."

@@ -1,0 +1,612 @@
+"""Progress notes (SOAP, BIRP, DAP) drafted from confirmed progress fields only.
+
+The separation from psychotherapy notes is structural:
+
+* :func:`progress_fields` is the only query from the vault into a note, and it
+  selects ``privacy = 'progress'`` rows (and only the confirmed value, never the
+  OCR read or the crop);
+* :func:`build_note` is pure and checks every field it is handed against both
+  the row and the template: a private field there is an internal error, so a
+  bug upstream can never turn into a private word in the clinical record;
+* :func:`write_note` stores the note only in ``vault.progress_db`` (its own
+  SQLCipher file) and writes the export atomically, so a refusal leaves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as fields_of
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from scanner.notes import clinician
+from scanner.notes import prose
+from scanner import outfile
+from scanner.vault import store
+from scanner.errors import BadInput, ExitCode, InklockError, Refused, UnconfirmedFields, UsageError
+from scanner.shorthand import Shorthand
+
+FORMATS = ("soap", "birp", "dap")
+KINDS = ("md", "txt", "pdf", "json")
+SECTION_TITLES = {
+    "soap": {"S": "Subjective", "O": "Objective", "A": "Assessment", "P": "Plan"},
+    "birp": {"B": "Behavior", "I": "Intervention", "R": "Response", "P": "Plan"},
+    "dap": {"D": "Data", "A": "Assessment", "P": "Plan"},
+}
+EMPTY_SECTION = "Nothing recorded for this section."
+
+
+class PrivacyBreach(InklockError):
+    """A private field reached the note builder: a bug, never a user error (exit 1)."""
+
+    exit_code = ExitCode.UNEXPECTED
+
+
+# ---------------------------------------------------------------- the note
+
+
+@dataclass(frozen=True)
+class NoteItem:
+    """One sentence of a section and the progress fields it was written from."""
+
+    text: str
+    fields: tuple[dict[str, Any], ...]  # {"key", "label", "value"}
+
+
+@dataclass(frozen=True)
+class NoteSection:
+    letter: str
+    title: str
+    items: tuple[NoteItem, ...]
+
+    @property
+    def text(self) -> str:
+        """The section as one paragraph, ready to paste."""
+        return " ".join(i.text for i in self.items) or EMPTY_SECTION
+
+
+@dataclass(frozen=True)
+class ProgressNote:
+    """A drafted progress note: header facts and its sections in format order."""
+
+    format: str
+    template: str
+    template_title: str
+    template_version: int
+    session: int
+    sheet_id: str
+    client: str | None
+    date: str | None
+    session_number: int | None
+    sections: tuple[NoteSection, ...]
+    drafted_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    kind: str = "progress"  # "attendance" when the session did not take place
+    has_duration: bool = False  # the template has a minutes box
+    duration: str | None = None  # "38-52 minutes"; None when the box was left blank
+    service_code: str | None = None  # suggested from the duration, never billed
+    code_confirmed: bool = False  # the clinician confirmed the suggested code when signing
+    clinician: dict[str, str] | None = None  # name, credentials, licence (from the vault's settings)
+    signed_at: str | None = None
+
+    @property
+    def title(self) -> str:
+        if self.kind == "attendance":
+            return f"{self.template_title}: attendance note"
+        return f"{self.template_title}: progress note ({self.format.upper()})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (also what the progress store keeps)."""
+        data = asdict(self)
+        data["title"] = self.title
+        for section, obj in zip(data["sections"], self.sections):
+            section["text"] = obj.text
+            for item in section["items"]:
+                item["fields"] = list(item["fields"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ProgressNote":
+        """The note back from :meth:`as_dict` (a signed note is kept in that form)."""
+        names = {f.name for f in fields_of(cls)}
+        args = {k: v for k, v in data.items() if k in names}
+        args["sections"] = tuple(
+            NoteSection(s["letter"], s["title"], tuple(NoteItem(i["text"], tuple(i["fields"])) for i in s["items"]))
+            for s in data["sections"])
+        return cls(**args)
+
+
+# ---------------------------------------------------------------- from the vault
+
+
+def progress_fields(vault, session: str | int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The session's sheet and its progress field rows, every one confirmed.
+
+    The query selects ``privacy = 'progress'`` rows only and never the OCR read
+    or the crop. Raises :class:`UnconfirmedFields` (exit 3) listing the keys of
+    progress fields still pending.
+    """
+    sheet = store.get_sheet(vault, session)
+    rows = [
+        {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
+         "status": r["status"], "confirmed_value": store.loads(r["confirmed_value"])}
+        for r in vault.db.query(
+            "SELECT key, kind, privacy, page, status, confirmed_value FROM fields "
+            "WHERE sheet_id = ? AND privacy = 'progress' ORDER BY page, id",
+            [sheet["sheet_id"]],
+        )
+    ]
+    pending = [r["key"] for r in rows if r["status"] != "confirmed"]
+    if pending:
+        raise UnconfirmedFields(
+            f"Session {sheet['id']} has progress fields not yet confirmed: {', '.join(pending)}; "
+            "confirm them first (no note was written).",
+            pending,
+        )
+    return sheet, rows
+
+
+def load_shorthand(vault) -> Shorthand:
+    """The defaults plus the vault's ``abbreviations`` table (which overrides them)."""
+    return Shorthand.from_rows(vault.db.query("SELECT short, long FROM abbreviations"))
+
+
+def note_template(vault, sheet: dict[str, Any]):
+    """The sheet's template (built-in or from the vault's templates/ folder); BadInput if unknown."""
+    from forms.model import TemplateError, get_template
+
+    folder = Path(vault.path) / "templates"
+    try:
+        return get_template(sheet["template"], [folder] if folder.is_dir() else [])
+    except TemplateError as exc:
+        raise BadInput(str(exc)) from None
+
+
+# ---------------------------------------------------------------- building (pure)
+
+
+def build_note(template, sheet: dict[str, Any], fields: list[dict[str, Any]], fmt: str,
+               shorthand: Shorthand) -> ProgressNote:
+    """Draft the note from confirmed progress fields, each in the section its template maps it to.
+
+    Pure. Every field handed in must be a confirmed progress field both in its
+    row and in the template; anything else raises (:class:`PrivacyBreach` for a
+    private field). Empty answers are left out, except the risk screen, which is
+    always documented, and the duration, which the note says was not recorded.
+    A session the attendance box says did not take place (cancelled, no-show)
+    gets a short attendance note instead. Shorthand is expanded in written text.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"'{fmt}' is not a progress-note format; use {', '.join(FORMATS)}.")
+    values: dict[str, Any] = {}
+    for row in fields:
+        if row.get("privacy") != "progress":
+            raise PrivacyBreach(f"Internal error: private field '{row.get('key')}' reached the progress-note "
+                                "builder; no note was written.")
+        try:
+            tfield = template.field(row["key"])
+        except KeyError:
+            raise BadInput(f"Field '{row['key']}' is not in template '{template.name}' version "
+                           f"{template.version}; was the sheet printed from another version?") from None
+        if tfield.privacy != "progress":
+            raise PrivacyBreach(f"Internal error: field '{row['key']}' is private in template '{template.name}' "
+                                "but was handed to the progress-note builder; no note was written.")
+        if row.get("status") != "confirmed":
+            raise UnconfirmedFields(f"Progress field {row['key']} is not confirmed.", [row["key"]])
+        values[row["key"]] = row.get("confirmed_value")
+
+    present = [f for f in template.fields if f.key in values]
+    noun = "group session" if "group" in f"{template.name} {template.title}".lower() else "session"
+    endorsed = bool(prose.risk_parts([f for f in present if prose.is_risk_item(f)], values)[0])
+    ctx = prose.Context(values, noun, endorsed)
+    absent = prose.did_not_attend(present, values)
+    has_duration, minutes = prose.duration_words(present, values)
+    if absent:
+        sections = _attendance_sections(present, ctx, absent, fmt, shorthand)
+    else:
+        sections = []
+        for letter, title in SECTION_TITLES[fmt].items():
+            in_section = [f for f in present if (f.sections or {}).get(fmt) == letter]
+            items = tuple(NoteItem(text, tuple(_cite(f, values) for f in cited))
+                          for text, cited in prose.section_sentences(in_section, ctx, shorthand))
+            sections.append(NoteSection(letter, title, items))
+    return ProgressNote(
+        format=fmt, template=template.name, template_title=template.title, template_version=template.version,
+        session=int(sheet["id"]), sheet_id=sheet["sheet_id"], client=sheet.get("client"), date=sheet.get("date"),
+        session_number=sheet.get("session_number"), sections=tuple(sections),
+        kind="attendance" if absent else "progress",
+        has_duration=has_duration and not absent,
+        duration=f"{minutes} minutes" if minutes and not absent else None,
+        service_code=None if absent else prose.service_code(minutes),
+    )
+
+
+def _attendance_sections(present: list, ctx, answer: str, fmt: str, shorthand: Shorthand) -> list[NoteSection]:
+    """A session that did not take place: what happened, and the next step if one was given."""
+    att = next(f for f in present if prose.role(f) == "attendance")
+    if answer in ("cancelled", "canceled"):
+        text = f"The {ctx.noun} was cancelled."
+    elif answer == "absent":
+        text = f"Client was absent from the {ctx.noun}."
+    else:
+        text = f"Client did not attend the scheduled {ctx.noun} ({answer})."
+    items = [NoteItem(text, (_cite(att, ctx.values),)),
+             NoteItem(f"No {ctx.noun} took place, so no clinical content is documented.", ())]
+    sections = [NoteSection("AT", "Attendance", tuple(items))]
+    plan = [f for f in present if (f.sections or {}).get(fmt) == "P" and not prose.is_risk_item(f)
+            and not prose.is_safety_plan(f) and not prose.role(f)]
+    plan_items = tuple(NoteItem(t, tuple(_cite(f, ctx.values) for f in cited))
+                       for t, cited in prose.section_sentences(plan, ctx, shorthand))
+    if plan_items:
+        sections.append(NoteSection("P", "Plan", plan_items))
+    return sections
+
+
+def is_risk_item(f) -> bool:
+    """Whether a field is an item of the risk screen (see :func:`scanner.notes.prose.is_risk_item`)."""
+    return prose.is_risk_item(f)
+
+
+def risk_words(template, values: dict[str, Any]) -> list[str]:
+    """A session's endorsed risk answers in words ('suicidal ideation: active, with plan'), plus
+    'safety plan: not reviewed' beside them; empty when the screen found nothing."""
+    return prose.risk_statements(template.fields, values)
+
+
+def _cite(f, values: dict[str, Any]) -> dict[str, Any]:
+    return {"key": f.key, "label": f.label, "value": values[f.key]}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render(note: ProgressNote, kind: str, addenda: Iterable[dict[str, Any]] = ()) -> bytes:
+    """The note as a file: ``md`` and ``txt`` for pasting into an EHR, ``pdf`` to sign, ``json`` for systems.
+
+    Addenda (of a signed note) follow the note and its signature line, oldest first.
+    """
+    addenda = list(addenda)
+    if kind == "json":
+        return render_json(note.as_dict(), addenda)
+    if kind == "md":
+        return (_render_md(note) + addenda_text(addenda, "md")).encode("utf-8")
+    if kind == "txt":
+        return (_render_txt(note) + addenda_text(addenda, "txt")).encode("utf-8")
+    if kind == "pdf":
+        return _render_pdf(note, addenda)
+    raise UsageError(f"'{kind}' is not a note file type; use {', '.join(KINDS)}.")
+
+
+def render_json(content: dict[str, Any], addenda: list[dict[str, Any]]) -> bytes:
+    """The JSON file: the note's dict with its addenda (deterministic: same input, same bytes)."""
+    return (json.dumps({**content, "addenda": addenda}, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def clinician_line(clinician: dict[str, str] | None) -> str | None:
+    """'Dr Ada Example, PsyD (licence PSY-12345)', or None when no name is set."""
+    if not clinician or not clinician.get("name"):
+        return None
+    who = clinician["name"]
+    if clinician.get("credentials"):
+        who += f", {clinician['credentials']}"
+    if clinician.get("licence"):
+        who += f" (licence {clinician['licence']})"
+    return who
+
+
+def when(iso: str) -> str:
+    """'2026-12-01T23:50:12+00:00' -> '2026-12-01 23:50 UTC'."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return iso
+
+
+def header_facts(note: ProgressNote) -> list[tuple[str, str]]:
+    """The facts printed above the sections: client, date, session, format, duration, code, clinician, form."""
+    facts = [
+        ("Client", note.client or "(not assigned)"),
+        ("Date", note.date or "(not given)"),
+        ("Session", f"{note.session_number}" if note.session_number is not None else "-"),
+        ("Format", "Attendance note" if note.kind == "attendance" else note.format.upper()),
+    ]
+    if note.has_duration:
+        facts.append(("Duration", note.duration or "not recorded"))
+    if note.service_code:
+        facts.append(("Service code", f"{note.service_code} (psychotherapy), confirmed by the clinician"
+                      if note.code_confirmed else
+                      f"{note.service_code} suggested from the duration; the clinician confirms it (nothing is billed)"))
+    who = clinician_line(note.clinician)
+    if who:
+        facts.append(("Clinician", who))
+    facts.append(("Form", f"{note.template_title} (sheet {note.sheet_id})"))
+    return facts
+
+
+def signature_lines(note: ProgressNote, escape=lambda text: text) -> list[str]:
+    """The lines after the sections: the electronic signature, or a line to sign a draft on.
+
+    ``escape`` is applied to what the clinician typed (their name), never to the line itself.
+    """
+    who = clinician_line(note.clinician)
+    if who:
+        who = escape(who)
+    if note.signed_at and who:
+        return [f"Electronically signed by {who} on {when(note.signed_at)}."]
+    return [f"Clinician signature: ______________________________ {who or ''}".rstrip(),
+            "Date: ______________",
+            "Drafted by Inklock from confirmed progress fields; review before signing."]
+
+
+def addenda_text(addenda: list[dict[str, Any]], kind: str) -> str:
+    """Addenda after a signed note, each dated and attributed."""
+    lines: list[str] = []
+    for a in addenda:
+        head = f"Addendum, {when(a['at'])}, by {a['author']}"
+        if kind == "md":
+            lines += ["", f"## {_md_escape(head)}", "", _md_escape(a["text"])]
+        else:
+            lines += ["", f"{head}:", a["text"]]
+    return ("\n".join(lines) + "\n") if lines else ""
+
+
+def _render_md(note: ProgressNote) -> str:
+    lines = [f"# {note.title}", ""]
+    lines += [f"- **{k}:** {_md_escape(v)}" for k, v in header_facts(note)]
+    for s in note.sections:
+        lines += ["", f"## {s.title}", "", _md_escape(s.text)]
+    lines += [""] + [line + "  " for line in signature_lines(note, _md_escape)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _render_txt(note: ProgressNote) -> str:
+    lines = [note.title.upper(), ""]
+    lines += [f"{k}: {v}" for k, v in header_facts(note)]
+    for s in note.sections:
+        lines += ["", f"{s.title.upper()}:", s.text]
+    lines += [""] + signature_lines(note)
+    return "\n".join(lines) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    # Handwritten text may hold '*', '_' or '#'; in Markdown they must stay literal.
+    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
+
+
+def _render_pdf(note: ProgressNote, addenda: list[dict[str, Any]] = ()) -> bytes:
+    """A one-file PDF: header facts, sections, the signature line, then any addenda."""
+    import io
+    from xml.sax.saxutils import escape
+
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    font, bold = _pdf_fonts(note, addenda)
+    styles = getSampleStyleSheet()
+    body = styles["BodyText"].clone("note-body", fontName=font, fontSize=10.5, leading=14)
+    head = styles["Heading2"].clone("note-head", fontName=bold, fontSize=12, spaceBefore=8, spaceAfter=3)
+    title = styles["Title"].clone("note-title", fontName=bold, fontSize=15, alignment=0)
+    small = body.clone("note-small", fontSize=8.5, leading=11)
+    story: list = [Paragraph(escape(note.title), title)]
+    facts = Table([[Paragraph(f"<b>{escape(k)}</b>", body), Paragraph(escape(v), body)] for k, v in header_facts(note)],
+                  colWidths=[28 * mm, 140 * mm])
+    facts.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                               ("TOPPADDING", (0, 0), (-1, -1), 1)]))
+    story += [facts, Spacer(1, 4 * mm)]
+    for s in note.sections:
+        story += [Paragraph(escape(s.title), head), Paragraph(escape(s.text), body)]
+    sig = signature_lines(note)
+    story += [Spacer(1, 12 * mm if len(sig) > 1 else 6 * mm)]
+    story += [Paragraph(escape(line), small if line.startswith("Drafted") else body) for line in sig]
+    for a in addenda:
+        story += [Paragraph(escape(f"Addendum, {when(a['at'])}, by {a['author']}"), head),
+                  Paragraph(escape(a["text"]).replace("\n", "<br/>"), body)]
+    buf = io.BytesIO()
+    # Uncompressed and invariant: the text stays inspectable (tests grep the raw bytes) and
+    # the same note gives the same bytes.
+    doc = SimpleDocTemplate(buf, pagesize=letter, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
+                            bottomMargin=18 * mm, title=note.title, author="", subject="", creator="Inklock",
+                            pageCompression=0, invariant=1)
+    doc.build(story)
+    return buf.getvalue()
+
+
+def _pdf_fonts(note: ProgressNote, addenda: list[dict[str, Any]] = ()) -> tuple[str, str]:
+    return pdf_fonts(" ".join([note.title, *(v for _, v in header_facts(note)), *(s.text for s in note.sections),
+                               *signature_lines(note), *(f"{a['author']} {a['text']}" for a in addenda)]))
+
+
+def pdf_fonts(text: str) -> tuple[str, str]:
+    """Helvetica when every character fits it, else DejaVu Sans (handwritten text may hold any letter)."""
+    try:
+        text.encode("cp1252")
+        return "Helvetica", "Helvetica-Bold"
+    except UnicodeEncodeError:
+        pass
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    folder = Path("/usr/share/fonts/truetype/dejavu")
+    regular, heavy = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
+    if not (regular.is_file() and heavy.is_file()):
+        return "Helvetica", "Helvetica-Bold"
+    if "InklockSans" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont("InklockSans", str(regular)))
+        pdfmetrics.registerFont(TTFont("InklockSans-Bold", str(heavy)))
+    return "InklockSans", "InklockSans-Bold"
+
+
+# ---------------------------------------------------------------- writing
+
+
+def kind_of(out_path: Path) -> str:
+    """The file type from the output name's extension; UsageError if it is not one we write."""
+    kind = Path(out_path).suffix.lower().lstrip(".")
+    kind = {"markdown": "md", "text": "txt"}.get(kind, kind)
+    if kind not in KINDS:
+        raise UsageError(f"Cannot tell the note's file type from '{Path(out_path).name}'; "
+                         f"name it .md, .txt, .pdf or .json.")
+    return kind
+
+
+def draft_note(vault, session: str | int, fmt: str) -> ProgressNote:
+    """The progress note of a session, in memory; UnconfirmedFields (exit 3) while any
+    progress field of its template is unscanned or unconfirmed."""
+    sheet, fields = progress_fields(vault, session)
+    template = note_template(vault, sheet)
+    missing = [f.key for f in template.fields if f.privacy == "progress" and f.key not in {r["key"] for r in fields}]
+    if missing:
+        raise UnconfirmedFields(
+            f"Session {sheet['id']} has progress fields not scanned or confirmed yet: {', '.join(missing)}; "
+            "no note was written.", missing)
+    note = build_note(template, sheet, fields, fmt, load_shorthand(vault))
+    who = clinician.get_clinician(vault)
+    return replace(note, clinician=who) if who["name"] else note
+
+
+def keep_note(vault, note: ProgressNote) -> None:
+    """Record an exported note in the progress-note store (inside the caller's transaction)."""
+    vault.progress_db.execute(
+        "INSERT INTO progress_notes(session, sheet_id, client, date, format, created_at, content) "
+        "VALUES (?,?,?,?,?,?,?)",
+        [note.session, note.sheet_id, note.client, note.date, note.format, store.now(),
+         json.dumps(note.as_dict(), ensure_ascii=False)],
+    )
+
+
+def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Path:
+    """Draft, export and store one progress note; returns the file written.
+
+    Refuses before anything is written: unconfirmed progress fields (exit 3),
+    an unknown format or file type (exit 2). The file is written through a temp
+    file in the same folder and renamed only once the note is in the progress
+    store, so a failure leaves neither a partial file nor a stray record.
+    """
+    out_path = Path(out_path)
+    if fmt not in FORMATS:
+        raise UsageError(f"'{fmt}' is not a progress-note format; use {', '.join(FORMATS)}.")
+    kind = kind_of(out_path)
+    if not out_path.parent.is_dir():
+        raise UsageError(f"The folder {out_path.parent} does not exist.")
+    if out_path.is_dir():
+        raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
+    outfile.check_target(out_path)  # a link, pipe or device is refused, never replaced
+    signed = signed_note(vault, session)
+    if signed is not None:
+        data = signed_export(vault, signed, fmt, kind)
+    else:
+        note = draft_note(vault, session, fmt)
+        data = render(note, kind)
+
+    with outfile.private_temp(out_path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with store.transaction(vault.progress_db):
+            if signed is None:  # a signed note is already kept, as signed
+                keep_note(vault, note)
+            outfile.commit(tmp, out_path)  # inside the transaction: a failed rename rolls the record back
+    return out_path
+
+
+def stored_notes(vault, session: str | int | None = None) -> list[dict[str, Any]]:
+    """Notes kept in the progress store (newest first), optionally for one session."""
+    sql = "SELECT id, session, sheet_id, client, date, format, created_at, content FROM progress_notes"
+    params: Iterable[Any] = []
+    if session is not None:
+        sql += " WHERE session = ?"
+        params = [int(session)]
+    return [dict(r, content=json.loads(r["content"])) for r in vault.progress_db.query(sql + " ORDER BY id DESC", params)]
+
+
+# ---------------------------------------------------------------- signing and addenda
+
+
+def signed_note(vault, session: str | int) -> dict[str, Any] | None:
+    """The session's signed note as kept (content, md, txt, signer), or None while it is a draft."""
+    data = store.signed_row(vault, store.get_sheet(vault, session)["id"])
+    if data is None:
+        return None
+    data["content"], data["signer"] = json.loads(data["content"]), json.loads(data["signer"])
+    return data
+
+
+def addenda(vault, session: int) -> list[dict[str, Any]]:
+    """A signed note's addenda, oldest first."""
+    return store.addenda_rows(vault, session)
+
+
+def sign_note(vault, session: str | int, fmt: str, confirm_code: bool = False) -> dict[str, Any]:
+    """Sign the session's note with the clinician's name, credentials and the time; returns it as kept.
+
+    Refused (exit 3): no clinician name set, the note already signed, or
+    progress fields not confirmed. ``confirm_code`` records that the clinician
+    confirmed the service code suggested from the duration. From then on the
+    session's progress fields cannot change and every export gives this text.
+    """
+    who = clinician.require_name(vault)
+    number = store.get_sheet(vault, session)["id"]
+    if signed_note(vault, number) is not None:
+        raise Refused(f"Session {number} is already signed; add an addendum instead "
+                      f"(inklock addendum {number} --text \"...\").")
+    note = draft_note(vault, number, fmt)
+    note = replace(note, clinician=who, signed_at=store.now(),
+                   code_confirmed=bool(confirm_code and note.service_code))
+    content = note.as_dict()
+    store.save_signed(vault, {"session": note.session, "sheet_id": note.sheet_id, "format": note.format,
+                              "signed_at": note.signed_at, "signer": json.dumps(who, ensure_ascii=False),
+                              "content": json.dumps(content, ensure_ascii=False), "md": _render_md(note),
+                              "txt": _render_txt(note)})
+    return signed_note(vault, number)  # type: ignore[return-value]
+
+
+def add_addendum(vault, session: str | int, text: str) -> dict[str, Any]:
+    """Add a dated addendum to a signed note (refused, exit 3, before it is signed or without a name)."""
+    who = clinician.require_name(vault, "add an addendum")
+    number = store.get_sheet(vault, session)["id"]
+    if signed_note(vault, number) is None:
+        raise Refused(f"Session {number} has no signed note yet; edit the fields or sign it first "
+                      f"(inklock sign {number}).")
+    lines = [" ".join(line.split()) for line in (text or "").splitlines()]
+    body = "\n".join(line for line in lines if line)
+    if not body:
+        raise UsageError("The addendum is empty; give its text with --text.")
+    if len(body) > 10000:
+        raise UsageError("The addendum is longer than 10,000 characters.")
+    entry = {"at": store.now(), "author": clinician_line(who) or who["name"], "text": body}
+    store.save_addendum(vault, number, entry)
+    return entry
+
+
+def signed_export(vault, signed: dict[str, Any], fmt: str | None, kind: str) -> bytes:
+    """A signed note as a file, exactly as signed, with its addenda after it.
+
+    Refused (exit 3) when another format is asked for than the one signed.
+    """
+    if fmt is not None and fmt != signed["format"]:
+        raise Refused(f"Session {signed['session']} was signed as a {signed['format'].upper()} note; "
+                      f"export it as {signed['format']}.")
+    extra = addenda(vault, signed["session"])
+    if kind == "md":
+        return (signed["md"] + addenda_text(extra, "md")).encode("utf-8")
+    if kind == "txt":
+        return (signed["txt"] + addenda_text(extra, "txt")).encode("utf-8")
+    if kind == "json":
+        return render_json(signed["content"], extra)
+    if kind == "pdf":
+        return _render_pdf(ProgressNote.from_dict(signed["content"]), extra)
+    raise UsageError(f"'{kind}' is not a note file type; use {', '.join(KINDS)}.")
+
+
+def copy_text(vault, session: str | int, fmt: str) -> str:
+    """The plain text a clinician pastes into an EHR: the signed note (with addenda) or the draft."""
+    signed = signed_note(vault, session)
+    if signed is not None:
+        return signed_export(vault, signed, None, "txt").decode("utf-8")
+    return render(draft_note(vault, session, fmt), "txt").decode("utf-8")

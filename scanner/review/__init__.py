@@ -1,0 +1,1 @@
+"""Review: what the clinician sees and confirms (risk words, the local web app)."""

@@ -1,0 +1,234 @@
+"""What the session page shows of each field: pure functions over store rows and geometry.
+
+Nothing here touches the vault or Flask, so ordering, suggestions and the
+typed form of values are tested without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Below this a read is "low confidence": shown first, and written kinds show the
+# machine text as a suggestion beside an empty box instead of prefilling it.
+LOW_CONFIDENCE = 0.8
+WRITTEN_KINDS = ("digits", "line", "text")
+MARK_KINDS = ("checkbox", "choice", "scale")
+HAND_KINDS = ("line", "text")  # written words the clinician's exemplars can read
+# Flags that describe the read without casting doubt on it.
+BENIGN_FLAGS = frozenset({"empty"})
+
+FLAG_WORDS = {
+    "low_confidence": "low confidence",
+    "ambiguous_mark": "ambiguous mark",
+    "multiple_marks": "several marks",
+    "heavy_mark": "crossed out?",
+    "poor_registration": "page poorly aligned",
+    "empty": "empty",
+    "rescan_differs": "rescan differs",
+    "implausible": "outside the allowed range",
+    "range_corrected": "read outside the range; nearest likely value shown",
+    "empty_cell": "a digit cell is empty",
+    "risk": "risk answer",
+    "cancelled_mark": "a box was scribbled out: the other mark was read",
+}
+# Flags on a value a check found wrong (outside the field's range): never
+# confirmed by one key as shown; the clinician types it or presses the key twice.
+CHECK_FLAGS = frozenset({"implausible", "range_corrected"})
+
+
+@dataclass
+class FieldView:
+    """One row of the session page."""
+
+    id: int
+    key: str
+    kind: str
+    privacy: str
+    page: int
+    order: int
+    label: str
+    help: str | None
+    status: str
+    confidence: float
+    flags: list[str]
+    attention: bool
+    shown: Any  # the value the controls show (read value, or confirmed value)
+    text: str  # the shown value as typed text (input box content)
+    suggestion: str | None  # machine text offered beside an empty box
+    options: list[dict[str, str]] = field(default_factory=list)
+    multiple: bool = False
+    bbox: list[float] | None = None
+    # "handwriting" when the suggestion comes from the clinician's confirmed words (scanner.hand.exemplars)
+    suggestion_source: str = "ocr"
+    suggestion_confidence: float | None = None
+    # What the other handwriting reader made of it, when that differs (scanner.ingest.ocr)
+    alternative: str | None = None
+    # A risk-screen answer other than "none", or an unticked safety plan beside one (scanner.review.risk)
+    risk: bool = False
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "confirmed"
+
+    @property
+    def kept(self) -> bool:
+        """A private written field kept as its handwriting (unconfirmed, out of the queue)."""
+        return self.status == "kept"
+
+    @property
+    def keepable(self) -> bool:
+        return self.privacy == "private" and self.kind in HAND_KINDS and not self.confirmed
+
+    @property
+    def needs_check(self) -> bool:
+        """A value a range check flagged: one key does not confirm it as shown."""
+        return any(f in CHECK_FLAGS for f in self.flags)
+
+    @property
+    def flag_words(self) -> list[str]:
+        return [FLAG_WORDS.get(f, f.replace("_", " ")) for f in self.flags]
+
+    @property
+    def crop_width(self) -> int | None:
+        """Display width (CSS px) of the crop: large enough to read handwriting."""
+        if not self.bbox:
+            return None
+        return round(min(760.0, max(220.0, (self.bbox[2] - self.bbox[0]) * 1.35)))
+
+
+def needs_attention(confidence: float, flags: list[str]) -> bool:
+    """Low confidence or any flag that casts doubt: reviewed first, one by one."""
+    return confidence < LOW_CONFIDENCE or any(f not in BENIGN_FLAGS for f in flags)
+
+
+def as_text(kind: str, value: Any) -> str:
+    """A stored value written the way :func:`scanner.vault.store.parse_value` reads it back."""
+    if kind == "checkbox":
+        return "yes" if value else "no"
+    if kind == "scale":
+        return "none" if value is None else str(value)
+    if kind == "choice":
+        # Empty for no answer: "none" can be a real option value (a risk screen's "none").
+        if value is None:
+            return ""
+        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return "" if value is None else str(value)
+
+
+def parse_choice(typed: str, geo: dict[str, Any] | None, multiple: bool) -> Any:
+    """A choice typed as comma-separated option values ("" for no answer), checked against the options.
+
+    Unlike :func:`scanner.vault.store.parse_value` this keeps an option whose value
+    is literally "none" (risk screens have one).
+    """
+    from scanner import values
+
+    parts = [p.strip() for p in typed.split(",") if p.strip()]
+    values.check_options(parts, geo)  # the one check shared with confirm and ingest
+    if multiple:
+        return parts
+    if len(parts) > 1:
+        raise values.BadValue("This field takes one answer only.")
+    return parts[0] if parts else None
+
+
+def layout_fields(layout: dict[str, Any] | None) -> dict[str, tuple[int, int, dict[str, Any]]]:
+    """key -> (page number, position on the page, field geometry) from a geometry export."""
+    out: dict[str, tuple[int, int, dict[str, Any]]] = {}
+    for page in (layout or {}).get("pages", []):
+        for i, f in enumerate(page["fields"]):
+            out[f["key"]] = (page["number"], i, f)
+    return out
+
+
+def _options(kind: str, geo: dict[str, Any] | None, value: Any) -> list[dict[str, str]]:
+    if kind == "scale":
+        if geo and geo.get("options"):
+            return [{"value": str(o["value"]), "label": str(o["value"])} for o in geo["options"]]
+        lo, hi = (geo or {}).get("min", 0), (geo or {}).get("max", 10)
+        return [{"value": str(v), "label": str(v)} for v in range(lo, hi + 1)]
+    if kind == "choice":
+        if geo and geo.get("options"):
+            return [{"value": str(o["value"]), "label": str(o.get("label", o["value"]))} for o in geo["options"]]
+        # No geometry: offer at least what was read so the value can be kept.
+        values = value if isinstance(value, list) else ([value] if value else [])
+        return [{"value": str(v), "label": str(v)} for v in values]
+    return []
+
+
+def wants_hand_suggestion(f: dict[str, Any]) -> bool:
+    """Whether a field's read is doubtful handwriting that the clinician's own exemplars may read better."""
+    return f["kind"] in HAND_KINDS and (f["confidence"] < LOW_CONFIDENCE or "low_confidence" in f["flags"])
+
+
+def _hand(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A suggestion from exemplars worth showing: at least one word came from a confirmed exemplar."""
+    if not suggestion or not str(suggestion.get("text", "")).strip():
+        return None
+    return suggestion if any(w.get("source") == "exemplar" for w in suggestion.get("words", [])) else None
+
+
+def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
+                hand: dict[int, dict[str, Any]] | None = None, risk: set[str] | frozenset[str] = frozenset()
+                ) -> list[FieldView]:
+    """Rows for every field of a session, in review order (see :func:`review_order`).
+
+    ``hand``: field id -> :func:`scanner.hand.exemplars.suggest` result. For a
+    doubtful written field it replaces the OCR text as the suggestion, shown
+    beside an empty box like any suggestion (never typed in for the clinician).
+    ``risk``: keys of risk answers (:func:`scanner.review.risk.flagged_keys`): always
+    for a closer look, first, never in a bulk confirmation.
+    """
+    geo = layout_fields(layout)
+    views = []
+    for i, f in enumerate(fields):
+        page, order, g = geo.get(f["key"], (f["page"], 1000 + i, None))
+        confirmed = f["status"] == "confirmed"
+        at_risk = f["key"] in risk
+        shown = f["confirmed_value"] if confirmed else f["value"]
+        text = as_text(f["kind"], shown)
+        suggestion = None
+        low = f["confidence"] < LOW_CONFIDENCE or "low_confidence" in f["flags"]
+        if not confirmed and f["kind"] in WRITTEN_KINDS and low and text.strip():
+            # SPEC 6: a doubtful transcription is offered, not typed in for the clinician.
+            suggestion, text = text, ""
+        from_hand = _hand((hand or {}).get(f["id"])) if not confirmed and low and f["kind"] in HAND_KINDS else None
+        if from_hand is not None:
+            suggestion, text = from_hand["text"], ""
+        alternative = (f.get("alternative") or "").strip() if suggestion is not None else ""
+        views.append(FieldView(
+            id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
+            label=(g or {}).get("label") or f["key"].replace("_", " ").capitalize(),
+            help=(g or {}).get("help"), status=f["status"], confidence=float(f["confidence"]),
+            flags=list(f["flags"]) + (["risk"] if at_risk else []),
+            attention=at_risk or needs_attention(float(f["confidence"]), list(f["flags"])),
+            shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
+            multiple=bool((g or {}).get("multiple")) or isinstance(shown, list),
+            bbox=(g or {}).get("bbox"),
+            suggestion_source="handwriting" if from_hand is not None else "ocr",
+            suggestion_confidence=float(from_hand["confidence"]) if from_hand is not None else None,
+            alternative=alternative if alternative and alternative != suggestion.strip() else None,
+            risk=at_risk,
+        ))
+    return review_order(views)
+
+
+def review_order(views: list[FieldView]) -> list[FieldView]:
+    """Risk answers first, then doubtful fields (flagged or below 0.8), then by page and printed order."""
+    return sorted(views, key=lambda v: (not v.risk, not v.attention, v.page, v.order))
+
+
+def sections(views: list[FieldView], page_titles: dict[int, str]) -> list[dict[str, Any]]:
+    """Group ordered rows into the sections the page shows (attention, then each page)."""
+    out: list[dict[str, Any]] = []
+    attention = [v for v in views if v.attention]
+    if attention:
+        out.append({"id": "attention", "title": "Needs a closer look", "bulk": False, "fields": attention,
+                    "hint": "Risk answers, low confidence or flagged: confirm these one by one."})
+    for page in sorted({v.page for v in views if not v.attention}):
+        rows = [v for v in views if not v.attention and v.page == page]
+        title = page_titles.get(page) or f"Page {page}"
+        out.append({"id": f"page-{page}", "title": f"Page {page} \u2014 {title}", "bulk": True, "fields": rows,
+                    "hint": "Read with confidence."})
+    return out

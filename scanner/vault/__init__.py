@@ -1,0 +1,1 @@
+"""The encrypted vault: keys, the database and its schema, the one store (all SQL), search, backups."""
