@@ -592,7 +592,7 @@ def test_review_command_prints_a_loopback_link_and_opens_the_browser_unless_told
 
     from werkzeug.serving import BaseWSGIServer
 
-    from scanner.cli.main import AppContext
+    from scanner.cli.context import AppContext
     from scanner.cli.review import review
 
     opened: list[str] = []

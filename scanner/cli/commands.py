@@ -9,10 +9,8 @@ from pathlib import Path
 
 import click
 
-from scanner.cli.main import AppContext, emit_json
+from scanner.cli.context import AppContext, emit_json, pass_app
 from scanner.errors import BadInput, UsageError
-
-pass_app = click.make_pass_decorator(AppContext)
 
 
 @click.command()

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import click
 
-from scanner.cli.main import AppContext, emit_json
+from scanner.cli.context import AppContext, emit_json, pass_app
 from scanner.errors import BadInput
-
-pass_app = click.make_pass_decorator(AppContext)
 
 
 def _dirs(app: AppContext, extra: Path | None) -> list[Path]:

@@ -8,86 +8,15 @@ unless ``--debug`` is given.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 
-from scanner.errors import BadInput, ExitCode, InklockError, UsageError
-
-PASSPHRASE_ENV = "INKLOCK_PASSPHRASE"
-VAULT_ENV = "INKLOCK_VAULT"
-
-
-def default_vault_dir() -> Path:
-    """The vault's default home: the platform's per-user data folder."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("inklock", appauthor=False)) / "vault"
-
-
-@dataclass
-class AppContext:
-    """What every command may need: where the vault is and how to unlock it."""
-
-    vault_dir: Path
-    debug: bool = False
-    _vault: Any = field(default=None, repr=False)
-
-    def passphrase(self, prompt: str = "Vault passphrase", confirm: bool = False) -> str:
-        """The passphrase from INKLOCK_PASSPHRASE (automation, tests) or a hidden prompt."""
-        value = os.environ.get(PASSPHRASE_ENV)
-        if value:
-            return value
-        if not sys.stdin or not sys.stdin.isatty():
-            raise UsageError(
-                f"No passphrase given: run in a terminal to be asked, or set {PASSPHRASE_ENV} for automation."
-            )
-        return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
-
-    def vault(self):
-        """Open (once) and return the vault, asking for the passphrase."""
-        if self._vault is None:
-            from scanner.vault.vault import Vault
-
-            self._vault = Vault.open(self.vault_dir, self.passphrase())
-        return self._vault
-
-    def template_dirs(self) -> list[Path]:
-        """User templates: the vault's own templates/ folder, when there is one."""
-        folder = self.vault_dir / "templates"
-        return [folder] if folder.is_dir() else []
-
-    def field_layout(self, sheet: dict, key: str) -> dict | None:
-        """The geometry of one field of a printed sheet (for checking typed values)."""
-        from forms.errors import FormsError
-        from forms.geometry import layout
-        from forms.model import get_template
-
-        try:
-            template = get_template(sheet["template"], self.template_dirs())
-        except FormsError as exc:
-            raise BadInput(str(exc).rstrip(".") + ".") from None
-        for page in layout(template, sheet["page_size"])["pages"]:
-            for f in page["fields"]:
-                if f["key"] == key:
-                    return f
-        return None
-
-    def close(self) -> None:
-        if self._vault is not None:
-            self._vault.close()
-            self._vault = None
-
-
-def emit_json(data: Any) -> None:
-    """Print one JSON document on stdout."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+from scanner.cli import commands
+from scanner.cli.context import VAULT_ENV, AppContext, default_vault_dir
+from scanner.errors import ExitCode, InklockError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -126,8 +55,6 @@ def cli(ctx: click.Context, vault_dir: Path | None, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from scanner.cli import commands
-
     commands.register(cli)
 
 
@@ -167,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # the one place an unexpected error is reported
+    except Exception as exc:  # noqa: BLE001  (the one place an unexpected error is reported)
         if debug:
             traceback.print_exc()
         click.echo(
@@ -179,7 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # Run through the package module, so commands share one AppContext class.
-    from scanner.cli.main import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -7,10 +7,8 @@ import webbrowser
 
 import click
 
-from scanner.cli.main import AppContext
+from scanner.cli.context import AppContext, pass_app
 from scanner.errors import UsageError
-
-pass_app = click.make_pass_decorator(AppContext)
 
 
 @click.command("review")

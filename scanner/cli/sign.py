@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from scanner.cli.main import AppContext, emit_json
-
-pass_app = click.make_pass_decorator(AppContext)
+from scanner.cli.context import AppContext, emit_json, pass_app
 
 
 @click.command()

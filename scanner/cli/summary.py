@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from scanner.cli.main import AppContext, emit_json
-
-pass_app = click.make_pass_decorator(AppContext)
+from scanner.cli.context import AppContext, emit_json, pass_app
 
 
 @click.command()

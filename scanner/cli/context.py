@@ -1,0 +1,92 @@
+"""What every ``inklock`` command shares: :class:`AppContext` (the vault and how to unlock it) and JSON output.
+
+Command modules import this, never :mod:`scanner.cli.main`: ``main`` builds the
+group and imports :mod:`scanner.cli.commands`, which imports the command
+modules, so the imports run one way only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scanner.errors import BadInput, UsageError
+
+PASSPHRASE_ENV = "INKLOCK_PASSPHRASE"
+VAULT_ENV = "INKLOCK_VAULT"
+
+
+def default_vault_dir() -> Path:
+    """The vault's default home: the platform's per-user data folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("inklock", appauthor=False)) / "vault"
+
+
+@dataclass
+class AppContext:
+    """What every command may need: where the vault is and how to unlock it."""
+
+    vault_dir: Path
+    debug: bool = False
+    _vault: Any = field(default=None, repr=False)
+
+    def passphrase(self, prompt: str = "Vault passphrase", confirm: bool = False) -> str:
+        """The passphrase from INKLOCK_PASSPHRASE (automation, tests) or a hidden prompt."""
+        value = os.environ.get(PASSPHRASE_ENV)
+        if value:
+            return value
+        if not sys.stdin or not sys.stdin.isatty():
+            raise UsageError(
+                f"No passphrase given: run in a terminal to be asked, or set {PASSPHRASE_ENV} for automation."
+            )
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+
+    def vault(self) -> Any:
+        """Open (once) and return the vault, asking for the passphrase."""
+        if self._vault is None:
+            from scanner.vault.vault import Vault
+
+            self._vault = Vault.open(self.vault_dir, self.passphrase())
+        return self._vault
+
+    def template_dirs(self) -> list[Path]:
+        """User templates: the vault's own templates/ folder, when there is one."""
+        folder = self.vault_dir / "templates"
+        return [folder] if folder.is_dir() else []
+
+    def field_layout(self, sheet: dict, key: str) -> dict | None:
+        """The geometry of one field of a printed sheet (for checking typed values)."""
+        from forms.errors import FormsError
+        from forms.geometry import layout
+        from forms.model import get_template
+
+        try:
+            template = get_template(sheet["template"], self.template_dirs())
+        except FormsError as exc:
+            raise BadInput(str(exc).rstrip(".") + ".") from None
+        for page in layout(template, sheet["page_size"])["pages"]:
+            for f in page["fields"]:
+                if f["key"] == key:
+                    return f
+        return None
+
+    def close(self) -> None:
+        if self._vault is not None:
+            self._vault.close()
+            self._vault = None
+
+
+pass_app = click.make_pass_decorator(AppContext)
+"""Decorator: pass the command the :class:`AppContext` the group made."""
+
+
+def emit_json(data: Any) -> None:
+    """Print one JSON document on stdout."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
