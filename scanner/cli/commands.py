@@ -9,6 +9,15 @@ from pathlib import Path
 
 import click
 
+from scanner.cli import forms as cli_forms
+from scanner.cli import note as cli_note
+from scanner.cli import packet as cli_print
+from scanner.cli import review as cli_review
+from scanner.cli import scan as cli_scan
+from scanner.cli import search as cli_search
+from scanner.cli import sign as cli_sign
+from scanner.cli import summary as cli_summary
+from scanner.cli import vault as cli_vault
 from scanner.cli.context import AppContext, emit_json, pass_app
 from scanner.errors import BadInput, UsageError
 
@@ -162,16 +171,6 @@ def demo(app: AppContext, keep: Path | None) -> None:
 
 def register(group: click.Group) -> None:
     """Attach every command to the top-level group."""
-    from scanner.cli import forms as cli_forms
-    from scanner.cli import note as cli_note
-    from scanner.cli import packet as cli_print
-    from scanner.cli import review as cli_review
-    from scanner.cli import scan as cli_scan
-    from scanner.cli import search as cli_search
-    from scanner.cli import sign as cli_sign
-    from scanner.cli import summary as cli_summary
-    from scanner.cli import vault as cli_vault
-
     for cmd in (
         cli_vault.init,
         cli_forms.forms,
