@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, make_response, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, make_response, redirect, render_template, request, url_for
 
 from scanner.vault import store
 from scanner.errors import BadInput, UsageError
-from scanner.review.web.app import state_of
+from scanner.review.web.state import state_of
 
 CLOSEST = 3        # clients offered first, by likeness to the handwritten code
 CLOSE_ENOUGH = 60  # rapidfuzz ratio (0..100) below which a code is not offered as close
@@ -97,3 +97,12 @@ def header_image(session: int) -> Response:
     response.mimetype = "image/png"
     return response
 
+
+def register(app: Flask) -> None:
+    """Attach this page's routes to ``app`` (endpoint names are used by url_for in the templates)."""
+    for rule, endpoint, view, methods in (
+        ("/sheet/<int:session>/client", "blank_sheet", blank_sheet, ["GET"]),
+        ("/sheet/<int:session>/client", "blank_sheet_assign", blank_sheet_assign, ["POST"]),
+        ("/sheet/<int:session>/header.png", "header_image", header_image, ["GET"]),
+    ):
+        app.add_url_rule(rule, endpoint, view, methods=methods)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import Flask, Response, current_app, redirect, request, url_for
 
 from scanner.notes import clinician
 from scanner.notes import progress as notes
 from scanner.errors import UsageError
-from scanner.review.web.app import state_of
+from scanner.review.web.state import state_of
 
 FORMATS = notes.FORMATS
 
@@ -66,3 +66,13 @@ def addendum_post(session: int) -> Response:
         signed = notes.signed_note(vault, session)
         notes.add_addendum(vault, session, request.form.get("text", ""))
     return _back(session, signed["format"] if signed else "soap", "addendum-added")
+
+
+def register(app: Flask) -> None:
+    """Attach this page's routes to ``app`` (endpoint names are used by url_for in the templates)."""
+    for rule, endpoint, view, methods in (
+        ("/session/<int:session>/note/sign", "note_sign", sign_post, ["POST"]),
+        ("/session/<int:session>/note/addendum", "note_addendum", addendum_post, ["POST"]),
+        ("/settings", "settings_post", settings_post, ["POST"]),
+    ):
+        app.add_url_rule(rule, endpoint, view, methods=methods)

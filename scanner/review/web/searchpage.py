@@ -13,12 +13,12 @@ import re
 from datetime import date
 from typing import Any
 
-from flask import current_app, make_response, render_template, request
+from flask import Flask, current_app, make_response, render_template, request
 from markupsafe import Markup, escape
 
 from scanner.vault import store
 from scanner.errors import UsageError
-from scanner.review.web.app import state_of
+from scanner.review.web.state import state_of
 
 # Private-use characters around matched words in snippets: unlike "[" and "]"
 # they cannot occur in a transcription, so no written bracket becomes a highlight.
@@ -161,3 +161,11 @@ def search_page() -> Any:
     html = render_template("search.html", values=values, groups=groups, error=error, limit=LIMIT,
                            found=sum(len(g["hits"]) for g in groups or []), **menus)
     return make_response(html, status)
+
+
+def register(app: Flask) -> None:
+    """Attach this page's routes to ``app`` (endpoint names are used by url_for in the templates)."""
+    for rule, endpoint, view, methods in (
+        ("/search", "search", search_page, ["GET", "POST"]),
+    ):
+        app.add_url_rule(rule, endpoint, view, methods=methods)

@@ -11,7 +11,7 @@ import threading
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server as _werkzeug_server
 
-from scanner.review.web.app import state_of
+from scanner.review.web.state import state_of
 
 HOST = "127.0.0.1"
 

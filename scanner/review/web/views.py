@@ -16,10 +16,10 @@ from scanner.notes import progress as notes
 from scanner.review import risk
 from scanner.vault import store
 from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
-from scanner.review.web import blanks, notepage, searchpage, unmatched
 from scanner.review.web import fields as fv
-from scanner.review.web.app import VaultLocked, state_of
+from scanner.review.web import notepage, unmatched
 from scanner.review.web.security import cookie_args
+from scanner.review.web.state import VaultLocked, state_of
 
 NOTE_FORMATS = ("soap", "birp", "dap")
 NOTE_KINDS = {"md": "text/markdown; charset=utf-8", "txt": "text/plain; charset=utf-8",
@@ -36,7 +36,11 @@ MESSAGES = {
 
 
 def register(app: Flask) -> None:
-    """Attach every route to ``app`` (endpoint names are used by url_for in the templates)."""
+    """Attach these pages' routes and the error pages to ``app`` (endpoint names are used by url_for in the templates).
+
+    The note's actions, the search page and the blank-sheet pages register their own
+    (:mod:`~scanner.review.web.notepage`, :mod:`~scanner.review.web.searchpage`, :mod:`~scanner.review.web.blanks`).
+    """
     rules = [
         ("/auth", "auth", auth, ["GET"]),
         ("/", "queue", queue, ["GET"]),
@@ -50,18 +54,11 @@ def register(app: Flask) -> None:
         ("/session/<int:session>/keep-private", "keep_private", keep_private, ["POST"]),
         ("/session/<int:session>/note", "note", note_preview, ["GET"]),
         ("/session/<int:session>/note/export", "note_export", note_export, ["POST"]),
-        ("/session/<int:session>/note/sign", "note_sign", notepage.sign_post, ["POST"]),
-        ("/session/<int:session>/note/addendum", "note_addendum", notepage.addendum_post, ["POST"]),
-        ("/settings", "settings_post", notepage.settings_post, ["POST"]),
         ("/unmatched/<int:uid>", "unmatched_page", unmatched_page, ["GET"]),
         ("/unmatched/<int:uid>/thumb.jpg", "unmatched_thumb", unmatched_thumb, ["GET"]),
         ("/unmatched/<int:uid>/image.jpg", "unmatched_image", unmatched_image, ["GET"]),
         ("/unmatched/<int:uid>/assign", "unmatched_assign", unmatched_assign, ["POST"]),
         ("/unmatched/<int:uid>/discard", "unmatched_discard", unmatched_discard, ["POST"]),
-        ("/search", "search", searchpage.search_page, ["GET", "POST"]),
-        ("/sheet/<int:session>/client", "blank_sheet", blanks.blank_sheet, ["GET"]),
-        ("/sheet/<int:session>/client", "blank_sheet_assign", blanks.blank_sheet_assign, ["POST"]),
-        ("/sheet/<int:session>/header.png", "header_image", blanks.header_image, ["GET"]),
         ("/trends", "trends", trends_index, ["GET"]),
         ("/trends/<client>", "trends_client", trends_page, ["GET"]),
         ("/unlock", "unlock", unlock, ["GET"]),
