@@ -77,7 +77,8 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
 
 @forms.command("layout")
 @click.argument("template")
-@click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter", show_default=True,
+              help="Paper size of the geometry (PDF points).")
 @_templates_option
 @click.option("--json", "as_json", is_flag=True, help="Print the geometry as JSON (points, origin top-left).")
 @pass_app

@@ -27,7 +27,8 @@ from scanner.errors import UsageError
               help="With --calendar: a blank sheet for each appointment without a client code.")
 @click.option("--blank", is_flag=True, help="Sheets with no client: the header is filled in by hand.")
 @click.option("--count", type=click.IntRange(1, 500), default=1, show_default=True, help="How many blank sheets.")
-@click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter", show_default=True)
+@click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter", show_default=True,
+              help="Paper size to print on.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The PDF to write, mode 0600 (default: inklock-<date>.pdf).")
 @click.option("--to-printer", "printer", is_flag=False, flag_value="", default=None, metavar="[NAME]",
