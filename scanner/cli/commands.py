@@ -150,7 +150,8 @@ def confirm(app: AppContext, session: str, field_key: str | None, value: str | N
     sheet = store.get_sheet(vault, session)
     layout = app.field_layout(sheet, field_key)
     done = store.confirm_field(vault, session, field_key, field_layout=layout, typed=value)
-    click.echo(f"Session {done['session']}: {field_key} {'confirmed' if done['action'] == 'confirm' else 'corrected and confirmed'}.")
+    what = "confirmed" if done["action"] == "confirm" else "corrected and confirmed"
+    click.echo(f"Session {done['session']}: {field_key} {what}.")
 
 
 @click.command()

@@ -62,7 +62,8 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
                 "title": t.title,
                 "source": "built-in" if builtin else t.source,
                 "pages": [
-                    {"number": p.number, "title": p.title, "privacy": p.privacy, "markers": list(p.markers), "fields": len(p.fields)}
+                    {"number": p.number, "title": p.title, "privacy": p.privacy, "markers": list(p.markers),
+                     "fields": len(p.fields)}
                     for p in t.pages
                 ],
             }
@@ -102,7 +103,8 @@ def layout_cmd(app: AppContext, template: str, page_size: str, templates_dir: Pa
         click.echo(f"page {page['number']}: {page['title']}  markers {ids}")
         for f in page["fields"]:
             x0, y0, x1, y1 = f["bbox"]
-            click.echo(f"  {f['key']:<26} {f['kind']:<8} {f['privacy']:<8} [{x0:7.2f} {y0:7.2f} {x1:7.2f} {y1:7.2f}]  {f['label']}")
+            box = f"[{x0:7.2f} {y0:7.2f} {x1:7.2f} {y1:7.2f}]"
+            click.echo(f"  {f['key']:<26} {f['kind']:<8} {f['privacy']:<8} {box}  {f['label']}")
 
 
 @forms.command("validate")
