@@ -7,6 +7,7 @@ no passphrase is needed (templates hold no health information).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -51,7 +52,7 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
         templates = list_templates(_dirs(app, templates_dir))
     except FormsError as exc:
         raise _bad(exc) from None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for t in templates:
         builtin = t.source is not None and Path(t.source).parent == BUILTIN_DIR
         rows.append(

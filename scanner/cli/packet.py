@@ -57,7 +57,7 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
     if modes != 1:
         raise UsageError("Say what to print: --client CODE, --schedule FILE.csv, --calendar FILE.ics or --blank "
                          "(exactly one).")
-    skipped = []
+    skipped: list = []  # calendar appointments not printed
     if calendar:
         from scanner.notes import calendar_import as cal
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, redirect, request, url_for
+from flask import Flask, current_app, redirect, request, url_for
+from werkzeug.wrappers import Response
 
 from scanner.notes import clinician
 from scanner.notes import progress as notes

@@ -7,6 +7,7 @@ carry ``Cache-Control: no-store`` (added to every response by the app).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,7 +42,7 @@ def register(app: Flask) -> None:
     The note's actions, the search page and the blank-sheet pages register their own
     (:mod:`~scanner.review.web.notepage`, :mod:`~scanner.review.web.searchpage`, :mod:`~scanner.review.web.blanks`).
     """
-    rules = [
+    rules: list[tuple[str, str, Callable[..., Any], list[str]]] = [
         ("/auth", "auth", auth, ["GET"]),
         ("/", "queue", queue, ["GET"]),
         ("/session/<int:session>", "session", session_page, ["GET"]),
