@@ -1,1 +1,13 @@
-"""The clinician's hand: confirmed words cut from crops, as vectors, for suggestions and search by handwriting."""
+"""The clinician's hand: confirmed words cut from crops, as vectors, for suggestions and search by handwriting.
+
+Learned from confirmed line and text fields only; exemplars of private fields
+stay inside the vault (they may suggest text for any field of it, never reach a
+progress note or an export). The exemplars' SQL belongs in
+:mod:`scanner.vault` (``vault/handstore.py``, planned in issue #16).
+
+Modules:
+
+- ``wordsplit``: cut a handwritten field crop into word images
+- ``wordfeatures``: a word image as a vector (HOG at two cell sizes on a size-normalised word)
+- ``exemplars``: ``learn_field``, ``suggest`` (a transcription from the nearest exemplars) and ``search_by_hand``
+"""
