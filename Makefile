@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q --no-binary tesserocr -e '.[test]'
-	# Only for the model file it bundles (PP-OCRv6 small, scanner/linerec.py):
+	# Only for the model file it bundles (PP-OCRv6 small, scanner/ingest/linerec.py):
 	# its own code is never imported, and its dependencies would add a second OpenCV.
 	$(PIP) install -q --no-deps rapidocr==3.10.0
 	@touch $@
