@@ -12,7 +12,7 @@ House rules: no import circle between modules (function-local imports count);
 no module over 500 lines; one exception hierarchy (``errors``) with exit codes,
 turned into a sentence in one place (:mod:`scanner.cli.main`); lengths are PDF
 points, origin top-left, y downward, converted to pixels at one boundary
-(:mod:`scanner.ingest.register`). Each package's ``__init__`` names its modules;
+(``ingest/register``, moving to ``pixels``). Each package's ``__init__`` names its modules;
 ``tests/test_docs.py`` checks that every module is named and every name exists.
 
 Packages, in pipeline order:
@@ -30,6 +30,7 @@ Modules every package may use:
 - ``values``: the one check of a typed value by kind and template (``BadValue``, exit 4)
 - ``shorthand``: the clinician's shorthand: expansion for notes, variants for search, never "corrected"
 - ``outfile``: the one safe writer of every output file (0600, temp file and rename; links and devices refused)
+- ``pixels``: (planned, issue #16) points to pixels on the registered page, and the stored crops' margin
 - ``ui``: terminal output (progress bars, tables); nothing there decides anything
 - ``__main__``: ``python -m scanner``, the same as ``inklock``
 """
