@@ -9,7 +9,7 @@ Modules:
 
 - ``wordsplit``: cut a handwritten field crop into word images
 - ``wordfeatures``: a word image as a vector (HOG at two cell sizes on a size-normalised word)
-- ``words``: (planned, issue #16) the one cut of a field's crop into words, and their vectors
+- ``fieldwords``: (planned, issue #16) the one cut of a field's crop into words, and their vectors
 - ``crops``: (planned, issue #16) a stored line or text field read back: its row, decrypted crop and words
 - ``index``: (planned, issue #16: out of ``exemplars``) suggestions and search by hand from the exemplars
 - ``exemplars``: ``learn_field``, ``suggest`` (a transcription from the nearest exemplars) and ``search_by_hand``
