@@ -20,7 +20,6 @@ Nothing from (a) is stored or shipped: it is measured in memory only.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import statistics
 import sys
@@ -35,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 HANDWRITING_DEV = ROOT.parent / "shared" / "handwriting-dev"
 
-from scanner.hand import exemplars
-from scanner.hand import wordfeatures
-from scanner.hand import wordsplit# noqa: E402
+from scanner.hand import exemplars  # noqa: E402
+from scanner.hand import wordfeatures  # noqa: E402
+from scanner.hand import wordsplit  # noqa: E402
 
 BASELINE_GW = 0.687
 
@@ -193,7 +192,9 @@ def clinician_bench(small: bool) -> None:
     from scanner.vault.vault import Vault
     from tools.synth.handwriting import random_writer, write_line
 
-    os.environ.setdefault("INKLOCK_KDF_FAST", "1")
+    from scanner.vault import crypto
+
+    crypto.ARGON2_COSTS = crypto.FAST_ARGON2  # a throwaway vault: its unlock time is not measured here
     template = get_template("session")
     geo = {f["key"]: f for p in layout(template, "letter")["pages"] for f in p["fields"]}
     keys = ["focus", "plan", "hypotheses", "themes_patterns", "session_tasks"]

@@ -1,6 +1,6 @@
 """The encrypted vault: create, unlock, passphrase change, recovery code, encrypted files, no plaintext.
 
-Runs with INKLOCK_KDF_FAST=1 (conftest) except ``test_real_kdf_parameters``.
+Runs with cheap Argon2 costs (conftest) except the tests of the real KDF parameters.
 The CLI is run in-process through ``scanner.cli.main.main`` with only the vault
 commands registered, so these tests do not depend on the other command modules.
 """
@@ -200,7 +200,7 @@ def test_database_from_another_vault_is_damage(tmp_path):
 
 
 def test_real_kdf_parameters(tmp_path, monkeypatch):
-    monkeypatch.delenv(crypto.FAST_KDF_ENV, raising=False)
+    monkeypatch.setattr(crypto, "ARGON2_COSTS", crypto.DEFAULT_ARGON2)
     path = tmp_path / "vault"
     Vault.create(path, PASSPHRASE)[0].close()
     params = json.loads((path / KEY_FILE).read_text())["passphrase"]
@@ -208,6 +208,19 @@ def test_real_kdf_parameters(tmp_path, monkeypatch):
     Vault.open(path, PASSPHRASE).close()
     with pytest.raises(WrongPassphrase):
         Vault.open(path, PASSPHRASE + "!")
+
+
+def test_no_environment_variable_weakens_the_kdf(tmp_path):
+    """``inklock init`` in a real process with the retired INKLOCK_KDF_FAST=1 still gets the full costs."""
+    import sys
+
+    path = tmp_path / "vault"
+    env = dict(os.environ, INKLOCK_KDF_FAST="1", INKLOCK_VAULT=str(path))
+    proc = subprocess.run([sys.executable, "-m", "scanner.cli", "init", "--recovery-sheet", str(tmp_path / "r.pdf")],
+                          env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    params = json.loads((path / KEY_FILE).read_text())["passphrase"]
+    assert {k: params[k] for k in crypto.DEFAULT_ARGON2} == crypto.DEFAULT_ARGON2
 
 
 # ---------------------------------------------------------------- passphrase and recovery code

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
-from scanner.hand import wordfeatures
-from scanner.hand import wordsplit# noqa: E402
+from scanner.hand import wordfeatures  # noqa: E402
+from scanner.hand import wordsplit  # noqa: E402
 from tools.synth.handwriting import random_writer, write_line  # noqa: E402
 
 
