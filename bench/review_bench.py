@@ -119,8 +119,6 @@ def review_session(page, base: str, session: int, truth: dict, kinds: dict, priv
     out = {"session": session, "progress_keys": 0, "private_keys": 0, "unseen_wrong": 0, "wrong": 0,
            "fields": len(truth)}
     # Wrong reads, as the page shows them before anything is done.
-    shown = {f["key"]: f for f in page.evaluate("""() => Array.from(document.querySelectorAll('article.field')).map(r => ({
-        key: r.dataset.key, bulk: !!r.closest('.field-section[data-bulk=true]')}))""")}
     if page.locator("#keep-private").count():
         before = keys.count
         keys.press("Shift+W")

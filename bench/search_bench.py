@@ -63,7 +63,8 @@ def _sentence(rng: random.Random, general: list[str]) -> str:
         f"Explored {c()} in the context of {ctx} and the {w()} at home.",
         f"Noted {c()} when talking about {w()} and {w()}; affect {rng.choice(MOODS)}.",
         f"We practiced {c()} skills; client identified {w()} as a trigger for {sym}.",
-        f"Sleep {rng.randint(4, 9)} hrs, appetite {rng.choice(['fair', 'poor', 'good'])}, {sym} {rng.choice(['improved', 'unchanged', 'worse'])}.",
+        (f"Sleep {rng.randint(4, 9)} hrs, appetite {rng.choice(['fair', 'poor', 'good'])}, "
+         f"{sym} {rng.choice(['improved', 'unchanged', 'worse'])}."),
         f"Reviewed progress toward goal of reducing {sym}; {c()} and {c()} remain a focus.",
     ])
 

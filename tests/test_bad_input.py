@@ -786,7 +786,7 @@ def check_schedule(cli, vault: Vault, path: Path, out: Path) -> None:
 
 def test_schedules_with_bad_rows_print_nothing(stocked, cli, tmp_path):
     out = tmp_path / "day.pdf"
-    for n, (what, data) in enumerate(BAD_SCHEDULES.items()):
+    for n, data in enumerate(BAD_SCHEDULES.values()):
         path = tmp_path / f"s{n}.csv"
         path.write_bytes(data)
         check_schedule(cli, stocked, path, out)
@@ -809,7 +809,7 @@ def test_randomly_damaged_schedules_print_nothing(stocked, cli, tmp_path):
     out = tmp_path / "day.pdf"
     for case in range(SCHEDULE_RANDOM_CASES):
         rows = []
-        for r in range(int(rng.integers(1, 5))):
+        for _ in range(int(rng.integers(1, 5))):
             rows.append(list(good))
         row = rows[int(rng.integers(len(rows)))]
         column = int(rng.integers(4))

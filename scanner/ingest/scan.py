@@ -124,7 +124,7 @@ def keep_device(vault, name: str) -> None:
 def pick_source(choices: list[str]) -> tuple[str | None, bool]:
     """The feeder source (duplex where there is one) and whether it is a feeder at all."""
     low = [(c, c.lower()) for c in choices if isinstance(c, str)]
-    feeder = [c for c, l in low if "adf" in l or "feeder" in l or "duplex" in l]
+    feeder = [c for c, name in low if "adf" in name or "feeder" in name or "duplex" in name]
     for c in feeder:
         if "duplex" in c.lower():
             return c, True

@@ -31,7 +31,8 @@ def is_risk_field(field) -> bool:
 
 def is_safety_plan(field) -> bool:
     """A progress checkbox that says a safety plan was reviewed."""
-    return field.kind == "checkbox" and getattr(field, "privacy", "progress") == "progress" and "safety" in f"{field.key} {field.label or ''}".lower()
+    return (field.kind == "checkbox" and getattr(field, "privacy", "progress") == "progress"
+            and "safety" in f"{field.key} {field.label or ''}".lower())
 
 
 def _answers(value: Any) -> list[str]:

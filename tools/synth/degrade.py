@@ -206,7 +206,8 @@ def degrade(
         out = rotate(out, turns, angle, fill=int(rng.integers(235, 256)))
         out = jpeg(add_noise(blur(out, sigma), noise, rng), quality)
         record = {"preset": preset, "quarter_turns": turns, "angle": round(angle, 3), "dpi": out_dpi,
-                  "stretch": round(stretch, 4), "noise": round(noise, 2), "blur": round(sigma, 2), "light": round(light, 3), "jpeg_quality": quality}
+                  "stretch": round(stretch, 4), "noise": round(noise, 2), "blur": round(sigma, 2), "light": round(light, 3),
+                  "jpeg_quality": quality}
         return out, record
     if preset == "phone":
         angle = float(rng.uniform(-3, 3))

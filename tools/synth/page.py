@@ -18,7 +18,7 @@ from forms.geometry import layout
 from forms.model import Template, get_template
 from forms.render import SheetSpec, render_sheets
 
-from .handwriting import Writer, as_written, random_writer, write_digits, write_line, write_lines
+from .handwriting import Writer, as_written, random_writer, write_digits, write_line
 from .marks import draw_mark
 from .values import plan_marks, random_values
 
@@ -125,7 +125,8 @@ def fill_page(
             "writer": writer.font.family}
 
 
-def write_header(gray: np.ndarray, layout_page: dict, header: dict, writer: Writer, rng: np.random.Generator, dpi: float = 300) -> dict:
+def write_header(gray: np.ndarray, layout_page: dict, header: dict, writer: Writer, rng: np.random.Generator,
+                 dpi: float = 300) -> dict:
     """Handwrite client code, date and session into a blank sheet's header; returns them as written."""
     client = as_written(header["client"], writer)
     write_line(gray, client, to_px(layout_page["header"]["client"], dpi), writer, rng)
