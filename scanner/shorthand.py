@@ -157,5 +157,4 @@ class Shorthand:
         expanded = self.expand(q)
         if expanded != q:
             out.append(expanded)
-        seen: set[str] = set()
-        return [v for v in out if not (v in seen or seen.add(v))]
+        return list(dict.fromkeys(out))  # each once, first place kept

@@ -161,7 +161,7 @@ class SaneScanner:
         self.wanted_dpi = dpi
         self.dpi: float | None = None
         self.settings: dict[str, Any] = {}
-        self._dev = None
+        self._dev: Any = None  # python-sane's device, once open
 
     def _set(self, option: str, value: Any) -> bool:
         try:
