@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -37,6 +38,9 @@ HANDWRITING_DEV = ROOT.parent / "shared" / "handwriting-dev"
 from scanner.hand import exemplars  # noqa: E402
 from scanner.hand import wordfeatures  # noqa: E402
 from scanner.hand import wordsplit  # noqa: E402
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 BASELINE_GW = 0.687
 
@@ -312,7 +316,7 @@ def clinician_bench(small: bool) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _fid(vault, hit: dict) -> int:
+def _fid(vault: Vault, hit: dict) -> int:
     return vault.db.execute("SELECT id FROM fields WHERE sheet_id = ? AND key = ?",
                             [hit["sheet_id"], hit["field"]]).fetchone()[0]
 
