@@ -33,7 +33,7 @@ def synthetic_words(count: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     text = (ROOT / "scanner" / "data" / "words.txt").read_text(encoding="utf-8")
     vocab = [w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#")]
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < count:
         writer = random_writer(rng)
         word = vocab[int(rng.integers(len(vocab)))]
