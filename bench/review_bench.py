@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         vault, _ = Vault.create(work / "vault", "bench-passphrase")
         for sh in sheets:
             store.register_sheet(vault, sheet_id=sh.sheet_id, template="session", template_version=1,
-                                 page_size="letter", client=sh.client, date=sh.date, session_number=sh.session)
+                                 page_size="letter", client=sh.client, date=str(sh.date), session_number=sh.session)
         ingest(vault, [work / "day.pdf"])
         template = get_template("session")
         kinds = {f.key: f.kind for f in template.fields}

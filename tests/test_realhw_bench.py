@@ -43,7 +43,8 @@ WORDS = ["better", "week", "calm", "walk", "mood", "name", "room", "time"]  # no
 
 def _names_in(half: str, stem: str, count: int, ext: str) -> list[str]:
     """``count`` file names that the dev set's split puts in ``half`` ("fit" or "measure")."""
-    out, i = [], 0
+    out: list[str] = []
+    i = 0
     while len(out) < count:
         rel = f"{stem}{i}{ext}"
         if realhw_bench.in_fit_half(rel) == (half == "fit"):

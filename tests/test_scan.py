@@ -138,7 +138,7 @@ def generated_pages(vault, rng, clients=("C-104", "M-221")) -> tuple[list[np.nda
     pages = []
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         for page in doc.pages:
-            image = pikepdf.PdfImage(next(iter(page.get_images().values()))).as_pil_image()
+            image = pikepdf.PdfImage(next(iter(page.get_images().values()))).as_pil_image()  # type: ignore[arg-type]
             pages.append(np.asarray(image.convert("L")))
     return pages, expected
 

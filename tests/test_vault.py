@@ -68,20 +68,20 @@ def grep_tree(root: Path, needle: bytes) -> list[Path]:
 
 def plant_everywhere(vault: Vault) -> str:
     """Write PLANTED into a psychotherapy-note field, a progress note and an encrypted file."""
-    vault.db["sheets"].insert(
+    vault.db.table("sheets").insert(
         {"sheet_id": "K7Q2M9XP", "template": "session", "template_version": 1, "page_size": "letter",
          "client": "C1", "date": "2024-05-01", "printed_at": "2024-05-01T08:00:00"}
     )
-    vault.db["fields"].insert(
+    vault.db.table("fields").insert(
         {"sheet_id": "K7Q2M9XP", "page": 2, "key": "countertransference", "kind": "text",
          "privacy": "private", "value": f"felt {PLANTED} during the session", "confidence": 0.5}
     )
-    vault.progress_db["progress_notes"].insert(
+    vault.progress_db.table("progress_notes").insert(
         {"session": 1, "sheet_id": "K7Q2M9XP", "format": "soap", "created_at": "2024-05-01",
          "content": f"S: reports {PLANTED}"}
     )
     # Enough rows that a sort could spill to a temp file if temp_store were not MEMORY.
-    vault.db["scratch"].insert_all(({"n": i, "t": f"{PLANTED} {i:06d}" * 20} for i in range(3000)))
+    vault.db.table("scratch").insert_all(({"n": i, "t": f"{PLANTED} {i:06d}" * 20} for i in range(3000)))
     vault.db.execute("SELECT t FROM scratch ORDER BY t DESC").fetchall()
     return vault.put_file(f"crop of {PLANTED}".encode() * 50, "crop")
 
