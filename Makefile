@@ -20,7 +20,7 @@ APT_PACKAGES := python3-venv python3-dev g++ \
 	$(SCAN_PACKAGES)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup apt venv demo test bench bench-small clean
+.PHONY: setup apt venv demo lint test bench bench-small clean
 
 setup: apt venv
 
@@ -48,7 +48,12 @@ venv: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/inklock demo
 
-test: setup
+# Ruff and mypy, configured in pyproject.toml; `make test` (so CI) runs them first.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q
 
 # The benchmark compares against OCRmyPDF, installed here only (not by the product).
@@ -61,4 +66,4 @@ bench-small: setup
 	$(PY) -m bench --small
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -23,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--small", action="store_true")
     args = ap.parse_args(argv)
-    os.environ.pop("INKLOCK_KDF_FAST", None)  # measure the real Argon2id parameters
     from scanner.notes.printing import SheetRequest, print_packet
     from scanner.vault.vault import Vault
 

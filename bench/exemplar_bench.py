@@ -20,13 +20,13 @@ Nothing from (a) is stored or shipped: it is measured in memory only.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -35,9 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 HANDWRITING_DEV = ROOT.parent / "shared" / "handwriting-dev"
 
-from scanner.hand import exemplars
-from scanner.hand import wordfeatures
-from scanner.hand import wordsplit# noqa: E402
+from scanner.hand import exemplars  # noqa: E402
+from scanner.hand import wordfeatures  # noqa: E402
+from scanner.hand import wordsplit  # noqa: E402
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 BASELINE_GW = 0.687
 
@@ -54,10 +57,17 @@ def _word_image(gray: np.ndarray) -> np.ndarray:
     return words[0].image if words else np.zeros((8, 8), np.float32)
 
 
+def _gray(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise SystemExit(f"cannot read {path}")
+    return image
+
+
 def _plain_hog(image: np.ndarray) -> np.ndarray:
     """The issue's baseline: one HOG (8 px cells) of the word stretched to 48 x 160."""
     u8 = np.clip(cv2.resize(image, (160, 48), interpolation=cv2.INTER_AREA) * 255, 0, 255).astype(np.uint8)
-    return cv2.HOGDescriptor((160, 48), (16, 16), (8, 8), (8, 8), 9).compute(u8).ravel()
+    return np.asarray(cv2.HOGDescriptor((160, 48), (16, 16), (8, 8), (8, 8), 9).compute(u8)).ravel()
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -107,7 +117,7 @@ def gw_bench(small: bool) -> None:
     texts = [t for _, t in rows]
     labels = np.array([norm(t) for t in texts])
     t0 = time.perf_counter()
-    images = [_word_image(cv2.imread(str(HANDWRITING_DEV / p), cv2.IMREAD_GRAYSCALE)) for p, _ in rows]
+    images = [_word_image(_gray(HANDWRITING_DEV / p)) for p, _ in rows]
     raw = [wordfeatures.embed(im, with_turns=True) for im in images]  # (3, dims) each: itself, two turns
     per_word_ms = 1000 * (time.perf_counter() - t0) / len(rows)
     split = 275
@@ -159,6 +169,7 @@ def gw_bench(small: bool) -> None:
     rel = [labels[qs] == w for w in words]
     base_d = np.stack([1 - (hog[qs] @ hog[ex][labels[ex] == w].T).max(axis=1) for w in words])
     space = index.space(np.stack([raw[i][0] for i in qs]).astype(np.float32))
+    assert index.matched is not None
     ours_d = np.stack([1 - (space @ index.matched[np.isin(index.norm_codes, [index.norms.index(w)])].T).max(axis=1)
                        for w in words])
     print(f"    search R-precision over {len(words)} query words: plain HOG {_r_precision(base_d, rel):.3f}, "
@@ -193,7 +204,9 @@ def clinician_bench(small: bool) -> None:
     from scanner.vault.vault import Vault
     from tools.synth.handwriting import random_writer, write_line
 
-    os.environ.setdefault("INKLOCK_KDF_FAST", "1")
+    from scanner.vault import crypto
+
+    crypto.ARGON2_COSTS = crypto.FAST_ARGON2  # a throwaway vault: its unlock time is not measured here
     template = get_template("session")
     geo = {f["key"]: f for p in layout(template, "letter")["pages"] for f in p["fields"]}
     keys = ["focus", "plan", "hypotheses", "themes_patterns", "session_tasks"]
@@ -231,6 +244,7 @@ def clinician_bench(small: bool) -> None:
                                           page_size="letter", client="C01", date=f"2025-02-{s + 1:02d}",
                                           session_number=s + 1)
             for page in template.pages:
+                assert page.number is not None  # numbered when the template loads
                 reads = []
                 for f in page.fields:
                     if f.key in keys:
@@ -263,16 +277,16 @@ def clinician_bench(small: bool) -> None:
                 got = exemplars.suggest(vault, fid[0])
                 times.append(time.perf_counter() - t)
                 want = truth[(number, key)].split()
-                draft = (store.loads(fid[1]) or "").split()
+                drafted = (store.loads(fid[1]) or "").split()
                 fields += 1
                 exact_ours += [norm(w) for w in got["text"].split()] == [norm(w) for w in want]
-                exact_ocr += [norm(w) for w in draft] == [norm(w) for w in want]
+                exact_ocr += [norm(w) for w in drafted] == [norm(w) for w in want]
                 ours = [norm(w["word"]) for w in got["words"]]
                 for i, w in enumerate(want):
                     if len(norm(w)) >= 3 and norm(w) in seen:
                         rec_n += 1
                         rec_ours += len(ours) == len(want) and ours[i] == norm(w)
-                        rec_ocr += len(draft) == len(want) and norm(draft[i]) == norm(w)
+                        rec_ocr += len(drafted) == len(want) and norm(drafted[i]) == norm(w)
         print(f"    recurring words (3+ letters) named right: Inklock {rec_ours / max(rec_n, 1):.3f}, "
               f"Tesseract draft {rec_ocr / max(rec_n, 1):.3f} ({rec_n} words)")
         print(f"    fields exactly right: Inklock {exact_ours / fields:.3f}, Tesseract draft {exact_ocr / fields:.3f} "
@@ -311,7 +325,7 @@ def clinician_bench(small: bool) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _fid(vault, hit: dict) -> int:
+def _fid(vault: Vault, hit: dict) -> int:
     return vault.db.execute("SELECT id FROM fields WHERE sheet_id = ? AND key = ?",
                             [hit["sheet_id"], hit["field"]]).fetchone()[0]
 
@@ -343,6 +357,7 @@ def scale_bench(small: bool) -> None:
         found = exemplars._nearest(index, exemplars._query_vectors(index, query_words))
         [exemplars._word_confidence(d, o) for _, d, o in found]
         times.append(time.perf_counter() - t)
+    assert index.raw is not None and index.matched is not None
     stored = index.raw.nbytes
     print(f"(c) {words:,} confirmed words ({len(index.raw):,} vectors with the turned copies):")
     print(f"    vectors in the vault database {stored / 2 ** 20:.0f} MiB (+ word images, about 1-2 KiB each, "

@@ -154,9 +154,9 @@ def score(vault_dir: Path, expected: list[dict]) -> tuple[dict, dict]:
     for e in expected:
         preset = (e.get("degradation") or {}).get("preset", "?")
         st = stats.setdefault(preset, {"pages": 0, "identified": 0, "marks": 0, "marks_right": 0, "marks_silent_wrong": 0,
-                                       "digits": 0, "digits_right": 0, "crossed": 0, "crossed_ok": 0, "chars": 0, "char_errors": 0.0,
-                                       "wrong": 0, "wrong_flagged": 0, "values": 0, "text_wrong": 0, "alt_right": 0,
-                                       "text_right": 0, "text_right_sure": 0})
+                                       "digits": 0, "digits_right": 0, "crossed": 0, "crossed_ok": 0, "chars": 0,
+                                       "char_errors": 0.0, "wrong": 0, "wrong_flagged": 0, "values": 0, "text_wrong": 0,
+                                       "alt_right": 0, "text_right": 0, "text_right_sure": 0})
         if e.get("blank"):
             continue
         st["pages"] += 1

@@ -119,8 +119,6 @@ def review_session(page, base: str, session: int, truth: dict, kinds: dict, priv
     out = {"session": session, "progress_keys": 0, "private_keys": 0, "unseen_wrong": 0, "wrong": 0,
            "fields": len(truth)}
     # Wrong reads, as the page shows them before anything is done.
-    shown = {f["key"]: f for f in page.evaluate("""() => Array.from(document.querySelectorAll('article.field')).map(r => ({
-        key: r.dataset.key, bulk: !!r.closest('.field-section[data-bulk=true]')}))""")}
     if page.locator("#keep-private").count():
         before = keys.count
         keys.press("Shift+W")
@@ -273,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         vault, _ = Vault.create(work / "vault", "bench-passphrase")
         for sh in sheets:
             store.register_sheet(vault, sheet_id=sh.sheet_id, template="session", template_version=1,
-                                 page_size="letter", client=sh.client, date=sh.date, session_number=sh.session)
+                                 page_size="letter", client=sh.client, date=str(sh.date), session_number=sh.session)
         ingest(vault, [work / "day.pdf"])
         template = get_template("session")
         kinds = {f.key: f.kind for f in template.fields}

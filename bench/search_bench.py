@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from typing import Any
 from pathlib import Path
 
 import scanner.vault.db  # noqa: F401  (first: binds sqlite-utils to SQLCipher)
@@ -63,13 +64,14 @@ def _sentence(rng: random.Random, general: list[str]) -> str:
         f"Explored {c()} in the context of {ctx} and the {w()} at home.",
         f"Noted {c()} when talking about {w()} and {w()}; affect {rng.choice(MOODS)}.",
         f"We practiced {c()} skills; client identified {w()} as a trigger for {sym}.",
-        f"Sleep {rng.randint(4, 9)} hrs, appetite {rng.choice(['fair', 'poor', 'good'])}, {sym} {rng.choice(['improved', 'unchanged', 'worse'])}.",
+        (f"Sleep {rng.randint(4, 9)} hrs, appetite {rng.choice(['fair', 'poor', 'good'])}, "
+         f"{sym} {rng.choice(['improved', 'unchanged', 'worse'])}."),
         f"Reviewed progress toward goal of reducing {sym}; {c()} and {c()} remain a focus.",
     ])
 
 
 def _text(rng: random.Random, general: list[str], chars: int) -> str:
-    out = []
+    out: list[str] = []
     while sum(len(s) + 1 for s in out) < chars:
         out.append(_sentence(rng, general))
     return " ".join(out)
@@ -113,7 +115,7 @@ def synthetic_rows(sessions: int, seed: int = SEED) -> tuple[list[tuple], list[t
         ]
         for key, kind, privacy, value in values:
             draft = kind in ("line", "text") and rng.random() < 0.4
-            read = ocr_noise(rng, value) if draft else value
+            read = ocr_noise(rng, str(value)) if draft else value
             status = "pending" if draft else "confirmed"
             confirmed = None if draft else json.dumps(value)
             fields.append((sheet_id, 1, key, kind, privacy, json.dumps(read), 0.9, "[]", None, 1, status, confirmed))
@@ -216,7 +218,7 @@ def run(sessions: int, repeat: int) -> dict:
                 s.search("anxeity")  # first fuzzy query: loads the vocabulary
                 out[f"first_fuzzy_{name}_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             for kind, queries in query_sets(sessions).items():
-                row = {}
+                row: dict[str, Any] = {}
                 for name, s in searchers.items():
                     measure(s, queries, 1)  # warm the page cache as a running app would be
                     times, hits = measure(s, queries, repeat)

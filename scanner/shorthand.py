@@ -100,8 +100,8 @@ class Shorthand:
             if short and long:
                 merged[short] = long
         self.abbreviations = merged
-        self._exact = {s: l for s, l in merged.items() if _is_all_caps(s) or not any(c.isalpha() for c in s)}
-        self._folded = {s.lower(): l for s, l in merged.items() if s not in self._exact}
+        self._exact = {s: long for s, long in merged.items() if _is_all_caps(s) or not any(c.isalpha() for c in s)}
+        self._folded = {s.lower(): long for s, long in merged.items() if s not in self._exact}
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, str]]) -> Shorthand:
@@ -157,5 +157,4 @@ class Shorthand:
         expanded = self.expand(q)
         if expanded != q:
             out.append(expanded)
-        seen: set[str] = set()
-        return [v for v in out if not (v in seen or seen.add(v))]
+        return list(dict.fromkeys(out))  # each once, first place kept

@@ -45,7 +45,9 @@ def rewrite_member(src: Path, dest: Path, name: str, change) -> None:
     """Copy a backup, passing member ``name``'s bytes through ``change`` (None drops it)."""
     with tarfile.open(src) as tin, tarfile.open(dest, "w") as tout:
         for info in tin.getmembers():
-            data = tin.extractfile(info).read()
+            fh = tin.extractfile(info)
+            assert fh is not None, info.name
+            data = fh.read()
             if info.name == name:
                 data = change(data)
                 if data is None:

@@ -59,7 +59,7 @@ def assert_one_sentence(err: str, problem_lines: bool = False) -> str:
     assert line.startswith("inklock: ") and len(line) > len("inklock: ") + 5, line
     assert "unexpected error" not in line, line
     message = line[len("inklock: "):]
-    # One sentence: no full stop followed by a new capitalised sentence (click's spelling hint aside).
+    # One sentence: no full stop followed by a new capitalised sentence (click's hints aside: "Did you mean", "Choose from:").
     assert not re.search(r"[.!?] (?!Did you mean|Choose from)[A-Z][a-z]", message), \
         f"more than one sentence: {message!r}"
     return message
@@ -177,6 +177,7 @@ def scans(tmp_path_factory) -> dict[str, bytes]:
     with pikepdf.open(io.BytesIO(pdf)) as src:
         jpeg = bytes(next(iter(src.pages[0].get_images().values())).read_raw_bytes())
     readable = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert readable is not None
     gray = without_qr(readable)
     jpeg = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
     back = blank_page(rng, dpi=60)
@@ -786,7 +787,7 @@ def check_schedule(cli, vault: Vault, path: Path, out: Path) -> None:
 
 def test_schedules_with_bad_rows_print_nothing(stocked, cli, tmp_path):
     out = tmp_path / "day.pdf"
-    for n, (what, data) in enumerate(BAD_SCHEDULES.items()):
+    for n, data in enumerate(BAD_SCHEDULES.values()):
         path = tmp_path / f"s{n}.csv"
         path.write_bytes(data)
         check_schedule(cli, stocked, path, out)
@@ -809,7 +810,7 @@ def test_randomly_damaged_schedules_print_nothing(stocked, cli, tmp_path):
     out = tmp_path / "day.pdf"
     for case in range(SCHEDULE_RANDOM_CASES):
         rows = []
-        for r in range(int(rng.integers(1, 5))):
+        for _ in range(int(rng.integers(1, 5))):
             rows.append(list(good))
         row = rows[int(rng.integers(len(rows)))]
         column = int(rng.integers(4))
@@ -841,7 +842,7 @@ def bad_command_lines(tmp_path: Path) -> list[list[str]]:
             ["print", v or "x", "--client", "C-101", "--out", out],
             ["print", "session", "--blank", "--count", v or "x", "--out", out],
             ["print", "--schedule", v or "x", "--out", out],
-            ["show", v or "x"] if v != "9" * 40 else ["show", "x"],  # see the xfail test below
+            ["show", v or "x"] if v != "9" * 40 else ["show", "x"],
             ["confirm", v or "x", "focus"] if v != "9" * 40 else ["confirm", "x", "focus"],
             ["confirm", SHEET_A, v or "x"],
             ["confirm", SHEET_A, "mood_rating", "--value", v or "x"],
@@ -882,8 +883,6 @@ def test_bad_command_line_values_are_refused_and_change_nothing(stocked, cli, tm
             else:
                 assert_unchanged(before, snapshot(stocked), argv)
             continue
-        if "Choose from:\n" in run.err:  # click's multi-line message (see the xfail test below)
-            continue
         assert run.code in (2, 3, 4), (argv, run.code, run.err)
         assert_refused(run, codes=(2, 3, 4))
         assert_unchanged(before, snapshot(stocked), argv)
@@ -917,11 +916,11 @@ def test_hypothesis_command_lines_never_crash(stocked, cli, tmp_path):
             words = [w for w in words if w not in ("--out", "--schedule", "--force")]
         os.chdir(tmp_path)  # a print with no --out writes here, never into the working tree
         before = snapshot(stocked)
-        # Values with line breaks are echoed into messages as they are: the xfail test above.
+        # Non-printable characters are dropped. (Kept as they are, the derandomised examples come to
+        # `ingest "" ...`, which reads the PDFs earlier examples printed here, stores them and exits 4
+        # for the missing paths: a partial success, which the assertion below does not allow for.)
         result = cli(command, *["".join(c for c in w if c.isprintable()) for w in words])
         assert result.code in (0, 2, 3, 4), (command, words, result.code, result.err)
-        if result.code and (result.err.startswith("inklock: Usage:") or "Choose from:\n" in result.err):
-            return  # click's multi-line messages (see the two xfail tests above)
         if result.code:
             assert_one_sentence(result.err, problem_lines=command == "ingest")
             assert_unchanged(before, snapshot(stocked))
@@ -941,7 +940,7 @@ def raw_state(vault_dir: Path) -> dict[str, bytes]:
             if p.is_file() and not p.name.endswith("-shm")}
 
 
-def locked_commands(tmp_path: Path, scan: Path) -> list[list[str]]:
+def locked_commands(tmp_path: Path, scan: Path) -> list[list[str | Path]]:
     return [["ingest", scan, "--json", "--workers", "1", "--remove-source"],
             ["print", "session", "--client", "C-101", "--out", tmp_path / "p.pdf"],
             ["print", "session", "--blank", "--out", tmp_path / "p.pdf"],

@@ -15,7 +15,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_small_benchmark_finishes(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("INKLOCK_KDF_FAST", None)
     proc = subprocess.run([sys.executable, "-m", "bench", "--small"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

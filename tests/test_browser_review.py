@@ -9,7 +9,7 @@ from test_web import add_session
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 
-RISKY = {"risk_si": ("with_plan", 0.97, []), "safety_plan": (False, 0.97, []),
+RISKY: dict[str, tuple[object, float, list[str]]] = {"risk_si": ("with_plan", 0.97, []), "safety_plan": (False, 0.97, []),
          "risk_self_harm": ("recent_act", 0.97, [])}
 RISK_KEYS = ("risk_si", "risk_self_harm", "safety_plan")
 

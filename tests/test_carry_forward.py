@@ -40,6 +40,7 @@ def add_sheet(vault, values: dict[str, Any], *, client: str = "C017", date: str 
     session = store.register_sheet(vault, sheet_id=sheet_id, template=t.name, template_version=t.version,
                                    page_size="letter", client=client, date=date, session_number=number)
     for page in t.pages:
+        assert page.number is not None
         reads = [FieldRead(f.key, f.kind, f.privacy, page.number, values.get(f.key, empty_value(f)), 0.9, [], TINY_PNG)
                  for f in page.fields]
         store.save_page(vault, PageResult("identified", "synthetic.pdf", secrets.token_hex(32), page.number - 1,

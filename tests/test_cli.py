@@ -120,8 +120,7 @@ def test_missing_vault_is_one_sentence(cli, tmp_path):
 
 
 def test_no_passphrase_without_terminal(tmp_path, vault_dir):
-    env = {"PATH": "/usr/bin:/bin", "INKLOCK_VAULT": str(vault_dir), "INKLOCK_KDF_FAST": "1",
-           "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "INKLOCK_VAULT": str(vault_dir), "HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "scanner.cli", "sessions"], env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True)
     assert proc.returncode == 2

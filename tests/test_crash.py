@@ -271,7 +271,7 @@ def test_ingest_survives_sigkill_at_random_moments(crash_batch, vault_dir, tmp_p
                     delay = float(rng.uniform(0, 1.2 * per_page if target < total else 0.1))
                     phase = "while reading or storing" if target < total else "after the last page"
                 code = killed_run(source, work, 2 if kills % 4 == 3 else 1,
-                                  lambda: stored_count(watcher.db, sha) >= target, delay)
+                                  lambda sha=sha, target=target: stored_count(watcher.db, sha) >= target, delay)
                 with open_vault(vault_dir) as vault:
                     files_after = set(vault.list_files())
                     new_files = files_after - files_before

@@ -78,6 +78,7 @@ def add_session(vault, crops: dict[str, tuple[str, bytes, float]], number: int =
                                    page_size="letter", client="C01", date=f"2025-01-{number:02d}", session_number=number)
     for page in template.pages:
         reads = []
+        assert page.number is not None
         for f in page.fields:
             draft, crop, conf = crops.get(f.key, (empty(f), TINY_PNG, 0.95))
             reads.append(FieldRead(f.key, f.kind, f.privacy, page.number, draft, conf, [], crop))

@@ -14,7 +14,7 @@ from test_web import BASE, add_session, app, article, clock, field, login, post_
 PRIVATE = ("behavioural_observations", "hypotheses", "unfinished_conversations", "session_tasks", "themes_patterns",
            "progress_setbacks", "therapist_reflections", "countertransference", "supervision_questions",
            "cultural_considerations")
-RISKY = {"risk_si": ("with_plan", 0.97, []), "safety_plan": (False, 0.97, []),
+RISKY: dict[str, tuple[object, float, list[str]]] = {"risk_si": ("with_plan", 0.97, []), "safety_plan": (False, 0.97, []),
          "risk_self_harm": ("recent_act", 0.97, []), "affect": (["tearful"], 0.97, [])}
 
 
@@ -29,7 +29,7 @@ def _pending(vault, session: int) -> int:
 
 
 def _found(vault, query: str) -> set[tuple[int, str]]:
-    return {(r["session"], r["field"]) for r in Searcher(vault.db).search(query, {}, 50)}
+    return {(r["session"], r["field"]) for r in Searcher(vault.db).search(query, None, 50)}
 
 
 # ---------------------------------------------------------------- keep as written

@@ -178,7 +178,8 @@ def test_vault_abbreviations_override_and_extend_defaults(vault, tmp_path):
 
 
 def test_shorthand_expands_whole_tokens_only():
-    assert Shorthand().expand("pt w/ SI hx, MI; Miami") == "patient with suicidal ideation history, motivational interviewing; Miami"
+    expanded = Shorthand().expand("pt w/ SI hx, MI; Miami")
+    assert expanded == "patient with suicidal ideation history, motivational interviewing; Miami"
 
 
 def test_unconfirmed_field_refuses_with_exit_3_and_writes_nothing(vault, note_cli, tmp_path):

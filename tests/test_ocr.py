@@ -286,7 +286,7 @@ def test_slant_is_measured(shear):
 def test_slanted_writing_is_read(engine):
     crop = field_crop(["anxiety about work"])
     h, w = crop.shape
-    m = np.float32([[1, -0.45, 0.45 * h], [0, 1, 0]])
+    m = np.array([[1, -0.45, 0.45 * h], [0, 1, 0]], np.float32)
     import cv2
 
     leaning = cv2.warpAffine(crop, m, (w + h, h), borderValue=245)

@@ -26,6 +26,7 @@ def paint_over_qr(gray: np.ndarray) -> np.ndarray:
 
     registry, _codes = build_registry()
     registration = reg.register(gray, registry)
+    assert registration is not None
     qr = registry.page_layout(registration.template, registration.page, registration.page_size)["qr"]
     x0, y0, x1, y1 = (v * reg.PX_PER_PT for v in qr)
     corners = np.array([[[x0, y0]], [[x1, y0]], [[x1, y1]], [[x0, y1]]], dtype=np.float32)

@@ -138,7 +138,7 @@ def generated_pages(vault, rng, clients=("C-104", "M-221")) -> tuple[list[np.nda
     pages = []
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         for page in doc.pages:
-            image = pikepdf.PdfImage(next(iter(page.get_images().values()))).as_pil_image()
+            image = pikepdf.PdfImage(next(iter(page.get_images().values()))).as_pil_image()  # type: ignore[arg-type]
             pages.append(np.asarray(image.convert("L")))
     return pages, expected
 
@@ -163,7 +163,7 @@ def test_a_device_that_stops_part_way_keeps_what_it_delivered(vault):
     assert data["pages"] == 2
     assert data["stopped"] == ("The scanner fake:feeder stopped at page 3 (the device was unplugged): the 2 page(s) "
                                "before it are kept; clear the scanner and feed the stack again from page 3.")
-    kept = [e for e in expected[:2]]
+    kept = list(expected[:2])
     assert data["identified"] == sum(not e["blank"] for e in kept)
     assert data["blank"] == sum(e["blank"] for e in kept)
 

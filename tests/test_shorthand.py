@@ -6,7 +6,8 @@ from scanner.shorthand import DEFAULT_ABBREVIATIONS, Shorthand
 
 
 def test_defaults_cover_the_common_abbreviations():
-    for short in ("SI", "HI", "AVH", "MSE", "CBT", "DBT", "MI", "HW", "f/u", "pt", "cl", "hx", "dx", "tx", "sx", "w/", "w/o", "↑", "↓"):
+    for short in ("SI", "HI", "AVH", "MSE", "CBT", "DBT", "MI", "HW", "f/u", "pt", "cl", "hx", "dx", "tx", "sx", "w/", "w/o",
+                  "↑", "↓"):
         assert short in DEFAULT_ABBREVIATIONS
 
 

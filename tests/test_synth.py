@@ -94,7 +94,8 @@ def test_line_is_written_inside_its_box_and_is_deterministic():
 def test_long_line_is_shrunk_to_fit():
     page = np.full((120, 400), 255, np.uint8)
     rng = _rng(1)
-    write_line(page, "a very long line that would never fit at full size in this box", (10, 20, 300, 100), random_writer(rng), rng)
+    write_line(page, "a very long line that would never fit at full size in this box", (10, 20, 300, 100),
+               random_writer(rng), rng)
     xs = np.nonzero(_ink(page))[1]
     assert xs.max() <= 310
 
@@ -257,7 +258,8 @@ def test_crossed_out_answer_is_recorded(session_layout):
     assert expected["values"][field["key"]] == field["options"][1]["value"]
     assert expected["expected_flags"] == {field["key"]: ["crossed_out"]}
     boxes = [o["bbox"] for o in field["options"][:2]]
-    dark = [(gray[int(b[1] * DPI / 72) : int(b[3] * DPI / 72), int(b[0] * DPI / 72) : int(b[2] * DPI / 72)] < 128).mean() for b in boxes]
+    dark = [(gray[int(b[1] * DPI / 72) : int(b[3] * DPI / 72), int(b[0] * DPI / 72) : int(b[2] * DPI / 72)] < 128).mean()
+            for b in boxes]
     assert dark[0] > dark[1] > 0  # the scribble covers more than the tick
 
 

@@ -1,6 +1,6 @@
 """The encrypted vault: create, unlock, passphrase change, recovery code, encrypted files, no plaintext.
 
-Runs with INKLOCK_KDF_FAST=1 (conftest) except ``test_real_kdf_parameters``.
+Runs with cheap Argon2 costs (conftest) except the tests of the real KDF parameters.
 The CLI is run in-process through ``scanner.cli.main.main`` with only the vault
 commands registered, so these tests do not depend on the other command modules.
 """
@@ -68,20 +68,20 @@ def grep_tree(root: Path, needle: bytes) -> list[Path]:
 
 def plant_everywhere(vault: Vault) -> str:
     """Write PLANTED into a psychotherapy-note field, a progress note and an encrypted file."""
-    vault.db["sheets"].insert(
+    vault.db.table("sheets").insert(
         {"sheet_id": "K7Q2M9XP", "template": "session", "template_version": 1, "page_size": "letter",
          "client": "C1", "date": "2024-05-01", "printed_at": "2024-05-01T08:00:00"}
     )
-    vault.db["fields"].insert(
+    vault.db.table("fields").insert(
         {"sheet_id": "K7Q2M9XP", "page": 2, "key": "countertransference", "kind": "text",
          "privacy": "private", "value": f"felt {PLANTED} during the session", "confidence": 0.5}
     )
-    vault.progress_db["progress_notes"].insert(
+    vault.progress_db.table("progress_notes").insert(
         {"session": 1, "sheet_id": "K7Q2M9XP", "format": "soap", "created_at": "2024-05-01",
          "content": f"S: reports {PLANTED}"}
     )
     # Enough rows that a sort could spill to a temp file if temp_store were not MEMORY.
-    vault.db["scratch"].insert_all(({"n": i, "t": f"{PLANTED} {i:06d}" * 20} for i in range(3000)))
+    vault.db.table("scratch").insert_all(({"n": i, "t": f"{PLANTED} {i:06d}" * 20} for i in range(3000)))
     vault.db.execute("SELECT t FROM scratch ORDER BY t DESC").fetchall()
     return vault.put_file(f"crop of {PLANTED}".encode() * 50, "crop")
 
@@ -200,7 +200,7 @@ def test_database_from_another_vault_is_damage(tmp_path):
 
 
 def test_real_kdf_parameters(tmp_path, monkeypatch):
-    monkeypatch.delenv(crypto.FAST_KDF_ENV, raising=False)
+    monkeypatch.setattr(crypto, "ARGON2_COSTS", crypto.DEFAULT_ARGON2)
     path = tmp_path / "vault"
     Vault.create(path, PASSPHRASE)[0].close()
     params = json.loads((path / KEY_FILE).read_text())["passphrase"]
@@ -208,6 +208,19 @@ def test_real_kdf_parameters(tmp_path, monkeypatch):
     Vault.open(path, PASSPHRASE).close()
     with pytest.raises(WrongPassphrase):
         Vault.open(path, PASSPHRASE + "!")
+
+
+def test_no_environment_variable_weakens_the_kdf(tmp_path):
+    """``inklock init`` in a real process with the retired INKLOCK_KDF_FAST=1 still gets the full costs."""
+    import sys
+
+    path = tmp_path / "vault"
+    env = dict(os.environ, INKLOCK_KDF_FAST="1", INKLOCK_VAULT=str(path))
+    proc = subprocess.run([sys.executable, "-m", "scanner.cli", "init", "--recovery-sheet", str(tmp_path / "r.pdf")],
+                          env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    params = json.loads((path / KEY_FILE).read_text())["passphrase"]
+    assert {k: params[k] for k in crypto.DEFAULT_ARGON2} == crypto.DEFAULT_ARGON2
 
 
 # ---------------------------------------------------------------- passphrase and recovery code

@@ -34,6 +34,7 @@ class Watcher:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
 
@@ -44,7 +45,7 @@ class Watcher:
             except queue.Empty:
                 self.proc.kill()
                 raise AssertionError(f"no line starting {prefix!r}; seen: {self.seen}; "
-                                     f"stderr: {self.proc.stderr.read()}") from None
+                                     f"stderr: {self.proc.stderr.read() if self.proc.stderr else ''}") from None
             self.seen.append(line)
             if line.startswith(prefix):
                 return line

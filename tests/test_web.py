@@ -555,8 +555,9 @@ def _non_loopback_addresses() -> list[str]:
     addresses = [a for a in out.split() if ":" not in a and not a.startswith("127.")]
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            if not info[4][0].startswith("127.") and info[4][0] not in addresses:
-                addresses.append(info[4][0])
+            address = str(info[4][0])
+            if not address.startswith("127.") and address not in addresses:
+                addresses.append(address)
     except OSError:
         pass
     return addresses

@@ -62,7 +62,7 @@ def build(seed: int) -> tuple[bytes, dict]:
     fixed = {"quality": QUALITY, "noise": NOISE}
     presets = [dict(p, out_dpi=DPI, **fixed) if p["preset"] == "scanner" else dict(p, **fixed) for p in PAGES]
     pdf, pages = make_batch(sheets, rng, presets=presets, blank_pages=1, dpi=DPI, page_size=PAGE_SIZE)
-    by_sheet = {s.sheet_id: [] for s in sheets}
+    by_sheet: dict[str, list[dict]] = {s.sheet_id: [] for s in sheets}
     for entry in pages:
         if not entry["blank"]:
             by_sheet[entry["sheet_id"]].append(

@@ -21,6 +21,7 @@ import argparse
 import sys
 import time
 import warnings
+from typing import Any
 from pathlib import Path
 
 import cv2
@@ -47,8 +48,10 @@ def split_first_800(data: dict[int, np.ndarray], seed: int) -> tuple[np.ndarray,
         first = data[d][:TRAIN_PER_DIGIT]
         order = rng.permutation(len(first))
         val, train = order[:VALIDATION_PER_DIGIT], order[VALIDATION_PER_DIGIT:]
-        tx.append(first[train]), ty.append(np.full(len(train), d))
-        vx.append(first[val]), vy.append(np.full(len(val), d))
+        tx.append(first[train])
+        ty.append(np.full(len(train), d))
+        vx.append(first[val])
+        vy.append(np.full(len(val), d))
     return np.concatenate(tx), np.concatenate(ty), np.concatenate(vx), np.concatenate(vy)
 
 
@@ -87,7 +90,7 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if framed is None:
         return image
     if rng.random() < 0.3:  # a stray mark or a tight crop moves the frame a little
-        shift = np.float32([[1, 0, rng.uniform(-1.5, 1.5)], [0, 1, rng.uniform(-1.5, 1.5)]])
+        shift = np.array([[1, 0, rng.uniform(-1.5, 1.5)], [0, 1, rng.uniform(-1.5, 1.5)]], np.float32)
         framed = cv2.warpAffine(framed, shift, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0)
     return framed
 
@@ -140,9 +143,9 @@ def flagging_temperature(model: MlpModel, logits: np.ndarray, y: np.ndarray, sha
     return float(TEMPERATURES[-1])
 
 
-def export(nets, mean: np.ndarray, scale: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
+def export(nets, mean: np.ndarray, scale: np.ndarray, temperature: float) -> dict[str, Any]:
     """The arrays of scanner.ingest.digits.MlpModel for fitted scikit-learn MLPs."""
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[str, Any] = {
         "mean": mean.astype(np.float32), "scale": scale.astype(np.float32),
         "temperature": np.float32(temperature), "members": np.int32(len(nets)),
     }
@@ -182,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     vay = np.concatenate([vy, vy])
     hidden = tuple(int(h) for h in args.hidden.split(","))
     nets = []
-    mean = scale = None
+    mean: Any = None
+    scale: Any = None
     for m in range(args.members):
         # Each network sees its own distortions, so their mistakes differ.
         fx, fy = augmented_set(tx, ty, args.copies, args.seed + 100 * (m + 1))

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
-from scanner.hand import wordfeatures
-from scanner.hand import wordsplit# noqa: E402
+from scanner.hand import wordfeatures  # noqa: E402
+from scanner.hand import wordsplit  # noqa: E402
 from tools.synth.handwriting import random_writer, write_line  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def synthetic_words(count: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     text = (ROOT / "scanner" / "data" / "words.txt").read_text(encoding="utf-8")
     vocab = [w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#")]
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < count:
         writer = random_writer(rng)
         word = vocab[int(rng.integers(len(vocab)))]

@@ -57,7 +57,7 @@ def fit_to_mnist_frame(ink: np.ndarray) -> np.ndarray | None:
         return None
     cy = float((small.sum(axis=1) * np.arange(nh)).sum()) / total
     cx = float((small.sum(axis=0) * np.arange(nw)).sum()) / total
-    shift = np.float32([[1, 0, (_FRAME - 1) / 2 - cx], [0, 1, (_FRAME - 1) / 2 - cy]])
+    shift = np.array([[1, 0, (_FRAME - 1) / 2 - cx], [0, 1, (_FRAME - 1) / 2 - cy]], np.float32)
     out = cv2.warpAffine(small, shift, (_FRAME, _FRAME), flags=cv2.INTER_LINEAR, borderValue=0)
     return np.clip(out, 0.0, 1.0)
 
@@ -149,7 +149,7 @@ def _normalise(gray: np.ndarray) -> tuple[np.ndarray | None, bool]:
         return None, True  # a black crop: nothing sensible to read
     kept, doubtful = _ink_components((paper - gray) / paper)
     if kept.sum() < _MIN_INK_SHARE * kept.size:
-        return None, doubtful or kept.any()
+        return None, bool(doubtful or kept.any())
     # Keep the anti-aliased edge of the real strokes, nothing else.
     near = cv2.dilate(kept.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     dark = float(np.percentile(gray[kept], 10))
@@ -185,7 +185,7 @@ def deskew(image: np.ndarray) -> np.ndarray:
         return image.copy()
     skew = m["mu11"] / m["mu02"]
     centre = (_FRAME - 1) / 2
-    warp = np.float32([[1, skew, -skew * centre], [0, 1, 0]])
+    warp = np.array([[1, skew, -skew * centre], [0, 1, 0]], np.float32)
     return cv2.warpAffine(
         image, warp, (_FRAME, _FRAME), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0
     )

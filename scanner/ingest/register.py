@@ -188,7 +188,8 @@ def read_qr(page: np.ndarray, qr_bbox: list[float] | None) -> str | None:
     for region in regions:
         if region.size == 0:
             continue
-        for result in zxingcpp.read_barcodes(region, formats=zxingcpp.BarcodeFormat.QRCode):
+        # (zxing-cpp takes one format where its stubs want a set of them)
+        for result in zxingcpp.read_barcodes(region, formats=zxingcpp.BarcodeFormat.QRCode):  # type: ignore[arg-type]
             if result.text:
                 return result.text.strip()
         ok, text = _cv_qr(region)
@@ -227,6 +228,5 @@ def is_blank(gray: np.ndarray) -> bool:
     inner = norm[mh:norm.shape[0] - mh, mw:norm.shape[1] - mw]
     if inner.size == 0:
         return True
-    ink = inner < 0.6
-    ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    ink = cv2.morphologyEx((inner < 0.6).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     return float(ink.mean()) < 0.0015

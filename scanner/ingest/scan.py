@@ -19,13 +19,16 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 import numpy as np
 
 from scanner.vault import store
 from scanner.errors import BadInput, UsageError
 from scanner.ingest.pages import FileProblem, FileStart, PageImage
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 SCAN_DPI = 300
 # sane_strstatus(SANE_STATUS_NO_DOCS): python-sane reports a status only by its text.
@@ -110,11 +113,11 @@ def choose_device(devices: list[Device], wanted: str | None, kept: str | None) -
     return names[0]
 
 
-def kept_device(vault) -> str | None:
+def kept_device(vault: Vault) -> str | None:
     return store.get_meta(vault, DEVICE_KEY)
 
 
-def keep_device(vault, name: str) -> None:
+def keep_device(vault: Vault, name: str) -> None:
     """Keep ``name`` as the scanner ``inklock scan`` uses without --device."""
     store.set_meta(vault, DEVICE_KEY, name)
 
@@ -124,7 +127,7 @@ def keep_device(vault, name: str) -> None:
 def pick_source(choices: list[str]) -> tuple[str | None, bool]:
     """The feeder source (duplex where there is one) and whether it is a feeder at all."""
     low = [(c, c.lower()) for c in choices if isinstance(c, str)]
-    feeder = [c for c, l in low if "adf" in l or "feeder" in l or "duplex" in l]
+    feeder = [c for c, name in low if "adf" in name or "feeder" in name or "duplex" in name]
     for c in feeder:
         if "duplex" in c.lower():
             return c, True
@@ -161,7 +164,7 @@ class SaneScanner:
         self.wanted_dpi = dpi
         self.dpi: float | None = None
         self.settings: dict[str, Any] = {}
-        self._dev = None
+        self._dev: Any = None  # python-sane's device, once open
 
     def _set(self, option: str, value: Any) -> bool:
         try:
@@ -279,7 +282,7 @@ class ScanRun:
             yield FileProblem(where, None, self.stopped)
 
 
-def scan_into_vault(vault, source: PageSource, *, workers: int = 2, extra_template_dirs=(),
+def scan_into_vault(vault: Vault, source: PageSource, *, workers: int = 2, extra_template_dirs=(),
                     progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Scan until the feeder is empty (or the scanner stops), storing each page as it comes.
 

@@ -23,10 +23,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from scanner.errors import BadInput
 from scanner.ingest.pages import IMAGE_SUFFIXES, PDF_SUFFIXES, SUPPORTED
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 STABLE_S = 2.0
 BROKEN_S = 10.0
@@ -89,7 +92,7 @@ def opens(path: Path) -> bool:
 class FolderWatch:
     """The files of one folder, each read once it is complete; one line reported per file."""
 
-    def __init__(self, vault, folder: Path, report: Callable[[str], None], *, workers: int = 1,
+    def __init__(self, vault: Vault, folder: Path, report: Callable[[str], None], *, workers: int = 1,
                  extra_template_dirs=(), stable_s: float = STABLE_S, broken_s: float = BROKEN_S,
                  give_up_s: float = GIVE_UP_S):
         self.vault = vault
@@ -187,7 +190,7 @@ class FolderWatch:
             self.check()
 
 
-def watch_folder(vault, folder: Path, report: Callable[[str], None], **kwargs: Any) -> FolderWatch:
+def watch_folder(vault: Vault, folder: Path, report: Callable[[str], None], **kwargs: Any) -> FolderWatch:
     """Watch ``folder`` until Ctrl-C (SIGINT) or SIGTERM; a file being read is finished first."""
     if not folder.is_dir():
         raise BadInput(f"{folder} is not a folder.")

@@ -15,7 +15,10 @@ Pure functions over field rows and the template, plus one vault reader.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 NO_RISK = "none"
 NOT_REVIEWED = "safety plan: not reviewed"
@@ -31,7 +34,8 @@ def is_risk_field(field) -> bool:
 
 def is_safety_plan(field) -> bool:
     """A progress checkbox that says a safety plan was reviewed."""
-    return field.kind == "checkbox" and getattr(field, "privacy", "progress") == "progress" and "safety" in f"{field.key} {field.label or ''}".lower()
+    return (field.kind == "checkbox" and getattr(field, "privacy", "progress") == "progress"
+            and "safety" in f"{field.key} {field.label or ''}".lower())
 
 
 def _answers(value: Any) -> list[str]:
@@ -110,14 +114,14 @@ def _template(name: str, template_dirs: Iterable = (), cache: dict | None = None
     return t
 
 
-def session_risk(vault, session: str | int, template_dirs: Iterable = (), _cache: dict | None = None) -> list[str]:
+def session_risk(vault: Vault, session: str | int, template_dirs: Iterable = (), _cache: dict | None = None) -> list[str]:
     """The risk list of one session, as words (e.g. ["suicidal ideation: active"])."""
     from scanner.vault import store
 
     return _sheet_risk(vault, store.get_sheet(vault, session), template_dirs, _cache)
 
 
-def _sheet_risk(vault, sheet: dict[str, Any], template_dirs: Iterable, cache: dict | None) -> list[str]:
+def _sheet_risk(vault: Vault, sheet: dict[str, Any], template_dirs: Iterable, cache: dict | None) -> list[str]:
     """The risk words of a sheet row (with its ``template`` and ``sheet_id``)."""
     from scanner.vault import store
 
@@ -127,7 +131,7 @@ def _sheet_risk(vault, sheet: dict[str, Any], template_dirs: Iterable, cache: di
     return risk_words(template, store.session_fields(vault, sheet["sheet_id"]))
 
 
-def add_risk(vault, sessions: list[dict[str, Any]], template_dirs: Iterable = ()) -> list[dict[str, Any]]:
+def add_risk(vault: Vault, sessions: list[dict[str, Any]], template_dirs: Iterable = ()) -> list[dict[str, Any]]:
     """Give each row of ``store.list_sessions`` its ``risk`` list (in place; returned)."""
     cache: dict = {}
     for s in sessions:
@@ -135,7 +139,7 @@ def add_risk(vault, sessions: list[dict[str, Any]], template_dirs: Iterable = ()
     return sessions
 
 
-def last_screen(vault, client: str, before: str | None, template) -> dict[str, str]:
+def last_screen(vault: Vault, client: str, before: str | None, template) -> dict[str, str]:
     """What the next sheet prints beside its risk screen: the client's last confirmed risk screen.
 
     From the latest session of ``client`` dated strictly before ``before`` whose

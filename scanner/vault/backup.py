@@ -252,6 +252,7 @@ def _open_manifest(tar, index, keys: KeyFile, data_key: bytes, damaged: str) -> 
 
 def _stream(tar: tarfile.TarFile, info: tarfile.TarInfo, sink=None) -> tuple[str, int]:
     fh = tar.extractfile(info)
+    assert fh is not None, info.name  # the members are regular files (checked when listed)
     sha, size = hashlib.sha256(), 0
     while chunk := fh.read(_CHUNK):
         sha.update(chunk)

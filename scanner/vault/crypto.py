@@ -22,12 +22,16 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 SALT_BYTES = 16
 RECOVERY_BYTES = 20  # 160 bits -> 32 Crockford characters
-FAST_KDF_ENV = "INKLOCK_KDF_FAST"  # tests only: cheap Argon2 parameters
 
 # About 0.4-0.5 s on the 2-core build machine; recorded per vault in the key
 # file, so raising them later does not lock anyone out.
 DEFAULT_ARGON2 = {"time_cost": 3, "memory_cost_kib": 196_608, "parallelism": 1}
+# Cheap costs for throwaway vaults: the test suite (tests/conftest.py) and some
+# benchmarks set ARGON2_COSTS to these in their own process. Nothing in the
+# product does, and no environment variable or option reaches them.
 FAST_ARGON2 = {"time_cost": 1, "memory_cost_kib": 1024, "parallelism": 1}
+# The costs of every new passphrase wrap (init, passwd).
+ARGON2_COSTS: dict[str, int] = DEFAULT_ARGON2
 # Refuse key files asking for absurd work (a damaged or hostile key file).
 MAX_MEMORY_KIB = 4 * 1024 * 1024
 MAX_TIME_COST = 64
@@ -72,9 +76,8 @@ class Argon2Params:
 
 
 def new_argon2_params() -> Argon2Params:
-    """Fresh salt with the default costs (or cheap ones if INKLOCK_KDF_FAST=1, for tests)."""
-    costs = FAST_ARGON2 if os.environ.get(FAST_KDF_ENV) == "1" else DEFAULT_ARGON2
-    return Argon2Params(salt=os.urandom(SALT_BYTES), **costs)
+    """Fresh salt with the costs of :data:`ARGON2_COSTS` (the default ones, unless a test lowered them)."""
+    return Argon2Params(salt=os.urandom(SALT_BYTES), **ARGON2_COSTS)
 
 
 def passphrase_key(passphrase: str, params: Argon2Params) -> bytes:

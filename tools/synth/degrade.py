@@ -73,8 +73,8 @@ def add_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nda
     # OpenCV's generator is several times faster than numpy's on a full page;
     # seeding it from ``rng`` on every call keeps the result deterministic.
     cv2.setRNGSeed(int(rng.integers(2**31 - 1)))
-    noise = np.empty(img.shape, np.float32)
-    cv2.randn(noise, 0.0, float(sigma))
+    noise: np.ndarray = np.empty(img.shape, np.float32)
+    cv2.randn(noise, 0.0, float(sigma))  # type: ignore[call-overload]  # (its stubs want arrays, it takes numbers)
     noisy = cv2.add(img.astype(np.float32), noise)
     return np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
 
@@ -91,7 +91,9 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ValueError("JPEG encoding failed")
-    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    out = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    assert out is not None  # decoding what OpenCV just encoded
+    return out
 
 
 def _light_field(shape: tuple[int, int], rng: np.random.Generator, strength: float, shadow: bool) -> np.ndarray:
@@ -137,17 +139,17 @@ def phone_photo(img: np.ndarray, rng: np.random.Generator, long_side: int = 2000
     scale = fill * min(fw / w, fh / h)
     pw, ph = w * scale, h * scale
     ox, oy = (fw - pw) / 2 + rng.uniform(-0.04, 0.04) * fw, (fh - ph) / 2 + rng.uniform(-0.04, 0.04) * fh
-    dst = np.float32([[ox, oy], [ox + pw, oy], [ox + pw, oy + ph], [ox, oy + ph]])
-    dst += rng.uniform(-0.06, 0.06, (4, 2)).astype(np.float32) * np.float32([pw, ph])
+    dst = np.array([[ox, oy], [ox + pw, oy], [ox + pw, oy + ph], [ox, oy + ph]], np.float32)
+    dst += rng.uniform(-0.06, 0.06, (4, 2)).astype(np.float32) * np.array([pw, ph], np.float32)
     # Shrink first (area averaging), so the warp itself does not alias fine print.
     img = rescale(img, scale)
     h, w = img.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     # A colour cast followed by grayscale conversion is, for gray paper and
     # gray ink, one brightness factor: the luma of the cast (B, G, R gains).
     cast = np.array([rng.uniform(0.85, 1.0), rng.uniform(0.9, 1.0), rng.uniform(0.9, 1.05)], np.float32)
-    gain = float(cast @ np.float32([0.114, 0.587, 0.299])) * rng.uniform(0.85, 0.95)
+    gain = float(cast @ np.array([0.114, 0.587, 0.299], np.float32)) * rng.uniform(0.85, 0.95)
     table_level = rng.uniform(40, 110)
     small = rng.standard_normal((fh // 4 + 1, fw // 4 + 1), dtype=np.float32) * np.float32(12)
     texture = cv2.resize(cv2.GaussianBlur(small, (0, 0), 1), (fw, fh), interpolation=cv2.INTER_LINEAR)
@@ -206,7 +208,8 @@ def degrade(
         out = rotate(out, turns, angle, fill=int(rng.integers(235, 256)))
         out = jpeg(add_noise(blur(out, sigma), noise, rng), quality)
         record = {"preset": preset, "quarter_turns": turns, "angle": round(angle, 3), "dpi": out_dpi,
-                  "stretch": round(stretch, 4), "noise": round(noise, 2), "blur": round(sigma, 2), "light": round(light, 3), "jpeg_quality": quality}
+                  "stretch": round(stretch, 4), "noise": round(noise, 2), "blur": round(sigma, 2), "light": round(light, 3),
+                  "jpeg_quality": quality}
         return out, record
     if preset == "phone":
         angle = float(rng.uniform(-3, 3))

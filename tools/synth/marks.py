@@ -88,7 +88,8 @@ def _zigzag(box, rng, passes: int, cover: float) -> list[np.ndarray]:
         t = (i + 0.5) / passes
         y = y0 + h * (m + cover * t) + rng.normal(0, 0.03 * h)
         left, right = x0 + w * (m + rng.normal(0, 0.04)), x1 - w * (m + rng.normal(0, 0.04))
-        pts += [(left, y), (right, y + h * cover / passes * 0.5)] if i % 2 == 0 else [(right, y), (left, y + h * cover / passes * 0.5)]
+        drop = y + h * cover / passes * 0.5
+        pts += [(left, y), (right, drop)] if i % 2 == 0 else [(right, y), (left, drop)]
     return [np.array(pts, dtype=float)]  # sharp turns: a scribbling pen barely rounds them
 
 

@@ -18,7 +18,7 @@ from forms.geometry import layout
 from forms.model import Template, get_template
 from forms.render import SheetSpec, render_sheets
 
-from .handwriting import Writer, as_written, random_writer, write_digits, write_line, write_lines
+from .handwriting import Writer, as_written, random_writer, write_digits, write_line
 from .marks import draw_mark
 from .values import plan_marks, random_values
 
@@ -49,7 +49,7 @@ def _read_pgms(data: bytes) -> list[np.ndarray]:
     """Split concatenated binary PGMs (P5, 8 bit, whitespace-separated header) into arrays."""
     pages, pos = [], 0
     while data[pos:].strip():
-        fields = []
+        fields: list[bytes] = []
         while len(fields) < 4:  # magic, width, height, maxval
             while data[pos : pos + 1].isspace():
                 pos += 1
@@ -114,9 +114,9 @@ def fill_page(
             write_digits(gray, value, [to_px(c, dpi) for c in f["cells"]], writer, rng)
         elif kind in ("line", "text") and value:
             lines = value.split("\n")
-            boxes = [to_px(b, dpi) for b in f.get("lines") or [f["bbox"]]]
+            line_boxes = [to_px(b, dpi) for b in f.get("lines") or [f["bbox"]]]
             bases = [y * dpi / 72.0 for y in f.get("baselines", [])]
-            for i, (text, box) in enumerate(zip(lines, boxes)):
+            for i, (text, box) in enumerate(zip(lines, line_boxes)):
                 # Writers sit their letters on the printed rule, a hair above it.
                 base = bases[i] - 0.004 * dpi if i < len(bases) else None
                 write_line(gray, text, box, writer, rng, baseline=base)
@@ -125,7 +125,8 @@ def fill_page(
             "writer": writer.font.family}
 
 
-def write_header(gray: np.ndarray, layout_page: dict, header: dict, writer: Writer, rng: np.random.Generator, dpi: float = 300) -> dict:
+def write_header(gray: np.ndarray, layout_page: dict, header: dict, writer: Writer, rng: np.random.Generator,
+                 dpi: float = 300) -> dict:
     """Handwrite client code, date and session into a blank sheet's header; returns them as written."""
     client = as_written(header["client"], writer)
     write_line(gray, client, to_px(layout_page["header"]["client"], dpi), writer, rng)
