@@ -156,12 +156,11 @@ def load_shorthand(vault) -> Shorthand:
 
 def note_template(vault, sheet: dict[str, Any]):
     """The sheet's template (built-in or from the vault's templates/ folder); BadInput if unknown."""
-    from forms.model import TemplateError, get_template
+    from forms import catalog
 
-    folder = Path(vault.path) / "templates"
     try:
-        return get_template(sheet["template"], [folder] if folder.is_dir() else [])
-    except TemplateError as exc:
+        return catalog.template(sheet["template"], catalog.vault_template_dirs(vault.path))
+    except catalog.FormUnavailable as exc:
         raise BadInput(str(exc)) from None
 
 
