@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from scanner.values import NOTE_FORMATS
 from scanner.cli.main import AppContext
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -13,7 +14,7 @@ pass_app = click.make_pass_decorator(AppContext)
 
 @click.command()
 @click.argument("session")
-@click.option("--format", "fmt", type=click.Choice(["soap", "birp", "dap"]), required=True,
+@click.option("--format", "fmt", type=click.Choice(NOTE_FORMATS), required=True,
               help="Progress-note format.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The file to write: .md or .txt (to paste into an EHR), .pdf (to sign), .json (for systems).")

@@ -17,7 +17,7 @@ import numpy as np
 from scanner.ingest import register as reg
 from scanner.ingest.omr import read_marks
 
-MARK_KINDS = {"checkbox", "choice", "scale"}
+from scanner.values import MARK_KINDS
 JPEG_QUALITY = 85
 CROP_MARGIN_PT = 3.0
 # A value read from a badly registered page is never trusted above this.

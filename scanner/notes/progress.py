@@ -29,8 +29,8 @@ from scanner import outfile
 from scanner.vault import store
 from scanner.errors import BadInput, ExitCode, InklockError, Refused, UnconfirmedFields, UsageError
 from scanner.shorthand import Shorthand
+from scanner.values import NOTE_FORMATS as FORMATS
 
-FORMATS = ("soap", "birp", "dap")
 KINDS = ("md", "txt", "pdf", "json")
 SECTION_TITLES = {
     "soap": {"S": "Subjective", "O": "Objective", "A": "Assessment", "P": "Plan"},

@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Below this a read is "low confidence": shown first, and written kinds show the
-# machine text as a suggestion beside an empty box instead of prefilling it.
-LOW_CONFIDENCE = 0.8
-WRITTEN_KINDS = ("digits", "line", "text")
-MARK_KINDS = ("checkbox", "choice", "scale")
-HAND_KINDS = ("line", "text")  # written words the clinician's exemplars can read
+# The doubt threshold (a read below it is shown first, and written kinds show the
+# machine text as a suggestion beside an empty box), the kind groups and the
+# typed form of values (as_text) are scanner.values'.
+from scanner.values import HAND_KINDS, LOW_CONFIDENCE, WRITTEN_KINDS, as_text
+
 # Flags that describe the read without casting doubt on it.
 BENIGN_FLAGS = frozenset({"empty"})
 
@@ -100,37 +99,6 @@ class FieldView:
 def needs_attention(confidence: float, flags: list[str]) -> bool:
     """Low confidence or any flag that casts doubt: reviewed first, one by one."""
     return confidence < LOW_CONFIDENCE or any(f not in BENIGN_FLAGS for f in flags)
-
-
-def as_text(kind: str, value: Any) -> str:
-    """A stored value written the way :func:`scanner.vault.store.parse_value` reads it back."""
-    if kind == "checkbox":
-        return "yes" if value else "no"
-    if kind == "scale":
-        return "none" if value is None else str(value)
-    if kind == "choice":
-        # Empty for no answer: "none" can be a real option value (a risk screen's "none").
-        if value is None:
-            return ""
-        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    return "" if value is None else str(value)
-
-
-def parse_choice(typed: str, geo: dict[str, Any] | None, multiple: bool) -> Any:
-    """A choice typed as comma-separated option values ("" for no answer), checked against the options.
-
-    Unlike :func:`scanner.vault.store.parse_value` this keeps an option whose value
-    is literally "none" (risk screens have one).
-    """
-    from scanner import values
-
-    parts = [p.strip() for p in typed.split(",") if p.strip()]
-    values.check_options(parts, geo)  # the one check shared with confirm and ingest
-    if multiple:
-        return parts
-    if len(parts) > 1:
-        raise values.BadValue("This field takes one answer only.")
-    return parts[0] if parts else None
 
 
 def layout_fields(layout: dict[str, Any] | None) -> dict[str, tuple[int, int, dict[str, Any]]]:

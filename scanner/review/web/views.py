@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from scanner.notes import progress as notes
+from scanner import values
 from scanner.review import risk
 from scanner.vault import store
 from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
@@ -21,7 +22,7 @@ from scanner.review.web import fields as fv
 from scanner.review.web.app import VaultLocked, state_of
 from scanner.review.web.security import cookie_args
 
-NOTE_FORMATS = ("soap", "birp", "dap")
+NOTE_FORMATS = values.NOTE_FORMATS
 NOTE_KINDS = {"md": "text/markdown; charset=utf-8", "txt": "text/plain; charset=utf-8",
               "pdf": "application/pdf", "json": "application/json"}
 MESSAGES = {
@@ -281,10 +282,8 @@ def _parse(row: dict[str, Any], typed: Any, layout: dict[str, Any] | None) -> An
     if not isinstance(typed, str):
         raise UsageError("The value must be sent as text.")
     geo = _field_geo(layout, row["key"])
-    if row["kind"] == "choice":
-        multiple = bool(geo.get("multiple")) if geo else isinstance(row["value"], list)
-        return fv.parse_choice(typed, geo, multiple)
-    return store.parse_value(row["kind"], typed, geo)
+    # Without the form's geometry a choice takes several answers when it was read with several.
+    return values.parse(row["kind"], typed, geo, None if geo else isinstance(row["value"], list))
 
 
 def _counts(vault, sheet_id: str) -> dict[str, int]:
