@@ -52,7 +52,7 @@ class Form(Mapping[str, Any]):
     def size(self) -> tuple[float, float]:
         """The paper size in points (width, height)."""
         w, h = PAGE_SIZES[self.page_size]
-        return float(w), float(h)
+        return w, h
 
     def page(self, number: int) -> PageLayout:
         """Page ``number`` (1-based; KeyError when the form has no such page)."""
