@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scanner.errors import BadInput
+from scanner.values import HAND_KINDS
 
 
 def samples_dir() -> Path:
@@ -148,7 +149,7 @@ def _search_word(expected: dict[str, Any], layouts: dict[str, Any]) -> str | Non
         for page in sheet["pages"]:
             for key, value in page["values"].items():
                 fb = layouts.get(key)
-                if fb is not None and fb.field.kind in ("line", "text") and isinstance(value, str):
+                if fb is not None and fb.field.kind in HAND_KINDS and isinstance(value, str):
                     for word in value.split():
                         word = word.strip(".,;:!?()").lower()
                         if len(word) >= 5 and word.isalpha():

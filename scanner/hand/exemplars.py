@@ -37,8 +37,9 @@ from scanner.vault import store
 from scanner.hand import wordfeatures
 from scanner.hand import wordsplit
 from scanner.errors import InklockError
+from scanner.values import HAND_KINDS
 
-LEARN_KINDS = ("line", "text")
+LEARN_KINDS = HAND_KINDS  # written words (scanner.values)
 DIMS = 128              # whitened dimensions used for matching
 MIN_FIT_ROWS = 300      # fewer exemplar vectors than this: no whitening (too few to estimate it)
 REFIT_GROWTH = 1.25     # refit the whitening once the exemplars grew (or shrank) by this factor

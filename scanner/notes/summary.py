@@ -28,6 +28,7 @@ from scanner import outfile
 from scanner.notes import progress as notes
 from scanner.vault import store
 from scanner.errors import BadInput, Refused, UsageError
+from scanner.values import HAND_KINDS
 from scanner.notes.treatment import (  # the summary itself and its files, offered here too (see __all__)
     KINDS,
     NOTHING,
@@ -262,13 +263,13 @@ def role_of(f) -> str:
         return "goals"
     if "intervention" in key:
         return "interventions"
-    if f.kind in ("line", "text") and any(w in words for w in ("focus", "presenting", "concern", "complaint")):
+    if f.kind in HAND_KINDS and any(w in words for w in ("focus", "presenting", "concern", "complaint")):
         return "focus"
     if f.kind == "scale" or f.kind == "digits":
         return "measures"
     if "plan" in key or key in ("next_visit", "continuation"):
         return "plan"
-    if f.kind in ("line", "text"):
+    if f.kind in HAND_KINDS:
         return "response"
     return "presentation"
 
