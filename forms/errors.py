@@ -42,3 +42,15 @@ class PayloadError(FormsError):
 
 class SheetError(FormsError):
     """A sheet to print is inconsistent with its template (e.g. carry for an unknown field)."""
+
+
+class FormUnavailable(FormsError):
+    """A sheet's form cannot be had: its template is unknown, broken, or does not fit the paper.
+
+    Raised by :mod:`forms.catalog` with one sentence (capital first, full stop
+    last) that callers show as it is; ``cause`` is the error underneath.
+    """
+
+    def __init__(self, message: str, cause: Exception | None = None):
+        super().__init__(message)
+        self.cause = cause

@@ -12,8 +12,8 @@ from __future__ import annotations
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from forms.boxes import FONT, FONT_BOLD, FONT_ITALIC, MM, FieldBox, PageLayout, Text
 from forms.errors import TemplateError
-from forms.geometry import FONT, FONT_BOLD, FONT_ITALIC, MM, FieldBox, PageLayout, Text
 from forms.model import Field, Page
 
 TICK = 5.3 * MM  # tick box side (>= 5 mm)

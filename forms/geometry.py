@@ -2,7 +2,8 @@
 
 Origin top-left, y downward, rounded to 0.01 pt in the export. The geometry is
 a pure function of (template, page size): the renderer draws exactly these
-boxes and the scanner reads exactly these boxes, so both use :func:`page_layouts`.
+boxes and the scanner reads exactly these boxes, so both use :func:`page_layouts`
+(the scanner through :mod:`forms.catalog`). The types live in :mod:`forms.boxes`.
 
 The page frame (markers, QR code, header, footer) is fixed here; the fields
 flow into the content area below the header (:mod:`forms.flow`).
@@ -10,16 +11,31 @@ flow into the content area below the header (:mod:`forms.flow`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
-
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from forms.boxes import (
+    FONT,
+    FONT_BOLD,
+    FONT_ITALIC,
+    FONT_MONO,
+    MM,
+    Box,
+    FieldBox,
+    PageLayout,
+    Text,
+)
 from forms.errors import TemplateError
-from forms.model import CORNERS, Field, Template
+from forms.flow import flow_page
+from forms.model import CORNERS, Template
 
 __all__ = [
+    "FONT",
+    "FONT_BOLD",
+    "FONT_ITALIC",
+    "FONT_MONO",
     "MM",
     "PAGE_SIZES",
+    "Box",
     "FieldBox",
     "PageLayout",
     "Text",
@@ -27,7 +43,6 @@ __all__ = [
     "page_layouts",
 ]
 
-MM = 72 / 25.4
 PAGE_SIZES = {"letter": (612, 792), "a4": (595.28, 841.89)}
 # US paper goes with US dates; everywhere else day first.
 DATE_ORDER = {"letter": "MDY", "a4": "DMY"}
@@ -49,65 +64,6 @@ HEADER_GROUP_GAP = 6.0
 CLIENT_BOX_W = 100.0
 HEADER_ITEM_GAP = 16.0
 SESSION_CELLS = 3
-
-FONT = "Helvetica"
-FONT_BOLD = "Helvetica-Bold"
-FONT_ITALIC = "Helvetica-Oblique"
-FONT_MONO = "Courier-Bold"
-
-Box = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Text:
-    """A printed string: baseline at (x, y); ``align`` left, right or centre."""
-
-    x: float
-    y: float
-    text: str
-    font: str = FONT
-    size: float = 8.5
-    grey: float = 0.1
-    align: str = "left"
-
-    def extent(self) -> Box:
-        """Approximate ink box of the string (cap height above, descenders below the baseline)."""
-        w = stringWidth(self.text, self.font, self.size)
-        x0 = self.x - (w if self.align == "right" else w / 2 if self.align == "centre" else 0)
-        return (x0, self.y - 0.75 * self.size, x0 + w, self.y + 0.22 * self.size)
-
-
-@dataclass
-class FieldBox:
-    """Where one field sits: its writing area and the parts a reader looks at."""
-
-    field: Field
-    bbox: Box
-    options: list[tuple[str, Box]] = dc_field(default_factory=list)  # checkbox/choice/scale boxes
-    cells: list[Box] = dc_field(default_factory=list)  # digits
-    lines: list[Box] = dc_field(default_factory=list)  # text: one box per ruled line; line: one
-    rules: list[float] = dc_field(default_factory=list)  # y of each printed writing rule
-    carry_bbox: Box | None = None
-
-
-@dataclass
-class PageLayout:
-    """One page: frame (markers, QR, header) plus the fields and every static string."""
-
-    number: int
-    title: str
-    privacy: str
-    size: tuple[float, float]
-    markers: list[tuple[int, str, Box]]
-    qr: Box
-    header: dict[str, Box]
-    header_cells: dict[str, list[Box]]
-    date_order: str
-    sheet_id: Box
-    content: Box
-    fields: list[FieldBox] = dc_field(default_factory=list)
-    texts: list[Text] = dc_field(default_factory=list)
-    rules: list[tuple[float, float, float]] = dc_field(default_factory=list)  # heading rules (x0, y, x1)
 
 
 def _frame(number: int, title: str, privacy: str, markers: tuple[int, ...], page_size: str) -> PageLayout:
@@ -160,8 +116,6 @@ def _union(boxes: list[Box]) -> Box:
 
 def page_layouts(template: Template, page_size: str = "letter") -> list[PageLayout]:
     """Lay out every page of ``template``; raises TemplateError when fields do not fit."""
-    from forms.flow import flow_page  # flow needs the Text/FieldBox types defined above
-
     if page_size not in PAGE_SIZES:
         raise TemplateError(template.source, "", f"unknown page size '{page_size}' (use {', '.join(PAGE_SIZES)})")
     out = []
@@ -172,58 +126,9 @@ def page_layouts(template: Template, page_size: str = "letter") -> list[PageLayo
     return out
 
 
-def _r(box: Box) -> list[float]:
-    return [round(v, 2) for v in box]
-
-
-def _field_json(fb: FieldBox) -> dict:
-    f = fb.field
-    d: dict = {"key": f.key, "kind": f.kind, "privacy": f.privacy, "label": f.label, "short": f.title}
-    d["bbox"] = _r(fb.bbox)
-    if f.privacy == "progress":
-        d["sections"] = dict(f.sections or {})
-    if f.kind in ("checkbox", "choice", "scale"):
-        d["options"] = [{"value": v, "bbox": _r(b)} for v, b in fb.options]
-    if f.kind == "choice":
-        d["multiple"] = bool(f.multiple)
-        labels = {o.value: o.label for o in f.options or ()}
-        for o in d["options"]:
-            o["label"] = labels[o["value"]]
-    if f.kind == "scale":
-        d["min"], d["max"] = f.min, f.max
-    if f.kind == "digits":
-        d["cells"] = [_r(b) for b in fb.cells]
-        if f.min is not None or f.max is not None:
-            d["min"], d["max"] = f.min, f.max
-    if f.kind in ("line", "text"):
-        d["lines"] = [_r(b) for b in fb.lines]
-        d["baselines"] = [round(y, 2) for y in fb.rules]
-    if f.help:
-        d["help"] = f.help
-    d["carry_forward"] = f.carry_forward
-    if fb.carry_bbox is not None:
-        d["carry_bbox"] = _r(fb.carry_bbox)
-    return d
-
-
 def layout(template: Template, page_size: str = "letter") -> dict:
     """The geometry export (SPEC section 3): JSON-serialisable, points, origin top-left."""
-    pages = []
-    for pl in page_layouts(template, page_size):
-        pages.append(
-            {
-                "number": pl.number,
-                "title": pl.title,
-                "privacy": pl.privacy,
-                "markers": [{"id": mid, "corner": c, "bbox": _r(b)} for mid, c, b in pl.markers],
-                "qr": _r(pl.qr),
-                "header": {k: _r(b) for k, b in pl.header.items()},
-                "header_cells": {k: [_r(b) for b in v] for k, v in pl.header_cells.items()},
-                "date_order": pl.date_order,
-                "sheet_id": _r(pl.sheet_id),
-                "fields": [_field_json(fb) for fb in pl.fields],
-            }
-        )
+    pages = [pl.export() for pl in page_layouts(template, page_size)]
     w, h = PAGE_SIZES[page_size]
     return {
         "template": template.name,

@@ -395,3 +395,28 @@ def test_cli_validate_good_and_bad(capsys, monkeypatch, tmp_path):
     assert err.count("\n") == 1 and bad in err and "pages[0].fields[1].options" in err and "Traceback" not in err
     code, _, err = run_cli(["forms", "layout", "nothing-here"], capsys, monkeypatch, tmp_path)
     assert code == 4 and "No template is named" in err
+
+
+@pytest.mark.parametrize("size", ["letter", "a4"])
+def test_catalog_form_is_the_export_typed_and_cached(size):
+    from forms import catalog
+
+    form = catalog.form("session", size)
+    assert catalog.form("session", size) is form  # laid out once per template and paper size
+    assert dict(form) == layout(get_template("session"), size)  # the bridge reads as the export
+    for pl, page in zip(form.pages, layout(get_template("session"), size)["pages"]):
+        assert pl.export() == page and [list(b) for _i, _c, b in pl.markers] == [m["bbox"] for m in page["markers"]]
+        for fb, f in zip(pl.fields, page["fields"]):
+            assert fb.key == f["key"] and list(fb.bbox) == f["bbox"] and form.field(fb.key) is fb
+            assert fb["bbox"] == f["bbox"] and fb.get("options") == f.get("options")
+    assert form.field("no_such_field") is None and form.page(1) is form.pages[0]
+
+
+def test_catalog_has_one_error():
+    from forms import catalog
+
+    for name, size in (("no_such_form", "letter"), ("session", "tabloid")):
+        with pytest.raises(catalog.FormUnavailable) as info:
+            catalog.form(name, size)
+        message = str(info.value)
+        assert message[0].isupper() and message.endswith(".")

@@ -246,6 +246,36 @@ def test_value_checks_by_cells_range_and_options():
         values.check_options(["c"], {"options": [{"value": "a"}, {"value": "b"}]})
 
 
+
+def test_values_read_a_fieldbox_as_its_export_and_have_one_none_rule():
+    from forms import catalog
+    from forms.model import KINDS, SECTION_LETTERS
+    from scanner import values
+
+    form = catalog.form("session", "letter")
+    for key, fb in form.fields.items():
+        assert values.allowed(fb) == values.allowed(fb.export()), key  # typed and dict readers agree
+        for typed in ("", "none", "-", "yes", "3", "27", "none,passive", "x"):
+            try:
+                from_box = values.parse(fb.kind, typed, fb)
+            except values.BadValue as exc:
+                from_box = str(exc)
+            try:
+                from_dict = values.parse(fb.kind, typed, fb.export())
+            except values.BadValue as exc:
+                from_dict = str(exc)
+            assert from_box == from_dict, (key, typed)
+            if not isinstance(from_box, str) or fb.kind in values.HAND_KINDS:
+                assert values.parse(fb.kind, values.as_text(fb.kind, from_box), fb) == from_box  # round trip
+    risk = form.field("risk_si")
+    assert "none" in values.allowed(risk).options and values.parse("choice", "none", risk) == "none"  # a real option
+    assert values.parse("choice", "none", {"options": ["a", "b"]}) is None  # no answer, from any caller
+    assert values.parse("choice", "", {"options": ["a", "b"]}) is None
+    assert values.parse("choice", "a,b", None, multiple=True) == ["a", "b"]
+    assert set(values.MARK_KINDS) | set(values.WRITTEN_KINDS) == set(values.KINDS) == set(KINDS)
+    assert values.NOTE_FORMATS == tuple(SECTION_LETTERS)
+
+
 def test_review_page_edit_refuses_a_value_outside_the_range(app, vault):
     s = add_session(vault)
     client = login(app)

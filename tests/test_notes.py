@@ -341,3 +341,25 @@ def test_a_total_written_with_a_leading_zero_reads_as_its_number(vault, tmp_path
     note = json.loads(notes.write_note(vault, session, "soap", tmp_path / "note.json").read_text())
     objective = section(note, "Objective")
     assert "GAD-7 total was 2 (minimal range)." in objective and "02" not in objective
+
+
+def test_one_document_renderer_escapes_for_each_format():
+    from scanner.notes import document as doc
+
+    d = doc.Document(
+        title="Notes for *client*", facts=(("Client", "A_1"),),
+        sections=(doc.Section("Focus", (doc.Para("sleep #1 [worse]"),
+                                        doc.Group((doc.Para("PHQ-9: 12", bullet=True),
+                                                   doc.Para("values: 1 2", bullet=True, level=1, only="text")))),),),
+        notes=("Confirmed fields only.",),
+        closing=(doc.Para("Signed by A_B", md="Signed by A\\_B"), doc.Para("pdf line", only="pdf")),
+        after=(doc.Section("Addendum by A", (doc.Para("line one\nline two", breaks=True),), shout=False),),
+    )
+    md = doc.to_md(d)
+    assert md.startswith("# Notes for \\*client\\*\n") and "- **Client:** A\\_1" in md
+    assert "sleep \\#1 \\[worse\\]" in md and "- PHQ-9: 12\n  - values: 1 2" in md and "_Confirmed fields only._" in md
+    assert "\n\nSigned by A\\_B\n\n## Addendum" in md and "pdf line" not in md and md.endswith("## Addendum by A\n\nline one\nline two\n")
+    txt = doc.to_txt(d)
+    assert "FOCUS:\nsleep #1 [worse]" in txt and "Addendum by A:\nline one" in txt and "Signed by A_B" in txt
+    pdf = doc.to_pdf(d)
+    assert pdf.startswith(b"%PDF") and b"pdf line" in pdf and b"values: 1 2" not in pdf

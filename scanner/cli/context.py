@@ -61,21 +61,14 @@ class AppContext:
         folder = self.vault_dir / "templates"
         return [folder] if folder.is_dir() else []
 
-    def field_layout(self, sheet: dict, key: str) -> dict | None:
-        """The geometry of one field of a printed sheet (for checking typed values)."""
-        from forms.errors import FormsError
-        from forms.geometry import layout
-        from forms.model import get_template
+    def field_layout(self, sheet: dict, key: str) -> Any:
+        """The box of one field of a printed sheet, a ``forms.boxes.FieldBox`` (for checking typed values)."""
+        from forms import catalog
 
         try:
-            template = get_template(sheet["template"], self.template_dirs())
-        except FormsError as exc:
-            raise BadInput(str(exc).rstrip(".") + ".") from None
-        for page in layout(template, sheet["page_size"])["pages"]:
-            for f in page["fields"]:
-                if f["key"] == key:
-                    return f
-        return None
+            return catalog.form(sheet["template"], sheet["page_size"], self.template_dirs()).field(key)
+        except catalog.FormUnavailable as exc:
+            raise BadInput(str(exc)) from None
 
     def close(self) -> None:
         if self._vault is not None:

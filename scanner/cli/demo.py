@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scanner.errors import BadInput
+from scanner.values import HAND_KINDS
 
 
 def samples_dir() -> Path:
@@ -104,11 +105,9 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
         sheet = expected["sheets"][0]
         shown = store.show_session(vault, sheet["sheet_id"])
         written = {k: v for page in sheet["pages"] for k, v in page["values"].items()}
-        from forms.geometry import layout
-        from forms.model import get_template
+        from forms import catalog
 
-        geometry = layout(get_template(sheet["template"]), sheet["page_size"])
-        layouts = {f["key"]: f for page in geometry["pages"] for f in page["fields"]}
+        layouts = catalog.form(sheet["template"], sheet["page_size"]).fields
         corrected = 0
         for f in shown["fields"]:
             if f["key"] in written and compare({f["key"]: written[f["key"]]}, [f])[0] == 0:
@@ -149,7 +148,8 @@ def _search_word(expected: dict[str, Any], layouts: dict[str, Any]) -> str | Non
     for sheet in expected["sheets"][1:]:
         for page in sheet["pages"]:
             for key, value in page["values"].items():
-                if layouts.get(key, {}).get("kind") in ("line", "text") and isinstance(value, str):
+                fb = layouts.get(key)
+                if fb is not None and fb.field.kind in HAND_KINDS and isinstance(value, str):
                     for word in value.split():
                         word = word.strip(".,;:!?()").lower()
                         if len(word) >= 5 and word.isalpha():

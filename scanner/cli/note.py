@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
+from scanner.values import NOTE_FORMATS
 from scanner.cli.context import AppContext, pass_app
 
 
 @click.command()
 @click.argument("session")
-@click.option("--format", "fmt", type=click.Choice(["soap", "birp", "dap"]), required=True,
+@click.option("--format", "fmt", type=click.Choice(NOTE_FORMATS), required=True,
               help="Progress-note format.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The file to write: .md or .txt (to paste into an EHR), .pdf (to sign), .json (for systems).")

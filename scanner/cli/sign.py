@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from scanner.values import NOTE_FORMATS
 from scanner.cli.context import AppContext, emit_json, pass_app
 
 
@@ -35,7 +36,7 @@ def settings(app: AppContext, name: str | None, credentials: str | None, licence
 
 @click.command()
 @click.argument("session")
-@click.option("--format", "fmt", type=click.Choice(["soap", "birp", "dap"]), default="soap", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(NOTE_FORMATS), default="soap", show_default=True,
               help="Progress-note format to sign.")
 @click.option("--confirm-code", is_flag=True,
               help="Confirm the service code suggested from the duration (it is printed as confirmed).")

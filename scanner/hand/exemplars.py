@@ -37,8 +37,9 @@ from scanner.vault import store
 from scanner.hand import wordfeatures
 from scanner.hand import wordsplit
 from scanner.errors import InklockError
+from scanner.values import HAND_KINDS
 
-LEARN_KINDS = ("line", "text")
+LEARN_KINDS = HAND_KINDS  # written words (scanner.values)
 DIMS = 128              # whitened dimensions used for matching
 MIN_FIT_ROWS = 300      # fewer exemplar vectors than this: no whitening (too few to estimate it)
 REFIT_GROWTH = 1.25     # refit the whitening once the exemplars grew (or shrank) by this factor
@@ -89,40 +90,30 @@ def _line_boxes(vault, row: dict[str, Any]) -> list[tuple[int, int, int, int]] |
     """The field's ruled lines in crop pixels, when its template can be laid out."""
     if row["kind"] != "text":
         return None
-    layout = _layout(str(vault.path), row["template"], row["page_size"])
-    geo = layout.get(row["key"]) if layout else None
-    if not geo or not geo.get("lines") or not isinstance(geo["lines"][0], (list, tuple)):
+    form = _layout(str(vault.path), row["template"], row["page_size"])
+    geo = form.field(row["key"]) if form is not None else None
+    if geo is None or not geo.lines:
         return None
     from scanner.ingest import register as reg
     from scanner.ingest.read import CROP_MARGIN_PT
 
-    bx0, by0, _, _ = reg.to_px([geo["bbox"][0] - CROP_MARGIN_PT, geo["bbox"][1] - CROP_MARGIN_PT, 0, 0])
+    bx0, by0, _, _ = reg.to_px([geo.bbox[0] - CROP_MARGIN_PT, geo.bbox[1] - CROP_MARGIN_PT, 0, 0])
     boxes = []
-    for lb in geo["lines"]:
+    for lb in geo.lines:
         a, b, c, d = reg.to_px(lb)
         boxes.append((a - max(bx0, 0), b - max(by0, 0), c - max(bx0, 0), d - max(by0, 0)))
     return boxes
 
 
-_LAYOUTS: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+def _layout(vault_path: str, template: str, page_size: str) -> Any:
+    """The sheet's form (forms.catalog.Form), or None when it cannot be laid out."""
+    from forms import catalog
 
-
-def _layout(vault_path: str, template: str, page_size: str) -> dict[str, Any] | None:
-    key = (vault_path, template, page_size)
-    if key not in _LAYOUTS:
-        try:
-            from pathlib import Path
-
-            from forms.geometry import layout
-            from forms.model import get_template
-
-            folder = Path(vault_path) / "templates"
-            geo = layout(get_template(template, [folder] if folder.is_dir() else []), page_size)
-            _LAYOUTS[key] = {f["key"]: f for p in geo["pages"] for f in p["fields"]}
-        except (ImportError, ValueError, KeyError, OSError):
-            # Templates are data that can be wrong: fall back to the ink's own lines.
-            _LAYOUTS[key] = None
-    return _LAYOUTS[key]
+    try:
+        return catalog.form(template, page_size, catalog.vault_template_dirs(vault_path))
+    except catalog.FormUnavailable:
+        # Templates are data that can be wrong: fall back to the ink's own lines.
+        return None
 
 
 def _words(vault, row: dict[str, Any], count: int | None) -> list[wordsplit.Word] | None:

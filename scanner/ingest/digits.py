@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from scanner.errors import InklockError
+from scanner.values import LOW_CONFIDENCE  # the one doubt threshold
 
 MODEL_PATH = Path(__file__).parent.parent / "models" / "digits_mlp.npz"
-LOW_CONFIDENCE = 0.8
 # Confidence that a cell is empty: high when it holds no dark mark at all, below
 # LOW_CONFIDENCE when dark marks were set aside as border remnants or specks.
 EMPTY_SURE = 0.95

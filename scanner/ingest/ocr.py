@@ -29,7 +29,7 @@ import numpy as np
 from scanner.errors import BadInput, UsageError
 from scanner.shorthand import Shorthand
 
-LOW_CONFIDENCE = 0.8
+from scanner.values import LOW_CONFIDENCE  # the one doubt threshold
 # A crop whose brightest tenth is darker than this shows no paper at all.
 MIN_PAPER_LEVEL = 90
 EMPTY_CONFIDENCE = 0.99

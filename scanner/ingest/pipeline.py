@@ -84,20 +84,14 @@ class IngestSummary:
 
 def build_registry(extra_dirs=()) -> tuple[MarkerRegistry, dict[str, str]]:
     """Marker ids and geometry of every known template, for every page size."""
-    from forms.errors import FormsError
-    from forms.geometry import PAGE_SIZES, layout
-    from forms.model import list_templates
+    from forms import catalog
 
-    layouts = {}
-    codes = {}
     try:
-        templates = list_templates(extra_dirs)
-    except FormsError as exc:
-        raise BadInput(str(exc).rstrip(".") + ".") from None
-    for template in templates:
-        codes[template.code] = template.name
-        for size in PAGE_SIZES:
-            layouts[(template.name, size)] = layout(template, size)
+        forms = catalog.all_forms(extra_dirs)
+    except catalog.FormUnavailable as exc:
+        raise BadInput(str(exc)) from None
+    layouts = {(f.name, f.page_size): f for f in forms}
+    codes = {f.template.code: f.name for f in forms}
     return MarkerRegistry(layouts), codes
 
 

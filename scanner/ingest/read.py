@@ -17,7 +17,7 @@ import numpy as np
 from scanner.ingest import register as reg
 from scanner.ingest.omr import read_marks
 
-MARK_KINDS = {"checkbox", "choice", "scale"}
+from scanner.values import HAND_KINDS, MARK_KINDS
 JPEG_QUALITY = 85
 CROP_MARGIN_PT = 3.0
 # A value read from a badly registered page is never trusted above this.
@@ -151,7 +151,7 @@ class Reader:
     def read_fields(self, page: np.ndarray, layout: dict[str, Any], registration: reg.Registration) -> list[FieldRead]:
         poor = "poor_registration" in registration.flags
         # All handwritten lines of the page go through the line recogniser together.
-        texts = [f for f in layout["fields"] if f["kind"] in ("line", "text")]
+        texts = [f for f in layout["fields"] if f["kind"] in HAND_KINDS]
         jobs = [self.ocr.line_job(reg.crop(page, f["bbox"])) if f["kind"] == "line"
                 else self.ocr.area_job(reg.crop(page, f["bbox"]), _line_boxes(f)) for f in texts]
         ocr = dict(zip((f["key"] for f in texts), self.ocr.finish(jobs)))

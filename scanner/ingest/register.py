@@ -8,6 +8,7 @@ points (the template) and pixels (the scan).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,24 +45,24 @@ class Registration:
 class MarkerRegistry:
     """Which template page each marker id belongs to, and where it sits, per page size."""
 
-    def __init__(self, layouts: dict[tuple[str, str], dict[str, Any]]):
-        # layouts: (template name, page size) -> forms.geometry.layout(...)
+    def __init__(self, layouts: dict[tuple[str, str], Any]):
+        # layouts: (template name, page size) -> forms.catalog.Form (typed pages)
         self.layouts = layouts
         self.by_id: dict[int, tuple[str, int, str]] = {}
-        for (name, _size), layout in layouts.items():
-            for page in layout["pages"]:
-                for marker in page["markers"]:
-                    self.by_id[int(marker["id"])] = (name, int(page["number"]), marker["corner"])
+        for (name, _size), form in layouts.items():
+            for page in form.pages:
+                for marker_id, corner, _box in page.markers:
+                    self.by_id[int(marker_id)] = (name, int(page.number), corner)
 
-    def page_layout(self, template: str, page: int, page_size: str) -> dict[str, Any]:
-        layout = self.layouts[(template, page_size)]
-        return next(p for p in layout["pages"] if int(p["number"]) == page)
+    def page_layout(self, template: str, page: int, page_size: str) -> Any:
+        """The page's ``forms.boxes.PageLayout`` (read by attribute; also a mapping of its export)."""
+        return self.layouts[(template, page_size)].page(page)
 
     def page_sizes(self, template: str) -> list[str]:
         return [size for (name, size) in self.layouts if name == template]
 
     def size_pt(self, template: str, page_size: str) -> tuple[float, float]:
-        w, h = self.layouts[(template, page_size)]["page_size_pt"]
+        w, h = self.layouts[(template, page_size)].size
         return float(w), float(h)
 
 
@@ -106,7 +107,7 @@ def find_markers(gray: np.ndarray) -> list[MarkerHit]:
     return hits
 
 
-def _template_corners(bbox: list[float]) -> np.ndarray:
+def _template_corners(bbox: Sequence[float]) -> np.ndarray:
     x0, y0, x1, y1 = bbox
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32) * PX_PER_PT
 
@@ -139,9 +140,8 @@ def register(gray: np.ndarray, registry: MarkerRegistry, hits: list[MarkerHit] |
     best: Registration | None = None
     for size in sizes:
         pl = registry.page_layout(name, page, size)
-        by_id = {int(m["id"]): m for m in pl["markers"]}
         src = np.concatenate([h.corners for h in group]).astype(np.float32)
-        dst = np.concatenate([_template_corners(by_id[h.marker_id]["bbox"]) for h in group])
+        dst = np.concatenate([_template_corners(pl.marker_box(h.marker_id)) for h in group])
         H, err = _fit(src, dst)
         if H is None:
             continue

@@ -146,8 +146,8 @@ def print_packet(vault, requests: list[SheetRequest], out: Path | None, page_siz
     so that no packet stays on disk.
     """
     from forms.geometry import PAGE_SIZES
+    from forms import catalog
     from forms.errors import FormsError
-    from forms.model import TemplateError, get_template
     from forms.payload import new_sheet_id
     from forms.render import SheetSpec, render_sheets
 
@@ -161,9 +161,9 @@ def print_packet(vault, requests: list[SheetRequest], out: Path | None, page_siz
     for req in requests:
         if req.template not in templates:
             try:
-                templates[req.template] = get_template(req.template, template_dirs)
-            except TemplateError as exc:
-                raise BadInput(_sentence(str(exc))) from None
+                templates[req.template] = catalog.template(req.template, template_dirs)
+            except catalog.FormUnavailable as exc:
+                raise BadInput(str(exc)) from None
             _keep_labels(vault, templates[req.template])
         template = templates[req.template]
         number = req.session

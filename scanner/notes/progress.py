@@ -16,107 +16,79 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import asdict, dataclass, field, replace
-from dataclasses import fields as fields_of
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from scanner.notes import clinician
+from scanner.notes import clinician, document
+from scanner.notes.note import (  # the note itself and its files, offered here too (see __all__)
+    KINDS,
+    NoteItem,
+    NoteSection,
+    ProgressNote,
+    addenda_text,
+    clinician_line,
+    header_facts,
+    note_document,
+    render,
+    render_json,
+    signature_lines,
+    when,
+)
 from scanner.notes import prose
 from scanner import outfile
 from scanner.vault import store
 from scanner.errors import BadInput, ExitCode, InklockError, Refused, UnconfirmedFields, UsageError
 from scanner.shorthand import Shorthand
+from scanner.values import NOTE_FORMATS as FORMATS
 
-FORMATS = ("soap", "birp", "dap")
-KINDS = ("md", "txt", "pdf", "json")
+__all__ = [
+    "FORMATS",
+    "KINDS",
+    "SECTION_TITLES",
+    "NoteItem",
+    "NoteSection",
+    "PrivacyBreach",
+    "ProgressNote",
+    "add_addendum",
+    "addenda",
+    "addenda_text",
+    "build_note",
+    "clinician_line",
+    "copy_text",
+    "draft_note",
+    "header_facts",
+    "is_risk_item",
+    "keep_note",
+    "kind_of",
+    "load_shorthand",
+    "note_document",
+    "note_template",
+    "progress_fields",
+    "render",
+    "render_json",
+    "risk_words",
+    "sign_note",
+    "signature_lines",
+    "signed_export",
+    "signed_note",
+    "stored_notes",
+    "when",
+    "write_note",
+]
+
 SECTION_TITLES = {
     "soap": {"S": "Subjective", "O": "Objective", "A": "Assessment", "P": "Plan"},
     "birp": {"B": "Behavior", "I": "Intervention", "R": "Response", "P": "Plan"},
     "dap": {"D": "Data", "A": "Assessment", "P": "Plan"},
 }
-EMPTY_SECTION = "Nothing recorded for this section."
 
 
 class PrivacyBreach(InklockError):
     """A private field reached the note builder: a bug, never a user error (exit 1)."""
 
     exit_code = ExitCode.UNEXPECTED
-
-
-# ---------------------------------------------------------------- the note
-
-
-@dataclass(frozen=True)
-class NoteItem:
-    """One sentence of a section and the progress fields it was written from."""
-
-    text: str
-    fields: tuple[dict[str, Any], ...]  # {"key", "label", "value"}
-
-
-@dataclass(frozen=True)
-class NoteSection:
-    letter: str
-    title: str
-    items: tuple[NoteItem, ...]
-
-    @property
-    def text(self) -> str:
-        """The section as one paragraph, ready to paste."""
-        return " ".join(i.text for i in self.items) or EMPTY_SECTION
-
-
-@dataclass(frozen=True)
-class ProgressNote:
-    """A drafted progress note: header facts and its sections in format order."""
-
-    format: str
-    template: str
-    template_title: str
-    template_version: int
-    session: int
-    sheet_id: str
-    client: str | None
-    date: str | None
-    session_number: int | None
-    sections: tuple[NoteSection, ...]
-    drafted_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    kind: str = "progress"  # "attendance" when the session did not take place
-    has_duration: bool = False  # the template has a minutes box
-    duration: str | None = None  # "38-52 minutes"; None when the box was left blank
-    service_code: str | None = None  # suggested from the duration, never billed
-    code_confirmed: bool = False  # the clinician confirmed the suggested code when signing
-    clinician: dict[str, str] | None = None  # name, credentials, licence (from the vault's settings)
-    signed_at: str | None = None
-
-    @property
-    def title(self) -> str:
-        if self.kind == "attendance":
-            return f"{self.template_title}: attendance note"
-        return f"{self.template_title}: progress note ({self.format.upper()})"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form (also what the progress store keeps)."""
-        data = asdict(self)
-        data["title"] = self.title
-        for section, obj in zip(data["sections"], self.sections):
-            section["text"] = obj.text
-            for item in section["items"]:
-                item["fields"] = list(item["fields"])
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ProgressNote":
-        """The note back from :meth:`as_dict` (a signed note is kept in that form)."""
-        names = {f.name for f in fields_of(cls)}
-        args = {k: v for k, v in data.items() if k in names}
-        args["sections"] = tuple(
-            NoteSection(s["letter"], s["title"], tuple(NoteItem(i["text"], tuple(i["fields"])) for i in s["items"]))
-            for s in data["sections"])
-        return cls(**args)
 
 
 # ---------------------------------------------------------------- from the vault
@@ -156,12 +128,11 @@ def load_shorthand(vault) -> Shorthand:
 
 def note_template(vault, sheet: dict[str, Any]):
     """The sheet's template (built-in or from the vault's templates/ folder); BadInput if unknown."""
-    from forms.model import TemplateError, get_template
+    from forms import catalog
 
-    folder = Path(vault.path) / "templates"
     try:
-        return get_template(sheet["template"], [folder] if folder.is_dir() else [])
-    except TemplateError as exc:
+        return catalog.template(sheet["template"], catalog.vault_template_dirs(vault.path))
+    except catalog.FormUnavailable as exc:
         raise BadInput(str(exc)) from None
 
 
@@ -258,187 +229,6 @@ def risk_words(template, values: dict[str, Any]) -> list[str]:
 
 def _cite(f, values: dict[str, Any]) -> dict[str, Any]:
     return {"key": f.key, "label": f.label, "value": values[f.key]}
-
-
-# ---------------------------------------------------------------- rendering
-
-
-def render(note: ProgressNote, kind: str, addenda: Iterable[dict[str, Any]] = ()) -> bytes:
-    """The note as a file: ``md`` and ``txt`` for pasting into an EHR, ``pdf`` to sign, ``json`` for systems.
-
-    Addenda (of a signed note) follow the note and its signature line, oldest first.
-    """
-    addenda = list(addenda)
-    if kind == "json":
-        return render_json(note.as_dict(), addenda)
-    if kind == "md":
-        return (_render_md(note) + addenda_text(addenda, "md")).encode("utf-8")
-    if kind == "txt":
-        return (_render_txt(note) + addenda_text(addenda, "txt")).encode("utf-8")
-    if kind == "pdf":
-        return _render_pdf(note, addenda)
-    raise UsageError(f"'{kind}' is not a note file type; use {', '.join(KINDS)}.")
-
-
-def render_json(content: dict[str, Any], addenda: list[dict[str, Any]]) -> bytes:
-    """The JSON file: the note's dict with its addenda (deterministic: same input, same bytes)."""
-    return (json.dumps({**content, "addenda": addenda}, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def clinician_line(clinician: dict[str, str] | None) -> str | None:
-    """'Dr Ada Example, PsyD (licence PSY-12345)', or None when no name is set."""
-    if not clinician or not clinician.get("name"):
-        return None
-    who = clinician["name"]
-    if clinician.get("credentials"):
-        who += f", {clinician['credentials']}"
-    if clinician.get("licence"):
-        who += f" (licence {clinician['licence']})"
-    return who
-
-
-def when(iso: str) -> str:
-    """'2026-12-01T23:50:12+00:00' -> '2026-12-01 23:50 UTC'."""
-    try:
-        return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
-        return iso
-
-
-def header_facts(note: ProgressNote) -> list[tuple[str, str]]:
-    """The facts printed above the sections: client, date, session, format, duration, code, clinician, form."""
-    facts = [
-        ("Client", note.client or "(not assigned)"),
-        ("Date", note.date or "(not given)"),
-        ("Session", f"{note.session_number}" if note.session_number is not None else "-"),
-        ("Format", "Attendance note" if note.kind == "attendance" else note.format.upper()),
-    ]
-    if note.has_duration:
-        facts.append(("Duration", note.duration or "not recorded"))
-    if note.service_code:
-        facts.append(("Service code", f"{note.service_code} (psychotherapy), confirmed by the clinician"
-                      if note.code_confirmed else
-                      f"{note.service_code} suggested from the duration; the clinician confirms it (nothing is billed)"))
-    who = clinician_line(note.clinician)
-    if who:
-        facts.append(("Clinician", who))
-    facts.append(("Form", f"{note.template_title} (sheet {note.sheet_id})"))
-    return facts
-
-
-def signature_lines(note: ProgressNote, escape=lambda text: text) -> list[str]:
-    """The lines after the sections: the electronic signature, or a line to sign a draft on.
-
-    ``escape`` is applied to what the clinician typed (their name), never to the line itself.
-    """
-    who = clinician_line(note.clinician)
-    if who:
-        who = escape(who)
-    if note.signed_at and who:
-        return [f"Electronically signed by {who} on {when(note.signed_at)}."]
-    return [f"Clinician signature: ______________________________ {who or ''}".rstrip(),
-            "Date: ______________",
-            "Drafted by Inklock from confirmed progress fields; review before signing."]
-
-
-def addenda_text(addenda: list[dict[str, Any]], kind: str) -> str:
-    """Addenda after a signed note, each dated and attributed."""
-    lines: list[str] = []
-    for a in addenda:
-        head = f"Addendum, {when(a['at'])}, by {a['author']}"
-        if kind == "md":
-            lines += ["", f"## {_md_escape(head)}", "", _md_escape(a["text"])]
-        else:
-            lines += ["", f"{head}:", a["text"]]
-    return ("\n".join(lines) + "\n") if lines else ""
-
-
-def _render_md(note: ProgressNote) -> str:
-    lines = [f"# {note.title}", ""]
-    lines += [f"- **{k}:** {_md_escape(v)}" for k, v in header_facts(note)]
-    for s in note.sections:
-        lines += ["", f"## {s.title}", "", _md_escape(s.text)]
-    lines += [""] + [line + "  " for line in signature_lines(note, _md_escape)]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _render_txt(note: ProgressNote) -> str:
-    lines = [note.title.upper(), ""]
-    lines += [f"{k}: {v}" for k, v in header_facts(note)]
-    for s in note.sections:
-        lines += ["", f"{s.title.upper()}:", s.text]
-    lines += [""] + signature_lines(note)
-    return "\n".join(lines) + "\n"
-
-
-def _md_escape(text: str) -> str:
-    # Handwritten text may hold '*', '_' or '#'; in Markdown they must stay literal.
-    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
-
-
-def _render_pdf(note: ProgressNote, addenda: list[dict[str, Any]] = ()) -> bytes:
-    """A one-file PDF: header facts, sections, the signature line, then any addenda."""
-    import io
-    from xml.sax.saxutils import escape
-
-    from reportlab.lib.pagesizes import letter
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
-    font, bold = _pdf_fonts(note, addenda)
-    styles = getSampleStyleSheet()
-    body = styles["BodyText"].clone("note-body", fontName=font, fontSize=10.5, leading=14)
-    head = styles["Heading2"].clone("note-head", fontName=bold, fontSize=12, spaceBefore=8, spaceAfter=3)
-    title = styles["Title"].clone("note-title", fontName=bold, fontSize=15, alignment=0)
-    small = body.clone("note-small", fontSize=8.5, leading=11)
-    story: list = [Paragraph(escape(note.title), title)]
-    facts = Table([[Paragraph(f"<b>{escape(k)}</b>", body), Paragraph(escape(v), body)] for k, v in header_facts(note)],
-                  colWidths=[28 * mm, 140 * mm])
-    facts.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-                               ("TOPPADDING", (0, 0), (-1, -1), 1)]))
-    story += [facts, Spacer(1, 4 * mm)]
-    for s in note.sections:
-        story += [Paragraph(escape(s.title), head), Paragraph(escape(s.text), body)]
-    sig = signature_lines(note)
-    story += [Spacer(1, 12 * mm if len(sig) > 1 else 6 * mm)]
-    story += [Paragraph(escape(line), small if line.startswith("Drafted") else body) for line in sig]
-    for a in addenda:
-        story += [Paragraph(escape(f"Addendum, {when(a['at'])}, by {a['author']}"), head),
-                  Paragraph(escape(a["text"]).replace("\n", "<br/>"), body)]
-    buf = io.BytesIO()
-    # Uncompressed and invariant: the text stays inspectable (tests grep the raw bytes) and
-    # the same note gives the same bytes.
-    doc = SimpleDocTemplate(buf, pagesize=letter, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-                            bottomMargin=18 * mm, title=note.title, author="", subject="", creator="Inklock",
-                            pageCompression=0, invariant=1)
-    doc.build(story)
-    return buf.getvalue()
-
-
-def _pdf_fonts(note: ProgressNote, addenda: list[dict[str, Any]] = ()) -> tuple[str, str]:
-    return pdf_fonts(" ".join([note.title, *(v for _, v in header_facts(note)), *(s.text for s in note.sections),
-                               *signature_lines(note), *(f"{a['author']} {a['text']}" for a in addenda)]))
-
-
-def pdf_fonts(text: str) -> tuple[str, str]:
-    """Helvetica when every character fits it, else DejaVu Sans (handwritten text may hold any letter)."""
-    try:
-        text.encode("cp1252")
-        return "Helvetica", "Helvetica-Bold"
-    except UnicodeEncodeError:
-        pass
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    folder = Path("/usr/share/fonts/truetype/dejavu")
-    regular, heavy = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
-    if not (regular.is_file() and heavy.is_file()):
-        return "Helvetica", "Helvetica-Bold"
-    if "InklockSans" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont("InklockSans", str(regular)))
-        pdfmetrics.registerFont(TTFont("InklockSans-Bold", str(heavy)))
-    return "InklockSans", "InklockSans-Bold"
 
 
 # ---------------------------------------------------------------- writing
@@ -561,8 +351,8 @@ def sign_note(vault, session: str | int, fmt: str, confirm_code: bool = False) -
     content = note.as_dict()
     store.save_signed(vault, {"session": note.session, "sheet_id": note.sheet_id, "format": note.format,
                               "signed_at": note.signed_at, "signer": json.dumps(who, ensure_ascii=False),
-                              "content": json.dumps(content, ensure_ascii=False), "md": _render_md(note),
-                              "txt": _render_txt(note)})
+                              "content": json.dumps(content, ensure_ascii=False), "md": document.to_md(note_document(note)),
+                              "txt": document.to_txt(note_document(note))})
     return signed_note(vault, number)  # type: ignore[return-value]
 
 
@@ -600,7 +390,7 @@ def signed_export(vault, signed: dict[str, Any], fmt: str | None, kind: str) -> 
     if kind == "json":
         return render_json(signed["content"], extra)
     if kind == "pdf":
-        return _render_pdf(ProgressNote.from_dict(signed["content"]), extra)
+        return document.to_pdf(note_document(ProgressNote.from_dict(signed["content"]), extra))
     raise UsageError(f"'{kind}' is not a note file type; use {', '.join(KINDS)}.")
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.shorthand import Shorthand
+from scanner.values import HAND_KINDS
 
 # A risk item whose answer is one of these is a negative screen.
 NEGATIVE_ANSWERS = {"none", "no", "denied", "denies", "deny", "absent", "negative", "nil", "not_present", "never"}
@@ -408,7 +409,7 @@ def written_text(f, value: Any, shorthand: Shorthand | None) -> str:
     """Written text on one line: each written line is its own thought, kept apart by '; '."""
     lines = [" ".join(line.split()) for line in str(value).splitlines()]
     text = "; ".join(line.rstrip(";,") for line in lines if line)
-    if f.kind in ("line", "text") and shorthand is not None:
+    if f.kind in HAND_KINDS and shorthand is not None:
         text = shorthand.expand(text)
     return text
 
@@ -443,7 +444,7 @@ def prose_label(f) -> str:
     colon are dropped.
     """
     label = f.label
-    if f.kind in ("line", "text") and f.help and f.help.lower().startswith("how "):
+    if f.kind in HAND_KINDS and f.help and f.help.lower().startswith("how "):
         label = f.help[0].upper() + f.help[1:]
     elif f.short and f.label.lower() in _BARE_UNITS:
         label = f.short

@@ -19,27 +19,64 @@ chart in the PDF), written answers are listed by date.
 
 from __future__ import annotations
 
-import io
-import json
 import re
-from dataclasses import asdict, dataclass, field
 from datetime import date as Date
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from scanner import outfile
 from scanner.notes import progress as notes
 from scanner.vault import store
 from scanner.errors import BadInput, Refused, UsageError
-from scanner.notes.progress import pdf_fonts
+from scanner.values import HAND_KINDS
+from scanner.notes.treatment import (  # the summary itself and its files, offered here too (see __all__)
+    KINDS,
+    NOTHING,
+    Count,
+    Entries,
+    Item,
+    Section,
+    Tally,
+    TreatmentSummary,
+    Trend,
+    caveats,
+    header_facts,
+    item_lines,
+    render,
+    summary_document,
+)
 
-KINDS = ("md", "pdf", "json")
-# Attendance answers that mean the client was there (option values of the built-in forms).
-ATTENDED = {"attended", "late", "left_early"}
+__all__ = [
+    "KINDS",
+    "KNOWN_RANGES",
+    "NOTHING",
+    "SECTIONS",
+    "Count",
+    "Entries",
+    "Item",
+    "Section",
+    "Tally",
+    "TreatmentSummary",
+    "Trend",
+    "build_summary",
+    "caveats",
+    "check_period",
+    "collect",
+    "header_facts",
+    "item_lines",
+    "kind_of",
+    "measure_range",
+    "render",
+    "role_of",
+    "sessions_in_range",
+    "summary_document",
+    "summary_fields",
+    "title_of",
+    "write_summary",
+]
+
 # Ranges of common measures kept as digits (DOMAIN: PHQ-9 0-27, GAD-7 0-21).
 KNOWN_RANGES = {"phq9": (0, 27), "gad7": (0, 21)}
-NOTHING = "Nothing recorded in this period."
 _BARE_UNITS = {"minutes", "hours", "days", "weeks", "months"}
 _RANGE_IN_LABEL = re.compile(r"\s*\(\s*\d+\s*(?:-|–|to)\s*\d+\s*\)\s*$")
 
@@ -55,123 +92,6 @@ SECTIONS = (
     ("presentation", "Presentation across sessions", False),
     ("plan", "Plan", True),
 )
-
-
-# ---------------------------------------------------------------- the summary
-
-
-@dataclass(frozen=True)
-class Count:
-    value: str
-    label: str
-    sessions: int
-
-
-@dataclass(frozen=True)
-class Tally:
-    """A choice or box counted across sessions: how many sessions chose each answer."""
-
-    key: str
-    label: str
-    answered: int  # sessions where the field was confirmed (an empty answer included)
-    counts: tuple[Count, ...]
-    type: str = "tally"
-
-
-@dataclass(frozen=True)
-class Trend:
-    """A scale or numeric measure across sessions: (date, value) in date order and its range."""
-
-    key: str
-    label: str
-    lo: float | None
-    hi: float | None
-    points: tuple[tuple[str, float], ...]
-    type: str = "trend"
-
-    def describe(self) -> str:
-        """'3 on 2026-01-05, 7 on 2026-03-02 (lowest 3, highest 7; 6 sessions)'."""
-        if not self.points:
-            return NOTHING
-        (d0, v0), (d1, v1) = self.points[0], self.points[-1]
-        values = [v for _, v in self.points]
-        if len(self.points) == 1:
-            return f"{_num(v0)} on {d0} (one session)."
-        return (f"{_num(v0)} on {d0}, {_num(v1)} on {d1} (lowest {_num(min(values))}, highest {_num(max(values))}; "
-                f"{len(values)} sessions).")
-
-
-@dataclass(frozen=True)
-class Entries:
-    """A written answer session by session: (date, text), shorthand expanded."""
-
-    key: str
-    label: str
-    entries: tuple[tuple[str, str], ...]
-    type: str = "entries"
-
-
-Item = Union[Tally, Trend, Entries]
-
-
-@dataclass(frozen=True)
-class Section:
-    role: str
-    title: str
-    items: tuple[Item, ...]
-    empty: str = NOTHING  # what an empty section says
-
-
-@dataclass(frozen=True)
-class TreatmentSummary:
-    """Everything a treatment summary says, ready to render (md, pdf, json) or show (review page)."""
-
-    client: str
-    since: str | None
-    until: str | None
-    sessions: tuple[dict[str, Any], ...]  # {"session", "date", "template", "session_number", "pending"}
-    confirmed_sessions: int  # sessions with at least one confirmed progress answer
-    attendance: Tally | None
-    forms: tuple[str, ...]
-    sections: tuple[Section, ...]
-    drafted_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-    @property
-    def title(self) -> str:
-        return f"Treatment summary: client {self.client}"
-
-    @property
-    def first_date(self) -> str | None:
-        return self.sessions[0]["date"] if self.sessions else None
-
-    @property
-    def last_date(self) -> str | None:
-        return self.sessions[-1]["date"] if self.sessions else None
-
-    @property
-    def attended(self) -> int | None:
-        """Sessions attended (attended, late, left early), or None when attendance was never confirmed."""
-        if self.attendance is None:
-            return None
-        return sum(c.sessions for c in self.attendance.counts if c.value in ATTENDED)
-
-    @property
-    def pending_sessions(self) -> int:
-        return sum(1 for s in self.sessions if s["pending"])
-
-    def section(self, role: str) -> Section | None:
-        return next((s for s in self.sections if s.role == role), None)
-
-    def trends(self) -> list[Trend]:
-        return [i for s in self.sections for i in s.items if isinstance(i, Trend)]
-
-    def tallies(self) -> list[Tally]:
-        return [i for s in self.sections for i in s.items if isinstance(i, Tally)]
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(title=self.title, first_date=self.first_date, last_date=self.last_date, attended=self.attended)
-        return data
 
 
 # ---------------------------------------------------------------- from the vault
@@ -343,13 +263,13 @@ def role_of(f) -> str:
         return "goals"
     if "intervention" in key:
         return "interventions"
-    if f.kind in ("line", "text") and any(w in words for w in ("focus", "presenting", "concern", "complaint")):
+    if f.kind in HAND_KINDS and any(w in words for w in ("focus", "presenting", "concern", "complaint")):
         return "focus"
     if f.kind == "scale" or f.kind == "digits":
         return "measures"
     if "plan" in key or key in ("next_visit", "continuation"):
         return "plan"
-    if f.kind in ("line", "text"):
+    if f.kind in HAND_KINDS:
         return "response"
     return "presentation"
 
@@ -404,125 +324,6 @@ def title_of(f) -> str:
                     (f.short.lower().startswith(label.lower()) and len(f.short) > len(label))):
         label = f.short
     return _RANGE_IN_LABEL.sub("", label).rstrip(" :?")
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-
-
-# ---------------------------------------------------------------- rendering
-
-
-def render(summary: TreatmentSummary, kind: str) -> bytes:
-    """The summary as a file: ``md`` (to paste), ``pdf`` (with a chart per measure), ``json``."""
-    if kind == "json":
-        return (json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    if kind == "md":
-        return _render_md(summary).encode("utf-8")
-    if kind == "pdf":
-        return _render_pdf(summary)
-    raise UsageError(f"'{kind}' is not a summary file type; use {', '.join(KINDS)}.")
-
-
-def header_facts(summary: TreatmentSummary) -> list[tuple[str, str]]:
-    """Client, period, sessions and attendance, forms: the lines above the sections."""
-    period = f"{summary.first_date} to {summary.last_date}"
-    if summary.since or summary.until:
-        period += f" (asked for {summary.since or 'the first session'} to {summary.until or 'the last'})"
-    sessions = f"{len(summary.sessions)} scanned"
-    if summary.attendance is not None:
-        parts = ", ".join(f"{c.label} {c.sessions}" for c in summary.attendance.counts)
-        sessions += f"; {summary.attended} attended ({parts})"
-    return [("Client", summary.client), ("Period", period), ("Sessions", sessions),
-            ("Forms", ", ".join(summary.forms))]
-
-
-def caveats(summary: TreatmentSummary) -> list[str]:
-    """What the reader must know about what is left out."""
-    out = ["Drawn from confirmed progress fields only; private psychotherapy notes never enter it."]
-    if summary.pending_sessions:
-        out.append(f"{summary.pending_sessions} session(s) in this period still have unconfirmed progress fields; "
-                   "those answers are not included.")
-    return out
-
-
-def item_lines(item: Item, newest_first: bool = False) -> list[str]:
-    """An item as plain sentences (Markdown and PDF share them)."""
-    if isinstance(item, Tally):
-        if not item.counts:
-            return [f"{item.label}: none chosen ({item.answered} session(s) answered)."]
-        of = f"of {item.answered} session{'s' if item.answered != 1 else ''}"
-        return [f"{item.label}: " + "; ".join(f"{c.label} in {c.sessions} {of}" for c in item.counts) + "."]
-    if isinstance(item, Trend):
-        return [f"{item.label}: {item.describe()}"]
-    entries = list(reversed(item.entries)) if newest_first else list(item.entries)
-    return [f"{item.label}, {d}: {t}" for d, t in entries] or [f"{item.label}: {NOTHING.lower()}"]
-
-
-def _render_md(summary: TreatmentSummary) -> str:
-    lines = [f"# {_md(summary.title)}", ""]
-    lines += [f"- **{k}:** {_md(v)}" for k, v in header_facts(summary)]
-    lines += ["", *(f"_{_md(c)}_" for c in caveats(summary))]
-    for s in summary.sections:
-        lines += ["", f"## {s.title}", ""]
-        if not s.items:
-            lines.append(_md(s.empty))
-        for item in s.items:
-            lines += [f"- {_md(t)}" for t in item_lines(item, newest_first=s.role == "plan")]
-            if isinstance(item, Trend) and len(item.points) > 1:
-                lines.append("  - values: " + ", ".join(f"{d} {_num(v)}" for d, v in item.points))
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    # Handwritten text may hold '*', '_' or '#'; in Markdown they must stay literal.
-    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", str(text))
-
-
-def _render_pdf(summary: TreatmentSummary) -> bytes:
-    from xml.sax.saxutils import escape
-
-    from reportlab.lib.pagesizes import letter
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
-    from scanner.notes import charts
-
-    texts = [summary.title, *(v for _, v in header_facts(summary))]
-    texts += [t for s in summary.sections for i in s.items for t in item_lines(i)]
-    font, bold = pdf_fonts(" ".join(texts))
-    styles = getSampleStyleSheet()
-    body = styles["BodyText"].clone("sum-body", fontName=font, fontSize=10.5, leading=14)
-    head = styles["Heading2"].clone("sum-head", fontName=bold, fontSize=12, spaceBefore=8, spaceAfter=3)
-    title = styles["Title"].clone("sum-title", fontName=bold, fontSize=15, alignment=0)
-    small = body.clone("sum-small", fontSize=8.5, leading=11)
-    story: list = [Paragraph(escape(summary.title), title)]
-    facts = Table([[Paragraph(f"<b>{escape(k)}</b>", body), Paragraph(escape(v), body)]
-                   for k, v in header_facts(summary)], colWidths=[28 * mm, 140 * mm])
-    facts.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-                               ("TOPPADDING", (0, 0), (-1, -1), 1)]))
-    story += [facts, Spacer(1, 2 * mm), *(Paragraph(escape(c), small) for c in caveats(summary)), Spacer(1, 2 * mm)]
-    for s in summary.sections:
-        story.append(Paragraph(escape(s.title), head))
-        if not s.items:
-            story.append(Paragraph(escape(s.empty), body))
-        for item in s.items:
-            paragraphs = [Paragraph(escape(t), body) for t in item_lines(item, newest_first=s.role == "plan")]
-            if isinstance(item, Trend) and item.points:
-                chart = charts.line_chart(item.points, lo=item.lo, hi=item.hi, title=item.label,
-                                          width=160 * mm, height=48 * mm)
-                paragraphs.append(charts.to_drawing(chart))
-            story.append(KeepTogether(paragraphs))
-    story += [Spacer(1, 10 * mm),
-              Paragraph("Clinician signature: ______________________________ &nbsp;&nbsp; Date: ______________", body)]
-    buf = io.BytesIO()
-    # Uncompressed and invariant, as the progress note: inspectable text, same bytes for the same summary.
-    doc = SimpleDocTemplate(buf, pagesize=letter, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-                            bottomMargin=18 * mm, title=summary.title, author="", subject="", creator="Inklock",
-                            pageCompression=0, invariant=1)
-    doc.build(story)
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------- writing

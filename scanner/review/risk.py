@@ -100,14 +100,13 @@ def flagged_keys(template, rows: Iterable[dict[str, Any]]) -> set[str]:
 
 
 def _template(name: str, template_dirs: Iterable = (), cache: dict | None = None):
-    from forms.errors import FormsError
-    from forms.model import get_template
+    from forms import catalog
 
     if cache is not None and name in cache:
         return cache[name]
     try:
-        t = get_template(name, list(template_dirs))
-    except FormsError:
+        t = catalog.template(name, template_dirs)
+    except catalog.FormUnavailable:
         t = None  # a user template that has gone: no risk fields known, nothing to say
     if cache is not None:
         cache[name] = t

@@ -349,37 +349,11 @@ def show_session(vault, session: str | int) -> dict[str, Any]:
 
 # -- confirmation ---------------------------------------------------------------
 
-def parse_value(kind: str, text: str, field_layout: dict[str, Any] | None) -> Any:
-    """A value typed by a person, checked against the field's kind, cells, range and options.
-
-    The checks are :mod:`scanner.values` (shared with the review page and
-    ingest); a bad value is BadInput (exit 4) naming what the field allows.
-    """
+def parse_value(kind: str, text: str, field_layout: Any = None) -> Any:
+    """A value typed by a person, checked against the field: :func:`scanner.values.parse`."""
     from scanner import values
 
-    t = text.strip()
-    if kind == "checkbox":
-        low = t.lower()
-        if low in ("yes", "y", "true", "1", "x", "ticked"):
-            return True
-        if low in ("no", "n", "false", "0", "", "empty"):
-            return False
-        raise values.BadValue(f"'{values.shown(text)}' is not a checkbox value; use yes or no.")
-    options = [str(o["value"]) for o in (field_layout or {}).get("options", [])]
-    if kind == "scale":
-        return values.check_scale(text, field_layout)
-    if kind == "choice":
-        no_answer = t.lower() in ("none", "null", "-") and t not in options
-        parts = [] if no_answer else [p.strip() for p in t.split(",") if p.strip()]
-        values.check_options(parts, field_layout)
-        if (field_layout or {}).get("multiple"):
-            return parts
-        if len(parts) > 1:
-            raise values.BadValue("This field takes one answer only.")
-        return parts[0] if parts else None
-    if kind == "digits":
-        return values.check_digits(text, field_layout)
-    return text
+    return values.parse(kind, text, field_layout)
 
 
 def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: dict[str, Any] | None = None,

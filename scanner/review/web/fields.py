@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Below this a read is "low confidence": shown first, and written kinds show the
-# machine text as a suggestion beside an empty box instead of prefilling it.
-LOW_CONFIDENCE = 0.8
-WRITTEN_KINDS = ("digits", "line", "text")
-MARK_KINDS = ("checkbox", "choice", "scale")
-HAND_KINDS = ("line", "text")  # written words the clinician's exemplars can read
+# The doubt threshold (a read below it is shown first, and written kinds show the
+# machine text as a suggestion beside an empty box), the kind groups and the
+# typed form of values (as_text) are scanner.values'.
+from scanner.values import HAND_KINDS, LOW_CONFIDENCE, WRITTEN_KINDS, as_text
+
 # Flags that describe the read without casting doubt on it.
 BENIGN_FLAGS = frozenset({"empty"})
 
@@ -58,7 +57,7 @@ class FieldView:
     suggestion: str | None  # machine text offered beside an empty box
     options: list[dict[str, str]] = field(default_factory=list)
     multiple: bool = False
-    bbox: list[float] | None = None
+    bbox: tuple[float, ...] | None = None
     # "handwriting" when the suggestion comes from the clinician's confirmed words (scanner.hand.exemplars)
     suggestion_source: str = "ocr"
     suggestion_confidence: float | None = None
@@ -102,55 +101,26 @@ def needs_attention(confidence: float, flags: list[str]) -> bool:
     return confidence < LOW_CONFIDENCE or any(f not in BENIGN_FLAGS for f in flags)
 
 
-def as_text(kind: str, value: Any) -> str:
-    """A stored value written the way :func:`scanner.vault.store.parse_value` reads it back."""
-    if kind == "checkbox":
-        return "yes" if value else "no"
-    if kind == "scale":
-        return "none" if value is None else str(value)
-    if kind == "choice":
-        # Empty for no answer: "none" can be a real option value (a risk screen's "none").
-        if value is None:
-            return ""
-        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    return "" if value is None else str(value)
-
-
-def parse_choice(typed: str, geo: dict[str, Any] | None, multiple: bool) -> Any:
-    """A choice typed as comma-separated option values ("" for no answer), checked against the options.
-
-    Unlike :func:`scanner.vault.store.parse_value` this keeps an option whose value
-    is literally "none" (risk screens have one).
-    """
-    from scanner import values
-
-    parts = [p.strip() for p in typed.split(",") if p.strip()]
-    values.check_options(parts, geo)  # the one check shared with confirm and ingest
-    if multiple:
-        return parts
-    if len(parts) > 1:
-        raise values.BadValue("This field takes one answer only.")
-    return parts[0] if parts else None
-
-
-def layout_fields(layout: dict[str, Any] | None) -> dict[str, tuple[int, int, dict[str, Any]]]:
-    """key -> (page number, position on the page, field geometry) from a geometry export."""
-    out: dict[str, tuple[int, int, dict[str, Any]]] = {}
-    for page in (layout or {}).get("pages", []):
-        for i, f in enumerate(page["fields"]):
-            out[f["key"]] = (page["number"], i, f)
+def layout_fields(form: Any) -> dict[str, tuple[int, int, Any]]:
+    """key -> (page number, position on the page, its ``forms.boxes.FieldBox``) from a ``forms.catalog.Form``."""
+    out: dict[str, tuple[int, int, Any]] = {}
+    for page in form.pages if form is not None else ():
+        for i, fb in enumerate(page.fields):
+            out[fb.field.key] = (page.number, i, fb)
     return out
 
 
-def _options(kind: str, geo: dict[str, Any] | None, value: Any) -> list[dict[str, str]]:
+def _options(kind: str, fb: Any, value: Any) -> list[dict[str, str]]:
     if kind == "scale":
-        if geo and geo.get("options"):
-            return [{"value": str(o["value"]), "label": str(o["value"])} for o in geo["options"]]
-        lo, hi = (geo or {}).get("min", 0), (geo or {}).get("max", 10)
+        if fb is not None and fb.options:
+            return [{"value": str(v), "label": str(v)} for v, _box in fb.options]
+        lo = fb.field.min if fb is not None and fb.field.min is not None else 0
+        hi = fb.field.max if fb is not None and fb.field.max is not None else 10
         return [{"value": str(v), "label": str(v)} for v in range(lo, hi + 1)]
     if kind == "choice":
-        if geo and geo.get("options"):
-            return [{"value": str(o["value"]), "label": str(o.get("label", o["value"]))} for o in geo["options"]]
+        if fb is not None and fb.options:
+            labels = {o.value: o.label for o in fb.field.options or ()}
+            return [{"value": str(v), "label": str(labels.get(v, v))} for v, _box in fb.options]
         # No geometry: offer at least what was read so the value can be kept.
         values = value if isinstance(value, list) else ([value] if value else [])
         return [{"value": str(v), "label": str(v)} for v in values]
@@ -169,7 +139,7 @@ def _hand(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
     return suggestion if any(w.get("source") == "exemplar" for w in suggestion.get("words", [])) else None
 
 
-def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
+def build_views(fields: list[dict[str, Any]], layout: Any,
                 hand: dict[int, dict[str, Any]] | None = None, risk: set[str] | frozenset[str] = frozenset()
                 ) -> list[FieldView]:
     """Rows for every field of a session, in review order (see :func:`review_order`).
@@ -199,13 +169,13 @@ def build_views(fields: list[dict[str, Any]], layout: dict[str, Any] | None,
         alternative = (f.get("alternative") or "").strip() if suggestion is not None else ""
         views.append(FieldView(
             id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
-            label=(g or {}).get("label") or f["key"].replace("_", " ").capitalize(),
-            help=(g or {}).get("help"), status=f["status"], confidence=float(f["confidence"]),
+            label=g.field.label if g is not None else f["key"].replace("_", " ").capitalize(),
+            help=g.field.help if g is not None else None, status=f["status"], confidence=float(f["confidence"]),
             flags=list(f["flags"]) + (["risk"] if at_risk else []),
             attention=at_risk or needs_attention(float(f["confidence"]), list(f["flags"])),
             shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
-            multiple=bool((g or {}).get("multiple")) or isinstance(shown, list),
-            bbox=(g or {}).get("bbox"),
+            multiple=bool(g is not None and g.field.multiple) or isinstance(shown, list),
+            bbox=g.bbox if g is not None else None,
             suggestion_source="handwriting" if from_hand is not None else "ocr",
             suggestion_confidence=float(from_hand["confidence"]) if from_hand is not None else None,
             alternative=alternative if alternative and alternative != suggestion.strip() else None,

@@ -134,7 +134,7 @@ def field_labels(state, vault) -> dict[str, str]:
     for template, size in vault.db.execute("SELECT DISTINCT template, page_size FROM sheets"):
         _template, layout, _problem = state.form(template, size)
         for key, (_page, _order, geo) in layout_fields(layout).items():
-            labels.setdefault(key, geo.get("label") or key)
+            labels.setdefault(key, geo.field.label or key)
     return labels
 
 

@@ -73,7 +73,6 @@ class ReviewState:
         self.holder = holder
         self.guard = guard
         self.template_dirs = [Path(p) for p in template_dirs]
-        self._layouts: dict[tuple[str, str], tuple[Any, Any, str | None]] = {}
         self._searcher: Any = None
 
     def lock_if_idle(self) -> bool:
@@ -88,21 +87,19 @@ class ReviewState:
         self.holder.lock()
 
     def form(self, template_name: str, page_size: str) -> tuple[Any, Any, str | None]:
-        """(template, geometry export, problem) for a sheet; None parts when they cannot be loaded.
+        """(template, form, problem) for a sheet; None parts when they cannot be loaded.
+
+        The form is a ``forms.catalog.Form`` (typed pages; also a mapping of the geometry export).
 
         Templates are data that can be wrong; the page then still works, without boxes.
         """
-        cache_key = (template_name, page_size)
-        if cache_key not in self._layouts:
-            try:
-                from forms.geometry import layout
-                from forms.model import get_template
+        from forms import catalog
 
-                template = get_template(template_name, self.template_dirs)
-                self._layouts[cache_key] = (template, layout(template, page_size), None)
-            except (ImportError, ValueError, KeyError) as exc:  # forms raises ValueError subclasses
-                return None, None, f"The form '{template_name}' could not be laid out ({exc})."
-        return self._layouts[cache_key]
+        try:
+            found = catalog.form(template_name, page_size, self.template_dirs)
+        except catalog.FormUnavailable as exc:
+            return None, None, f"The form '{template_name}' could not be laid out ({str(exc).rstrip('.')})."
+        return found.template, found, None
 
     def searcher(self, vault: Any, highlight: tuple[str, str]) -> Any:
         """One :class:`scanner.vault.search.Searcher` per open vault (its vocabulary cache survives between queries).

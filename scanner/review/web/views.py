@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from scanner.notes import progress as notes
+from scanner import values
 from scanner.review import risk
 from scanner.vault import store
 from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
@@ -22,7 +23,7 @@ from scanner.review.web import notepage, unmatched
 from scanner.review.web.security import cookie_args
 from scanner.review.web.state import VaultLocked, state_of
 
-NOTE_FORMATS = ("soap", "birp", "dap")
+NOTE_FORMATS = values.NOTE_FORMATS
 NOTE_KINDS = {"md": "text/markdown; charset=utf-8", "txt": "text/plain; charset=utf-8",
               "pdf": "application/pdf", "json": "application/json"}
 MESSAGES = {
@@ -172,7 +173,7 @@ def unmatched_assign(uid: int) -> Any:
     with _state().holder.use() as vault:
         sheet = store.get_sheet(vault, session)
         _template, layout, _problem_text = _state().form(sheet["template"], sheet["page_size"])
-        numbers = [p["number"] for p in layout["pages"]] if layout else list(range(1, 10))
+        numbers = [p.number for p in layout.pages] if layout else list(range(1, 10))
         if page not in numbers:
             raise UsageError(f"Sheet {sheet['sheet_id']} has pages {', '.join(map(str, numbers))}, not {page}.")
         try:
@@ -211,7 +212,7 @@ def session_page(session: int) -> str:
         hand = _hand_suggestions(vault, data["show"]["fields"])
     show, layout = data["show"], data["layout"]
     views = fv.build_views(show["fields"], layout, hand, data["risk_keys"])
-    titles = {p["number"]: p["title"] for p in (layout or {}).get("pages", [])}
+    titles = {p.number: p.title for p in layout.pages} if layout else {}
     received = {p["page"] for p in show["pages"]}
     overlays = [
         {"page": p["page"], "fields": [v for v in views if v.page == p["page"] and v.bbox]}
@@ -219,7 +220,7 @@ def session_page(session: int) -> str:
     ]
     missing_pages = [n for n in titles if n not in received]
     progress_pending = [v for v in views if v.privacy == "progress" and not v.confirmed]
-    size = (layout or {}).get("page_size_pt") or [612, 792]
+    size = list(layout.size) if layout else [612, 792]
     return render_template(
         "session.html", show=show, sheet=data["sheet"], sections=fv.sections(views, titles), views=views,
         message=MESSAGES.get(request.args.get("msg", "")),
@@ -269,20 +270,18 @@ def _image(data: bytes, mimetype: str) -> Response:
     return response
 
 
-def _field_geo(layout: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+def _field_geo(layout: Any, key: str) -> Any:
     hit = fv.layout_fields(layout).get(key)
     return hit[2] if hit else None
 
 
-def _parse(row: dict[str, Any], typed: Any, layout: dict[str, Any] | None) -> Any:
+def _parse(row: dict[str, Any], typed: Any, layout: Any) -> Any:
     """The checked value of one field from what the page sent (text in parse_value's forms)."""
     if not isinstance(typed, str):
         raise UsageError("The value must be sent as text.")
     geo = _field_geo(layout, row["key"])
-    if row["kind"] == "choice":
-        multiple = bool(geo.get("multiple")) if geo else isinstance(row["value"], list)
-        return fv.parse_choice(typed, geo, multiple)
-    return store.parse_value(row["kind"], typed, geo)
+    # Without the form's geometry a choice takes several answers when it was read with several.
+    return values.parse(row["kind"], typed, geo, None if geo else isinstance(row["value"], list))
 
 
 def _counts(vault, sheet_id: str) -> dict[str, int]:
@@ -392,7 +391,7 @@ def note_preview(session: int) -> Any:
             note, waiting, fmt = extra["signed_note"], [], extra["signed"]["format"]
     views = {v.key: v for v in fv.build_views(data["show"]["fields"], data["layout"])}
     geo = fv.layout_fields(data["layout"])
-    unconfirmed = [{"key": k, "label": views[k].label if k in views else (geo[k][2]["label"] if k in geo else k),
+    unconfirmed = [{"key": k, "label": views[k].label if k in views else (geo[k][2].field.label if k in geo else k),
                     "scanned": k in views} for k in waiting]
     return render_template("note.html", show=data["show"], fmt=fmt, formats=NOTE_FORMATS, note=note,
                            unconfirmed=unconfirmed, kinds=list(NOTE_KINDS), message=MESSAGES.get(request.args.get("msg", "")),
