@@ -224,6 +224,7 @@ class _Flow:
         if f.carry_forward:
             carry = (cx0, y, cx1, y + CARRY_H)
             y += CARRY_H + CARRY_GAP
+        assert f.lines is not None  # validated line and text fields have a line count
         lines = [(cx0, y + k * PITCH, cx1, y + (k + 1) * PITCH) for k in range(f.lines)]
         box = (cx0, y, cx1, lines[-1][3])
         fb = FieldBox(f, box, lines=lines, rules=[b[3] - RULE_DROP for b in lines], carry_bbox=carry)

@@ -120,6 +120,7 @@ def page_layouts(template: Template, page_size: str = "letter") -> list[PageLayo
         raise TemplateError(template.source, "", f"unknown page size '{page_size}' (use {', '.join(PAGE_SIZES)})")
     out = []
     for index, page in enumerate(template.pages):
+        assert page.number is not None  # validated templates number their pages
         pl = _frame(page.number, page.title, page.privacy, page.markers, page_size)
         flow_page(pl, page, index, template.source, page_size)
         out.append(pl)

@@ -17,7 +17,7 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
@@ -137,6 +137,7 @@ class Field(_Model):
         if self.kind == "choice":
             return [o.value for o in self.options or ()]
         if self.kind == "scale":
+            assert self.min is not None and self.max is not None  # a validated scale has both
             return [str(v) for v in range(self.min, self.max + 1)]
         return []
 
@@ -183,6 +184,7 @@ class Template(_Model):
         """The page number that holds field ``key`` (KeyError if none)."""
         for p in self.pages:
             if any(f.key == key for f in p.fields):
+                assert p.number is not None  # validated templates number their pages
                 return p.number
         raise KeyError(key)
 
@@ -264,7 +266,7 @@ _PATTERN_HINTS = {
 }
 
 
-def _problem(err: dict) -> str:
+def _problem(err: Mapping[str, Any]) -> str:
     """One pydantic error in words a template author understands."""
     loc = err["loc"]
     kind = err["type"]
@@ -442,6 +444,7 @@ def check_clashes(templates: list[Template]) -> None:
                         f"pages[{pi}].markers",
                         f"marker id {mid} is already used by template '{other.name}' page {pno}; pick ids no other template uses",
                     )
+                assert page.number is not None  # validated templates number their pages
                 markers[mid] = (t, page.number)
 
 
@@ -461,6 +464,7 @@ def get_template(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = ()
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or text.lower().endswith(TEMPLATE_SUFFIXES) or "/" in text:
         t = load_template(name_or_path)
+        assert t.source is not None  # loaded from a file
         here = Path(t.source).resolve()
         others = [o for o in list_templates(extra_dirs) if o.source is None or Path(o.source).resolve() != here]
         check_clashes(others + [t])
@@ -478,6 +482,7 @@ def marker_index(templates: Iterable[Template]) -> dict[int, tuple[str, int, str
     out: dict[int, tuple[str, int, str]] = {}
     for t in templates:
         for page in t.pages:
+            assert page.number is not None  # validated templates number their pages
             for corner, mid in zip(CORNERS, page.markers):
                 out[mid] = (t.name, page.number, corner)
     return out

@@ -85,7 +85,7 @@ def _nice_date(value: str | dt.date | None) -> str:
         try:
             value = dt.date.fromisoformat(value)
         except ValueError:
-            return _safe(value)
+            return _safe(str(value))
     # Day and month name: unambiguous on both sides of the Atlantic.
     return value.strftime("%a %d %b %Y")
 
@@ -238,7 +238,8 @@ def _draw_sheet_page(p: _Painter, pl: PageLayout, template: Template, sheet: She
     qr = pl.qr
     bits = _qr_bits(encode(template.code, template.version, sheet.sheet_id, pl.number))
     p.bits(bits, qr[0], qr[1], (qr[2] - qr[0]) / len(bits))
-    footer = f"Inklock  ·  {template.title} ({template.code} v{template.version})  ·  sheet {sheet.sheet_id}  ·  page {pl.number} of {len(template.pages)}"
+    footer = (f"Inklock  ·  {template.title} ({template.code} v{template.version})"
+              f"  ·  sheet {sheet.sheet_id}  ·  page {pl.number} of {len(template.pages)}")
     p.text(Text(w / 2, h - 36, footer, FONT, 7, 0.35, "centre"))
     for fb in pl.fields:
         if fb.carry_bbox is not None:

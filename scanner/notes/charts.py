@@ -154,8 +154,8 @@ def to_svg(chart: LineChart, *, label: str | None = None) -> str:
     """
     x0, y0, x1, y1 = chart.plot
     name = label or chart.title or "Chart"
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {_n(chart.width)} {_n(chart.height)}" '
-           f'width="{_n(chart.width)}" height="{_n(chart.height)}" role="img" aria-label={quoteattr(name)}>',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {_n(chart.width)} {_n(chart.height)}" '
+            f'width="{_n(chart.width)}" height="{_n(chart.height)}" role="img" aria-label={quoteattr(name)}>'),
            f"<title>{escape(name)}</title>"]
     for y, text in chart.y_ticks:
         out.append(f'<line class="grid" x1="{_n(x0)}" y1="{_n(y)}" x2="{_n(x1)}" y2="{_n(y)}" stroke="{GRID}" '

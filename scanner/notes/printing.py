@@ -175,6 +175,7 @@ def print_packet(vault, requests: list[SheetRequest], out: Path | None, page_siz
         specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
                                date=req.date if req.client else None, session=number, carry=carry, notes=notes))
     if printer is None:
+        assert out is not None  # the CLI gives --out or a printer
         out = outfile.check_target(out)  # refused before anything is drawn or registered
     buffer = io.BytesIO()  # the packet is drawn in memory: no temp file holds it
     try:
@@ -187,14 +188,18 @@ def print_packet(vault, requests: list[SheetRequest], out: Path | None, page_siz
     # (or with the printer): a failure or an interruption part-way registers none of its sheets.
     with store.transaction(vault.db):
         for spec in specs:
+            tmpl = spec.template
+            assert not isinstance(tmpl, str)  # specs made above hold the template itself
+            date = None if spec.date is None else str(spec.date)
             session_id = store.register_sheet(
-                vault, sheet_id=spec.sheet_id, template=spec.template.name,
-                template_version=spec.template.version, page_size=page_size, client=spec.client,
-                date=spec.date, session_number=spec.session)
-            sheets.append({"sheet_id": spec.sheet_id, "template": spec.template.name, "client": spec.client,
-                           "date": spec.date, "session": spec.session, "session_id": session_id,
-                           "pages": len(spec.template.pages)})
+                vault, sheet_id=spec.sheet_id, template=tmpl.name,
+                template_version=tmpl.version, page_size=page_size, client=spec.client,
+                date=date, session_number=spec.session)
+            sheets.append({"sheet_id": spec.sheet_id, "template": tmpl.name, "client": spec.client,
+                           "date": date, "session": spec.session, "session_id": session_id,
+                           "pages": len(tmpl.pages)})
         if printer is None:
+            assert out is not None
             outfile.write_private(out, buffer.getvalue())
         else:
             job = send_to_printer(buffer.getvalue(), printer)
@@ -218,8 +223,8 @@ def private_carry_warnings(specs) -> list[str]:
         keys.update(dict.fromkeys(private))
     if not sheets:
         return []
-    return [f"{sheets} sheet(s) carry private text onto paper ({', '.join(keys)} from last time): "
-            "keep the printed pages as safely as your psychotherapy notes."]
+    return [(f"{sheets} sheet(s) carry private text onto paper ({', '.join(keys)} from last time): "
+             "keep the printed pages as safely as your psychotherapy notes.")]
 
 
 def send_to_printer(pdf: bytes, printer: str) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from scanner.shorthand import Shorthand
@@ -211,9 +212,9 @@ def session_sentences(facts: list, ctx: Context) -> list[tuple[str, list]]:
     """Attendance, format and length in one sentence ('Client attended a video session of 38-52 minutes.')."""
     by_role = {role(f): f for f in facts}
     att_f, dur_f, fmt_f = by_role.get("attendance"), by_role.get("duration"), by_role.get("format")
-    attendance = (option_words(att_f, ctx.values.get(att_f.key)) or [None])[0] if att_f else None
+    attendance = next(iter(option_words(att_f, ctx.values.get(att_f.key))), None) if att_f else None
     _, minutes = duration_words([dur_f], ctx.values) if dur_f else (False, None)
-    fmt = (option_words(fmt_f, ctx.values.get(fmt_f.key)) or [None])[0] if fmt_f else None
+    fmt = next(iter(option_words(fmt_f, ctx.values.get(fmt_f.key))), None) if fmt_f else None
     fmt_l = fmt.lower() if fmt else None
     out: list[tuple[str, list]] = []
     cited = [f for f in (att_f, fmt_f, dur_f) if f is not None]
@@ -250,7 +251,7 @@ def session_sentences(facts: list, ctx: Context) -> list[tuple[str, list]]:
     return out
 
 
-def field_sentence(f, ctx: Context, shorthand: Shorthand | None, fields: list = ()) -> str | None:
+def field_sentence(f, ctx: Context, shorthand: Shorthand | None, fields: Sequence = ()) -> str | None:
     """One field's answer as a sentence; None when it was left blank."""
     value = ctx.values.get(f.key)
     if value is None or value == "" or value == []:
@@ -314,7 +315,9 @@ def _known_choice(f, words: list[str], ctx: Context, fields) -> str | None:
 
 def risk_parts(screen: list, values: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
     """(endorsed as 'suicidal ideation: active, with plan', denied names, not recorded names)."""
-    positive, negative, unknown = [], [], []
+    positive: list[str] = []
+    negative: list[str] = []
+    unknown: list[str] = []
     for f in screen:
         value = values.get(f.key)
         names = _screened(f)
@@ -326,11 +329,11 @@ def risk_parts(screen: list, values: dict[str, Any]) -> tuple[list[str], list[st
             unknown.extend(names)
         elif f.kind == "choice" and all(_is_negative(f, v) for v in chosen):
             negative.extend(names)
-        elif f.kind == "scale" and int(value) == (f.min or 0):
+        elif f.kind == "scale" and value is not None and int(value) == (f.min or 0):
             negative.extend(names)
         elif _is_checklist(f):
             labels = {o.value: o.label for o in f.options or ()}
-            positive.extend(soft_lower(labels.get(v, v)) for v in chosen if not _is_negative(f, v))
+            positive.extend(soft_lower(str(labels.get(v, v))) for v in chosen if not _is_negative(f, v))
         elif f.kind == "scale":
             positive.append(f"{names[0]}: {scale_words(f, value)}")
         else:

@@ -172,7 +172,7 @@ def collect(vault, client: str, since: str | None = None, until: str | None = No
 
 def check_period(since: str | None, until: str | None) -> tuple[str | None, str | None]:
     """ISO dates (or None); UsageError for a date that is not one or a range that ends before it starts."""
-    out = []
+    out: list[str | None] = []
     for name, text in (("--since", since), ("--until", until)):
         if text is None or str(text).strip() == "":
             out.append(None)
@@ -236,7 +236,7 @@ def _check_row(row: dict[str, Any], by_sheet: dict[str, Any], templates: dict[st
     if row.get("status") != "confirmed":
         raise notes.PrivacyBreach(f"Internal error: unconfirmed field '{row.get('key')}' reached the "
                                   "treatment-summary builder; no summary was written.")
-    session = by_sheet.get(row.get("sheet_id"))
+    session = by_sheet.get(str(row.get("sheet_id")))
     if session is None:
         raise BadInput(f"Field '{row.get('key')}' belongs to a session outside this summary.")
     template = templates[session["template"]]

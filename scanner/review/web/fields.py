@@ -178,7 +178,7 @@ def build_views(fields: list[dict[str, Any]], layout: Any,
             bbox=g.bbox if g is not None else None,
             suggestion_source="handwriting" if from_hand is not None else "ocr",
             suggestion_confidence=float(from_hand["confidence"]) if from_hand is not None else None,
-            alternative=alternative if alternative and alternative != suggestion.strip() else None,
+            alternative=alternative if alternative and alternative != (suggestion or "").strip() else None,
             risk=at_risk,
         ))
     return review_order(views)

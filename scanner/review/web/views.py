@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from scanner.notes import progress as notes
 from scanner import values
@@ -82,7 +83,7 @@ def _state():
 # ---------------------------------------------------------------- access
 
 
-def auth() -> Response:
+def auth() -> ResponseReturnValue:
     """Exchange the one-time URL token for the session cookie, then drop the token from the URL."""
     guard = _state().guard
     if guard.exchange(request.args.get("token")):
@@ -114,7 +115,7 @@ def unlock_post() -> Any:
     return redirect(target)
 
 
-def lock() -> Response:
+def lock() -> ResponseReturnValue:
     _state().lock()
     return redirect(url_for("unlock"))
 
@@ -179,7 +180,7 @@ def unmatched_assign(uid: int) -> Any:
         try:
             unmatched.assign(vault, uid, sheet["id"], page, template_dirs=_state().template_dirs)
         except BadInput as exc:  # e.g. no markers on the page: say so beside the page, nothing changed
-            problem = exc.message
+            problem: str | None = exc.message
         else:
             problem = None
     if problem is not None:
@@ -187,7 +188,7 @@ def unmatched_assign(uid: int) -> Any:
     return redirect(url_for("queue", msg="assigned-read"))
 
 
-def unmatched_discard(uid: int) -> Response:
+def unmatched_discard(uid: int) -> ResponseReturnValue:
     with _state().holder.use() as vault:
         unmatched.discard(vault, uid)
     return redirect(url_for("queue", msg="discarded"))
@@ -468,7 +469,7 @@ def trends_page(client: str) -> str:
 # ---------------------------------------------------------------- errors
 
 
-def _locked(_exc: VaultLocked) -> Response:
+def _locked(_exc: VaultLocked) -> ResponseReturnValue:
     if request.method != "GET":
         return jsonify({"locked": True, "unlock": url_for("unlock")}), 401
     return redirect(url_for("unlock", next=request.path))
