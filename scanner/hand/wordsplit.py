@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scanner.ingest.ocr import MIN_INK_DARKNESS, _as_gray, _long_lines, darkness, ink_mask, percentile_u8
+from scanner.ingest.ocr import (
+    MIN_INK_DARKNESS,
+    _as_gray,
+    _long_lines,
+    darkness,
+    ink_mask,
+    percentile_u8,
+)
 
 # A gap between components at least this many x-heights wide is a word space
 # (letter gaps in print and joins in cursive are well below half an x-height).
@@ -251,7 +258,8 @@ def _split_lines(per_line, count: int | None) -> list[list[list[int]]] | None:
         spans_of.append([(int(stats[i, cv2.CC_STAT_LEFT]), int(stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH]))
                          for i in comps])
     if count is None:
-        return [_groups(spans, xh, None) for spans, (_, _, xh) in zip(spans_of, per_line)]
+        free = [_groups(spans, xh, None) for spans, (_, _, xh) in zip(spans_of, per_line)]
+        return [g for g in free if g is not None]  # never None without a count
     # Each line holds at least one word; the words left over go to the widest
     # gaps (in x-heights, so lines written larger or smaller compare fairly).
     extra = count - len(per_line)

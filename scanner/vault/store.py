@@ -9,26 +9,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from scanner.errors import BadInput, Refused
-
-
-@contextmanager
-def transaction(db) -> Iterator[None]:
-    """One explicit transaction (works whatever the connection's isolation level)."""
-    conn = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+from scanner.vault import handstore
+from scanner.vault.db import transaction  # noqa: F401  (store.transaction: the one way to write several rows)
 
 
 def now() -> str:
@@ -279,11 +264,8 @@ def sweep_unreferenced_files(vault, min_age_s: float = 600.0) -> int:
 
 def _store_draft_words(db, field_id: int, crop_id: str, read) -> None:
     """Word vectors the page worker cut from a pending draft (search by handwriting)."""
-    words = read.raw.get("draft_words")
-    if words:
-        from scanner.hand.exemplars import store_draft_vectors
-
-        store_draft_vectors(db, field_id, crop_id, words[0], words[1])
+    if read.draft_vectors is not None:
+        handstore.save_draft_vectors(db, field_id, crop_id, read.draft_vectors)
 
 
 # -- reading back -------------------------------------------------------------
