@@ -16,13 +16,12 @@ import pytest
 from forms.geometry import layout
 from forms.model import get_template
 from forms.payload import new_sheet_id
-from scanner.hand import exemplars
-from scanner.notes import progress as notes
-from scanner.vault import store
+from scanner.hand import exemplars, wordsplit
 from scanner.hand import words as handwords
-from scanner.hand import wordsplit
 from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult
 from scanner.ingest.register import PX_PER_PT
+from scanner.notes import progress as notes
+from scanner.vault import store
 from tools.synth.handwriting import Writer, handwriting_fonts, write_line
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 4), 255, np.uint8))[1].tobytes()
