@@ -20,14 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scanner.ingest.ocr import (
-    MIN_INK_DARKNESS,
-    _as_gray,
-    _long_lines,
-    darkness,
-    ink_mask,
-    percentile_u8,
-)
+from scanner.ingest.ocr import MIN_INK_DARKNESS, _as_gray, _long_lines, darkness, ink_mask, percentile_u8
 
 # A gap between components at least this many x-heights wide is a word space
 # (letter gaps in print and joins in cursive are well below half an x-height).
