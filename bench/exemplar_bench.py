@@ -35,9 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 HANDWRITING_DEV = ROOT.parent / "shared" / "handwriting-dev"
 
-from scanner.hand import exemplars, wordfeatures, wordsplit
+from scanner.hand import exemplars, fieldwords, wordfeatures, wordsplit
 from scanner.hand import index as hand_index
-from scanner.hand import words as handwords
 
 BASELINE_GW = 0.687
 
@@ -185,10 +184,10 @@ def clinician_bench(small: bool) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from forms.geometry import layout
     from forms.model import get_template
-    from scanner.vault import store
     from scanner.ingest.ocr import OcrEngine
     from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult, _line_boxes
     from scanner.ingest.register import PX_PER_PT
+    from scanner.vault import store
     from scanner.vault.search import Searcher
     from scanner.vault.vault import Vault
     from tools.synth.handwriting import random_writer, write_line
@@ -238,7 +237,7 @@ def clinician_bench(small: bool) -> None:
                         img, draft, conf = crop(f.key, lines)
                         truth[(number, f.key)] = " ".join(lines)
                         # As the page worker reads it: the crop, and its word vectors for search by hand.
-                        vectors = handwords.draft_vectors(img, draft, handwords.crop_line_boxes(geo[f.key]))
+                        vectors = fieldwords.draft_vectors(img, draft, fieldwords.crop_line_boxes(geo[f.key]))
                         reads.append(FieldRead(f.key, f.kind, f.privacy, page.number, draft, conf, [],
                                                cv2.imencode(".png", img)[1].tobytes(), draft_vectors=vectors))
                 if reads:

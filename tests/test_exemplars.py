@@ -16,8 +16,7 @@ import pytest
 from forms.geometry import layout
 from forms.model import get_template
 from forms.payload import new_sheet_id
-from scanner.hand import exemplars, wordsplit
-from scanner.hand import words as handwords
+from scanner.hand import exemplars, fieldwords, wordsplit
 from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult
 from scanner.ingest.register import PX_PER_PT
 from scanner.notes import progress as notes
@@ -72,10 +71,10 @@ def empty(f):
 
 def draft_vectors(kind: str, key: str, draft, crop: bytes):
     """What the page worker puts on a line/text field's read: the word vectors of its crop."""
-    if kind not in handwords.LEARN_KINDS:
+    if kind not in fieldwords.LEARN_KINDS:
         return None
     gray = cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return handwords.draft_vectors(gray, draft, handwords.crop_line_boxes(GEO[key]))
+    return fieldwords.draft_vectors(gray, draft, fieldwords.crop_line_boxes(GEO[key]))
 
 
 def add_session(vault, crops: dict[str, tuple[str, bytes, float]], number: int = 1) -> int:

@@ -1,6 +1,6 @@
 """A stored line/text field read back for the hand: its row, its decrypted crop, its words.
 
-The crop is cut into words by :mod:`scanner.hand.words`, with the field's
+The crop is cut into words by :mod:`scanner.hand.fieldwords`, with the field's
 ruled lines from its template's layout when the template can be laid out (the
 ink's own lines otherwise), exactly as the page worker cut it at ingest.
 """
@@ -17,8 +17,7 @@ import numpy as np
 from forms.geometry import layout
 from forms.model import get_template
 from scanner import pixels
-from scanner.hand import words as cut
-from scanner.hand import wordsplit
+from scanner.hand import fieldwords, wordsplit
 from scanner.vault import handstore
 
 
@@ -46,7 +45,7 @@ def line_boxes(vault, row: dict[str, Any]) -> list[pixels.Box] | None:
         return None
     fields = _layout(str(vault.path), row["template"], row["page_size"])
     geo = fields.get(row["key"]) if fields else None
-    return cut.crop_line_boxes(geo) if geo else None
+    return fieldwords.crop_line_boxes(geo) if geo else None
 
 
 _LAYOUTS: dict[tuple[str, str, str], dict[str, Any] | None] = {}
@@ -75,8 +74,8 @@ def words(vault, row: dict[str, Any], count: int | None) -> list[wordsplit.Word]
 
 
 def draft_words(vault, row: dict[str, Any]) -> list[wordsplit.Word]:
-    """Word images of an unconfirmed field, cut as for its OCR draft (:func:`scanner.hand.words.draft_words`)."""
+    """Word images of an unconfirmed field, cut as for its OCR draft (:func:`scanner.hand.fieldwords.draft_words`)."""
     gray = crop(vault, row)
     if gray is None:
         return []
-    return cut.draft_words(gray, text(row["value"]), line_boxes(vault, row))
+    return fieldwords.draft_words(gray, text(row["value"]), line_boxes(vault, row))

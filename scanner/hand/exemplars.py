@@ -23,10 +23,9 @@ from typing import Any
 
 from sqlcipher3 import dbapi2
 
-from scanner.hand import crops, wordfeatures
-from scanner.hand import words as cut
+from scanner.hand import crops, fieldwords, wordfeatures
+from scanner.hand.fieldwords import LEARN_KINDS, normalise
 from scanner.hand.index import ExemplarIndex, index_for, search_by_hand, suggest
-from scanner.hand.words import LEARN_KINDS, normalise
 from scanner.vault import handstore
 
 __all__ = ["LEARN_ERRORS", "LEARN_KINDS", "ExemplarIndex", "empty_trash", "index_drafts", "index_for",
@@ -34,7 +33,7 @@ __all__ = ["LEARN_ERRORS", "LEARN_KINDS", "ExemplarIndex", "empty_trash", "index
 
 # What learning may raise on a damaged crop or database; confirming catches
 # exactly these so a confirmation never fails because learning did.
-LEARN_ERRORS = (*cut.CUT_ERRORS, dbapi2.Error)
+LEARN_ERRORS = (*fieldwords.CUT_ERRORS, dbapi2.Error)
 
 
 def learn_field(vault, field_id: int) -> int:
@@ -97,7 +96,7 @@ def index_drafts(vault, limit: int | None = None) -> int:
         row = crops.field(vault, field_id)
         if row is None:
             continue
-        done.append((field_id, row["crop_file"], cut.vectors(crops.draft_words(vault, row))))
+        done.append((field_id, row["crop_file"], fieldwords.vectors(crops.draft_words(vault, row))))
     handstore.save_repaired_drafts(vault.db, done)
     return len(done)
 

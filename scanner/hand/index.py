@@ -4,7 +4,7 @@
   word from the nearest exemplars when they are close and unambiguous, else
   the OCR draft, with an honest confidence;
 * :func:`search_by_hand` finds unconfirmed fields whose word images (cut by
-  the page worker at ingest, :mod:`scanner.hand.words`) look like the
+  the page worker at ingest, :mod:`scanner.hand.fieldwords`) look like the
   confirmed exemplars of the words searched for.
 
 The index is brute-force nearest neighbours over an in-memory matrix, adapted
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from scanner.hand import crops, wordfeatures, wordsplit
-from scanner.hand.words import LEARN_KINDS, dims, normalise
+from scanner.hand.fieldwords import LEARN_KINDS, dims, normalise
 from scanner.vault import handstore
 
 DIMS = 128              # whitened dimensions used for matching

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from scanner import pixels
-from scanner.hand import words as handwords
+from scanner.hand import fieldwords
 from scanner.ingest import register as reg
 from scanner.ingest.omr import read_marks
 from scanner.pixels import CROP_MARGIN_PT
@@ -39,7 +39,7 @@ class FieldRead:
     flags: list[str]
     crop_png: bytes
     raw: dict[str, Any] = field(default_factory=dict)
-    # Line/text fields: the draft's word vectors for search by hand (scanner.hand.words),
+    # Line/text fields: the draft's word vectors for search by hand (scanner.hand.fieldwords),
     # cut here from the crop in memory; the writer stores them with the page.
     draft_vectors: np.ndarray | None = None
 
@@ -295,8 +295,8 @@ def _decode(payload: str | None):
 def _draft_vectors(crop: np.ndarray, text: Any, f: dict[str, Any]) -> np.ndarray | None:
     """Word vectors of the stored crop for search by handwriting, cut as learning and suggestions cut it."""
     try:
-        return handwords.draft_vectors(crop, text if isinstance(text, str) else "", handwords.crop_line_boxes(f))
-    except handwords.CUT_ERRORS:
+        return fieldwords.draft_vectors(crop, text if isinstance(text, str) else "", fieldwords.crop_line_boxes(f))
+    except fieldwords.CUT_ERRORS:
         return None  # searchable by hand after ``inklock reindex``
 
 
