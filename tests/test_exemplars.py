@@ -253,6 +253,11 @@ def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
     assert exemplars.index_drafts(vault) == len(stored)
     assert dict(vault.db.execute("SELECT field_id, vectors FROM word_drafts").fetchall()) == stored
     assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == hits
+    # A confirmed field is no draft; reopened, it is cut again from its crop and found again.
+    store.confirm_field(vault, draft, "plan", value="nightmares")
+    assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == []
+    store.reopen_field(vault, draft, "plan")
+    assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == hits
     results = Searcher(vault.db, vault=vault).search("nightmares")
     matches = {(r["session"], r["field"]): r for r in results}
     assert matches[(first, "focus")]["match"] == "exact"

@@ -29,7 +29,7 @@ from scanner.hand.index import ExemplarIndex, index_for, search_by_hand, suggest
 from scanner.vault import handstore
 
 __all__ = ["LEARN_ERRORS", "LEARN_KINDS", "ExemplarIndex", "empty_trash", "index_drafts", "index_for",
-           "learn_field", "normalise", "rebuild", "search_by_hand", "stats", "suggest"]
+           "learn_field", "normalise", "rebuild", "redraft_field", "search_by_hand", "stats", "suggest"]
 
 # What learning may raise on a damaged crop or database; confirming catches
 # exactly these so a confirmation never fails because learning did.
@@ -91,10 +91,23 @@ def index_drafts(vault, limit: int | None = None) -> int:
     The page worker cuts every field at ingest; this repairs what it could not
     (a vault from before, a crop it failed on), for :func:`rebuild`.
     """
+    return _redraft(vault, handstore.fields_without_drafts(vault.db, limit))
+
+
+def redraft_field(vault, field_id: int) -> int:
+    """Cut a field that is pending again (a reopened confirmation) for search by hand; 1 if it was cut.
+
+    Its draft vectors went when it was confirmed, and its crop is only in
+    the vault now. Call after the reopening is committed.
+    """
+    return _redraft(vault, [field_id])
+
+
+def _redraft(vault, field_ids: list[int]) -> int:
     done = []
-    for field_id in handstore.fields_without_drafts(vault.db, limit):
+    for field_id in field_ids:
         row = crops.field(vault, field_id)
-        if row is None:
+        if row is None or row["status"] != "pending" or row["kind"] not in LEARN_KINDS or not row["crop_file"]:
             continue
         done.append((field_id, row["crop_file"], fieldwords.vectors(crops.draft_words(vault, row))))
     handstore.save_repaired_drafts(vault.db, done)

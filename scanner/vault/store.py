@@ -438,8 +438,8 @@ def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
                       f"add an addendum instead (inklock addendum {sheet['id']} --text \"...\").")
 
 
-def _learn_hand(vault, field_id: int) -> None:
-    """Teach the exemplar index this confirmed field's words (issue #7).
+def _learn_hand(vault, field_id: int, reopened: bool = False) -> None:
+    """Teach the exemplar index this confirmed field's words (issue #7); cut a reopened one for search by hand.
 
     Learning is a bonus on top of a confirmation that is already committed: a
     crop that cannot be read back or split must never undo or fail it
@@ -453,7 +453,10 @@ def _learn_hand(vault, field_id: int) -> None:
         logging.getLogger(__name__).warning("Handwriting learning is unavailable: %s", exc)
         return
     try:
-        exemplars.learn_field(vault, field_id)
+        if reopened:
+            exemplars.redraft_field(vault, field_id)
+        else:
+            exemplars.learn_field(vault, field_id)
     except exemplars.LEARN_ERRORS as exc:
         logging.getLogger(__name__).warning("Could not learn the handwriting of field %s: %s",
                                             field_id, type(exc).__name__)
@@ -473,6 +476,7 @@ def reopen_field(vault, session: str | int, key: str) -> None:
                          [row[0]])
         vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                          [row[0], now(), "reopen", row[1], None])
+    _learn_hand(vault, row[0], reopened=True)
 
 
 # -- keep as handwritten (SPEC section 6, issue 14) -------------------------------------
