@@ -237,7 +237,9 @@ def clinician_bench(small: bool) -> None:
                         img, draft, conf = crop(f.key, lines)
                         truth[(number, f.key)] = " ".join(lines)
                         # As the page worker reads it: the crop, and its word vectors for search by hand.
-                        vectors = fieldwords.draft_vectors(img, draft, fieldwords.crop_line_boxes(geo[f.key]))
+                        g = geo[f.key]
+                        boxes = fieldwords.crop_line_boxes(f.kind, g["bbox"], g.get("lines"))
+                        vectors = fieldwords.draft_vectors(img, draft, boxes)
                         reads.append(FieldRead(f.key, f.kind, f.privacy, page.number, draft, conf, [],
                                                cv2.imencode(".png", img)[1].tobytes(), draft_vectors=vectors))
                 if reads:

@@ -10,7 +10,7 @@ page worker does. Pure: no image and no vault here, so every stage may use it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 WORK_DPI = 200.0
 PX_PER_PT = WORK_DPI / 72.0
@@ -20,22 +20,22 @@ CROP_MARGIN_PT = 3.0
 Box = tuple[int, int, int, int]
 
 
-def to_px(bbox: list[float]) -> Box:
+def to_px(bbox: Sequence[float]) -> Box:
     """A bbox in PDF points to integer pixel bounds on the registered page."""
     x0, y0, x1, y1 = (v * PX_PER_PT for v in bbox)
     return round(x0), round(y0), round(x1), round(y1)
 
 
-def line_boxes(f: dict[str, Any], margin_pt: float = 0.0) -> list[Box] | None:
-    """A text field's ruled lines, in pixels of its crop with ``margin_pt`` around the box.
+def line_boxes(bbox: Sequence[float], lines: Sequence[Sequence[float]] | None,
+               margin_pt: float = 0.0) -> list[Box] | None:
+    """A field's ruled ``lines`` (points), in pixels of its crop: its ``bbox`` with ``margin_pt`` around.
 
     ``margin_pt=0`` is the box itself (what OCR reads); ``CROP_MARGIN_PT`` is the
     stored crop. None when the field has no ruled lines.
     """
-    lines = f.get("lines")
     if not lines or not isinstance(lines[0], (list, tuple)) or len(lines[0]) != 4:
         return None
-    x0, y0, _x1, _y1 = to_px([f["bbox"][0] - margin_pt, f["bbox"][1] - margin_pt, 0, 0])
+    x0, y0, _x1, _y1 = to_px([bbox[0] - margin_pt, bbox[1] - margin_pt, 0, 0])
     x0, y0 = max(x0, 0), max(y0, 0)  # a crop stops at the page's edge
     boxes = []
     for lb in lines:

@@ -74,7 +74,8 @@ def draft_vectors(kind: str, key: str, draft, crop: bytes):
     if kind not in fieldwords.LEARN_KINDS:
         return None
     gray = cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return fieldwords.draft_vectors(gray, draft, fieldwords.crop_line_boxes(GEO[key]))
+    f = GEO[key]
+    return fieldwords.draft_vectors(gray, draft, fieldwords.crop_line_boxes(kind, f["bbox"], f.get("lines")))
 
 
 def add_session(vault, crops: dict[str, tuple[str, bytes, float]], number: int = 1) -> int:

@@ -45,7 +45,7 @@ def line_boxes(vault, row: dict[str, Any]) -> list[pixels.Box] | None:
         return None
     fields = _layout(str(vault.path), row["template"], row["page_size"])
     geo = fields.get(row["key"]) if fields else None
-    return fieldwords.crop_line_boxes(geo) if geo else None
+    return fieldwords.crop_line_boxes(row["kind"], geo["bbox"], geo.get("lines")) if geo else None
 
 
 _LAYOUTS: dict[tuple[str, str, str], dict[str, Any] | None] = {}

@@ -10,7 +10,7 @@ the same way.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -31,9 +31,9 @@ def normalise(word: str) -> str:
     return _WORD_EDGE.sub("", word).casefold()
 
 
-def crop_line_boxes(f: dict[str, Any]) -> list[pixels.Box] | None:
+def crop_line_boxes(kind: str, bbox: Sequence[float], lines: Sequence[Sequence[float]] | None) -> list[pixels.Box] | None:
     """The ruled lines of a text field in its stored crop (None for a line field: its ink finds the line)."""
-    return pixels.line_boxes(f, pixels.CROP_MARGIN_PT) if f.get("kind") == "text" else None
+    return pixels.line_boxes(bbox, lines, pixels.CROP_MARGIN_PT) if kind == "text" else None
 
 
 def draft_words(gray: np.ndarray, text: str, line_boxes: list[pixels.Box] | None = None) -> list[wordsplit.Word]:

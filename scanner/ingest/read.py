@@ -295,14 +295,15 @@ def _decode(payload: str | None):
 def _draft_vectors(crop: np.ndarray, text: Any, f: dict[str, Any]) -> np.ndarray | None:
     """Word vectors of the stored crop for search by handwriting, cut as learning and suggestions cut it."""
     try:
-        return fieldwords.draft_vectors(crop, text if isinstance(text, str) else "", fieldwords.crop_line_boxes(f))
+        boxes = fieldwords.crop_line_boxes(f["kind"], f["bbox"], f.get("lines"))
+        return fieldwords.draft_vectors(crop, text if isinstance(text, str) else "", boxes)
     except fieldwords.CUT_ERRORS:
         return None  # searchable by hand after ``inklock reindex``
 
 
 def _line_boxes(f: dict[str, Any]) -> list[pixels.Box] | None:
     """Ruled-line boxes of a line/text field, in pixels relative to its box (what OCR reads)."""
-    return pixels.line_boxes(f)
+    return pixels.line_boxes(f["bbox"], f.get("lines"))
 
 
 def _downscale(gray: np.ndarray, long_side: int) -> np.ndarray:
