@@ -85,13 +85,13 @@ def rebuild(vault) -> dict[str, int]:
     return {"fields": fields, "skipped": len(ids) - fields, "words": words, "drafts": drafts}
 
 
-def index_drafts(vault, limit: int | None = None) -> int:
+def index_drafts(vault) -> int:
     """Cut unconfirmed line/text fields that have no draft vectors from their stored crops; returns how many.
 
     The page worker cuts every field at ingest; this repairs what it could not
     (a vault from before, a crop it failed on), for :func:`rebuild`.
     """
-    return _redraft(vault, handstore.fields_without_drafts(vault.db, limit))
+    return _redraft(vault, handstore.fields_without_drafts(vault.db))
 
 
 def redraft_field(vault, field_id: int) -> int:

@@ -104,11 +104,12 @@ def save_draft_vectors(db: sqlite_utils.Database, field_id: int, crop_id: str, v
                [field_id, crop_id, len(vectors), np.asarray(vectors, np.float16).tobytes()])
 
 
-def fields_without_drafts(db: sqlite_utils.Database, limit: int | None = None) -> list[int]:
-    """Pending line/text fields with a crop but no draft vectors, in crop order."""
-    sql = ("SELECT f.id FROM fields f LEFT JOIN word_drafts d ON d.field_id = f.id WHERE f.status = 'pending' "
-           "AND f.kind IN ('line', 'text') AND f.crop_file IS NOT NULL AND d.field_id IS NULL ORDER BY f.crop_file")
-    return [r[0] for r in db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()]
+def fields_without_drafts(db: sqlite_utils.Database) -> list[int]:
+    """Pending line/text fields with a crop but no draft vectors, in crop order (bundles read together)."""
+    return [r[0] for r in db.execute(
+        "SELECT f.id FROM fields f LEFT JOIN word_drafts d ON d.field_id = f.id WHERE f.status = 'pending' "
+        "AND f.kind IN ('line', 'text') AND f.crop_file IS NOT NULL AND d.field_id IS NULL ORDER BY f.crop_file"
+    ).fetchall()]
 
 
 def save_repaired_drafts(db: sqlite_utils.Database, done: list[tuple[int, str, np.ndarray]]) -> None:
