@@ -35,9 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 HANDWRITING_DEV = ROOT.parent / "shared" / "handwriting-dev"
 
-from scanner.hand import exemplars  # noqa: E402
-from scanner.hand import wordfeatures  # noqa: E402
-from scanner.hand import wordsplit  # noqa: E402
+from scanner.hand import exemplars, fieldwords, wordfeatures, wordsplit  # noqa: E402
+from scanner.hand import index as hand_index  # noqa: E402
 
 if TYPE_CHECKING:
     from scanner.vault.vault import Vault
@@ -74,25 +73,25 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
 
 
-def _index(raw_by_word: list[np.ndarray], labels: list[str], whiten: bool) -> exemplars.ExemplarIndex:
+def _index(raw_by_word: list[np.ndarray], labels: list[str], whiten: bool) -> hand_index.ExemplarIndex:
     """An in-memory exemplar index (the same class the vault uses), filled directly."""
-    index = exemplars.ExemplarIndex()
+    index = hand_index.ExemplarIndex()
     index.ids = np.concatenate([np.full(len(v), i, np.int64) for i, v in enumerate(raw_by_word)])
     index.raw = np.concatenate(raw_by_word).astype(np.float16)
     index.words = {i: (w, norm(w)) for i, w in enumerate(labels)}
-    saved = exemplars.MIN_FIT_ROWS
-    exemplars.MIN_FIT_ROWS = 0 if whiten else 10 ** 12
+    saved = hand_index.MIN_FIT_ROWS
+    hand_index.MIN_FIT_ROWS = 0 if whiten else 10 ** 12
     try:
         index._match_space()
     finally:
-        exemplars.MIN_FIT_ROWS = saved
+        hand_index.MIN_FIT_ROWS = saved
     return index
 
 
 def _identify(index, query_raw: np.ndarray, tta: bool) -> list[tuple[int, float, float]]:
     q = query_raw if tta else query_raw[:, :1]
     n, k, d = q.shape
-    return exemplars._nearest(index, index.space(q.reshape(n * k, d).astype(np.float32)).reshape(n, k, -1))
+    return hand_index._nearest(index, index.space(q.reshape(n * k, d).astype(np.float32)).reshape(n, k, -1))
 
 
 def _r_precision(dist_rows: np.ndarray, relevant_rows: list[np.ndarray]) -> float:
@@ -134,7 +133,7 @@ def gw_bench(small: bool) -> None:
     nn = (hog[recurring] @ hog[ex].T).argmax(axis=1)
     base_acc = float(np.mean(labels[ex][nn] == labels[recurring]))
 
-    def accuracy(whiten: bool, turns: bool, tta: bool) -> tuple[float, list, exemplars.ExemplarIndex]:
+    def accuracy(whiten: bool, turns: bool, tta: bool) -> tuple[float, list, hand_index.ExemplarIndex]:
         vecs = [raw[i] if turns else raw[i][:1] for i in ex]
         index = _index(vecs, [texts[i] for i in ex], whiten)
         found = _identify(index, np.stack([raw[i] for i in long_q]).astype(np.float32), tta)
@@ -151,11 +150,11 @@ def gw_bench(small: bool) -> None:
         acc, found, index = accuracy(*args)
         print(f"    {name:58} {acc:8.3f}")
     # Suggestions as the review page makes them: over every query word of 3+ letters.
-    confs = np.array([exemplars._word_confidence(d, o) for _, d, o in found])
+    confs = np.array([hand_index._word_confidence(d, o) for _, d, o in found])
     right = np.array([norm(index.words[f[0]][0]) == labels[q] for f, q in zip(found, long_q)])
-    made = confs >= exemplars.ACCEPT_CONFIDENCE
+    made = confs >= hand_index.ACCEPT_CONFIDENCE
     rec_mask = np.isin(long_q, recurring)
-    print(f"    suggestions (confidence >= {exemplars.ACCEPT_CONFIDENCE}): made for {made.mean():.1%} of all query words "
+    print(f"    suggestions (confidence >= {hand_index.ACCEPT_CONFIDENCE}): made for {made.mean():.1%} of all query words "
           f"({made[rec_mask].mean():.1%} of recurring, {made[~rec_mask].mean():.1%} of never-seen words); "
           f"right {right[made].mean():.1%} of the time")
     for lo, hi in ((0.5, 0.7), (0.7, 0.85), (0.85, 1.01)):
@@ -196,10 +195,10 @@ def clinician_bench(small: bool) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from forms.geometry import layout
     from forms.model import get_template
-    from scanner.vault import store
     from scanner.ingest.ocr import OcrEngine
     from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult, _line_boxes
     from scanner.ingest.register import PX_PER_PT
+    from scanner.vault import store
     from scanner.vault.search import Searcher
     from scanner.vault.vault import Vault
     from tools.synth.handwriting import random_writer, write_line
@@ -251,8 +250,12 @@ def clinician_bench(small: bool) -> None:
                         lines = _session_lines(rng, n_lines[f.key])
                         img, draft, conf = crop(f.key, lines)
                         truth[(number, f.key)] = " ".join(lines)
+                        # As the page worker reads it: the crop, and its word vectors for search by hand.
+                        g = geo[f.key]
+                        boxes = fieldwords.crop_line_boxes(f.kind, g["bbox"], g.get("lines"))
+                        vectors = fieldwords.draft_vectors(img, draft, boxes)
                         reads.append(FieldRead(f.key, f.kind, f.privacy, page.number, draft, conf, [],
-                                               cv2.imencode(".png", img)[1].tobytes()))
+                                               cv2.imencode(".png", img)[1].tobytes(), draft_vectors=vectors))
                 if reads:
                     store.save_page(vault, PageResult("identified", "bench.pdf", secrets.token_hex(32), 0,
                                                       template="session", page=page.number, page_size="letter",
@@ -343,7 +346,7 @@ def scale_bench(small: bool) -> None:
     # 50,000 words made from the sample's vectors with noise: the matrix is what costs time and space.
     base = vecs[rng.integers(len(vecs), size=words)]
     raw = (base + rng.normal(0, 0.05 * float(np.abs(vecs).mean()), base.shape)).astype(np.float16)
-    index = exemplars.ExemplarIndex()
+    index = hand_index.ExemplarIndex()
     index.ids = np.repeat(np.arange(words, dtype=np.int64), raw.shape[1])
     index.raw = raw.reshape(-1, raw.shape[2])
     index.words = {i: (f"w{i % 5000}", f"w{i % 5000}") for i in range(words)}
@@ -354,8 +357,8 @@ def scale_bench(small: bool) -> None:
     times = []
     for _ in range(5):
         t = time.perf_counter()
-        found = exemplars._nearest(index, exemplars._query_vectors(index, query_words))
-        [exemplars._word_confidence(d, o) for _, d, o in found]
+        found = hand_index._nearest(index, hand_index._query_vectors(index, query_words))
+        [hand_index._word_confidence(d, o) for _, d, o in found]
         times.append(time.perf_counter() - t)
     assert index.raw is not None and index.matched is not None
     stored = index.raw.nbytes

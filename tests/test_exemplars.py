@@ -16,12 +16,11 @@ import pytest
 from forms.geometry import layout
 from forms.model import get_template
 from forms.payload import new_sheet_id
-from scanner.hand import exemplars
-from scanner.notes import progress as notes
-from scanner.vault import store
-from scanner.hand import wordsplit
+from scanner.hand import exemplars, fieldwords, wordsplit
 from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult
 from scanner.ingest.register import PX_PER_PT
+from scanner.notes import progress as notes
+from scanner.vault import store
 from tools.synth.handwriting import Writer, handwriting_fonts, write_line
 
 TINY_PNG = cv2.imencode(".png", np.full((4, 4), 255, np.uint8))[1].tobytes()
@@ -70,8 +69,17 @@ def empty(f):
     return {"checkbox": False, "scale": None}.get(f.kind, ([] if f.multiple else None) if f.kind == "choice" else "")
 
 
+def draft_vectors(kind: str, key: str, draft, crop: bytes):
+    """What the page worker puts on a line/text field's read: the word vectors of its crop."""
+    if kind not in fieldwords.LEARN_KINDS:
+        return None
+    gray = cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_GRAYSCALE)
+    f = GEO[key]
+    return fieldwords.draft_vectors(gray, draft, fieldwords.crop_line_boxes(kind, f["bbox"], f.get("lines")))
+
+
 def add_session(vault, crops: dict[str, tuple[str, bytes, float]], number: int = 1) -> int:
-    """A scanned session; ``crops``: key -> (OCR draft, crop PNG, confidence); other fields empty."""
+    """A scanned session as the writer stores it; ``crops``: key -> (OCR draft, crop PNG, confidence); others empty."""
     template = get_template("session")
     sheet_id = new_sheet_id()
     session = store.register_sheet(vault, sheet_id=sheet_id, template="session", template_version=template.version,
@@ -81,7 +89,8 @@ def add_session(vault, crops: dict[str, tuple[str, bytes, float]], number: int =
         assert page.number is not None
         for f in page.fields:
             draft, crop, conf = crops.get(f.key, (empty(f), TINY_PNG, 0.95))
-            reads.append(FieldRead(f.key, f.kind, f.privacy, page.number, draft, conf, [], crop))
+            reads.append(FieldRead(f.key, f.kind, f.privacy, page.number, draft, conf, [], crop,
+                                   draft_vectors=draft_vectors(f.kind, f.key, draft, crop)))
         result = PageResult("identified", "synthetic.pdf", f"{sheet_id:0<64}", page.number - 1, template="session",
                             page=page.number, page_size="letter", sheet_id=sheet_id, image_jpeg=TINY_PNG,
                             fields=reads)
@@ -238,6 +247,19 @@ def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
                         number=3)
     hits = exemplars.search_by_hand(vault, ["nightmares"], limit=10)
     assert [h[0] for h in hits] == [field_id(vault, draft, "plan")]
+    # The writer stored the worker's vectors; the repair behind reindex cuts the stored crops the same way.
+    stored = dict(vault.db.execute("SELECT field_id, vectors FROM word_drafts").fetchall())
+    with store.transaction(vault.db):
+        vault.db.execute("DELETE FROM word_drafts")
+    assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == []
+    assert exemplars.index_drafts(vault) == len(stored)
+    assert dict(vault.db.execute("SELECT field_id, vectors FROM word_drafts").fetchall()) == stored
+    assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == hits
+    # A confirmed field is no draft; reopened, it is cut again from its crop and found again.
+    store.confirm_field(vault, draft, "plan", value="nightmares")
+    assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == []
+    store.reopen_field(vault, draft, "plan")
+    assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == hits
     results = Searcher(vault.db, vault=vault).search("nightmares")
     matches = {(r["session"], r["field"]): r for r in results}
     assert matches[(first, "focus")]["match"] == "exact"

@@ -256,3 +256,26 @@ def test_other_readings_are_stored_for_handwritten_text(day_vault, cli):
     assert others, "no field of the sample day had a second reading"
     assert all(kind in ("line", "text") and alternative.strip() and alternative != json.loads(value)
                for kind, value, alternative in others)
+
+
+def test_the_page_worker_cuts_the_handwriting_and_the_writer_stores_it(day_vault, cli, monkeypatch):
+    """Search by hand needs no pass after ingest that decrypts the crops again: the vectors come with the page."""
+    from scanner.hand import crops, exemplars
+    from scanner.vault import store
+
+    def no_read_back(*_a, **_k):
+        raise AssertionError("a stored crop was decrypted again for the hand during ingest")
+
+    monkeypatch.setattr(crops, "crop", no_read_back)
+    assert cli("ingest", SAMPLES / "day.pdf").code == 0
+    monkeypatch.undo()
+    fields = day_vault.db.execute("SELECT id, crop_file FROM fields WHERE kind IN ('line', 'text')").fetchall()
+    drafts = {r[0]: r[1:] for r in day_vault.db.execute("SELECT field_id, crop_file, words, vectors FROM word_drafts")}
+    assert fields and {fid: crop for fid, crop in fields} == {fid: d[0] for fid, d in drafts.items()}
+    assert sum(d[1] for d in drafts.values()) > 0
+    # The repair behind `inklock reindex` cuts the stored crops exactly as the worker cut them in memory.
+    with store.transaction(day_vault.db):
+        day_vault.db.execute("DELETE FROM word_drafts")
+    assert exemplars.index_drafts(day_vault) == len(fields)
+    again = {r[0]: r[1:] for r in day_vault.db.execute("SELECT field_id, crop_file, words, vectors FROM word_drafts")}
+    assert again == drafts

@@ -46,7 +46,7 @@ def describe(image: np.ndarray) -> np.ndarray:
     u8 = np.clip(fixed * 255.0, 0, 255).astype(np.uint8)
     parts = []
     for cell in CELLS:
-        v = np.sqrt(np.maximum(_hog(cell).compute(u8).ravel(), 0.0))  # Hellinger: tames strong edges
+        v = np.sqrt(np.maximum(np.asarray(_hog(cell).compute(u8)).ravel(), 0.0))  # Hellinger: tames strong edges
         parts.append(v / (np.linalg.norm(v) + 1e-6))
     return np.concatenate(parts).astype(np.float32)
 
@@ -60,7 +60,7 @@ def _tight(image: np.ndarray) -> np.ndarray:
 
 def turned(image: np.ndarray, degrees: float) -> np.ndarray:
     """The word rotated about its centre, cropped to its ink again."""
-    h, w = image.shape
+    h = image.shape[0]
     pad = int(h * 0.6) + 4
     big = cv2.copyMakeBorder(image.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     m = cv2.getRotationMatrix2D((big.shape[1] / 2.0, big.shape[0] / 2.0), degrees, 1.0)

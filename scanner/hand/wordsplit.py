@@ -251,7 +251,8 @@ def _split_lines(per_line, count: int | None) -> list[list[list[int]]] | None:
         spans_of.append([(int(stats[i, cv2.CC_STAT_LEFT]), int(stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH]))
                          for i in comps])
     if count is None:
-        return [_groups(spans, xh, None) for spans, (_, _, xh) in zip(spans_of, per_line)]
+        free = [_groups(spans, xh, None) for spans, (_, _, xh) in zip(spans_of, per_line)]
+        return [g for g in free if g is not None]  # never None without a count
     # Each line holds at least one word; the words left over go to the widest
     # gaps (in x-heights, so lines written larger or smaller compare fairly).
     extra = count - len(per_line)

@@ -317,24 +317,8 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress, str
         for end in (alive, parent_pipe):
             if end is not None:
                 end.close()
-    if summary.identified:
-        stamp = time.perf_counter()
-        _index_words(vault, summary)
-        summary.stage_seconds["words"] = time.perf_counter() - stamp
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _index_words(vault, summary: IngestSummary) -> None:
-    """Cut the new drafts into word images for search by the clinician's own hand."""
-    from scanner.hand import exemplars
-
-    try:
-        exemplars.index_drafts(vault, limit=None)
-    except exemplars.LEARN_ERRORS as exc:
-        # Search by handwriting is an extra: the pages themselves are stored.
-        summary.problems.append(f"Handwriting search was not updated ({type(exc).__name__}); "
-                                "run 'inklock reindex' to retry.")
 
 
 # -- pages placed by hand in review ----------------------------------------------
@@ -402,6 +386,4 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
         outcome = store.save_page(vault, result)
         vault.db.execute("UPDATE unmatched SET status = 'assigned', guess = ? WHERE id = ? AND status = 'open'",
                          [store.dumps(guess), unmatched_id])
-    words = IngestSummary()
-    _index_words(vault, words)
-    return {**outcome, "unmatched_id": unmatched_id, "problems": words.problems}
+    return {**outcome, "unmatched_id": unmatched_id}

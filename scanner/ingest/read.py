@@ -14,12 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from scanner import pixels
+from scanner.hand import fieldwords
 from scanner.ingest import register as reg
 from scanner.ingest.omr import read_marks
+from scanner.pixels import CROP_MARGIN_PT
 
 from scanner.values import HAND_KINDS, MARK_KINDS
 JPEG_QUALITY = 85
-CROP_MARGIN_PT = 3.0
 # A value read from a badly registered page is never trusted above this.
 POOR_REGISTRATION_CAP = 0.5
 # The header crop reaches this far above the boxes, to include their printed labels.
@@ -37,6 +39,9 @@ class FieldRead:
     flags: list[str]
     crop_png: bytes
     raw: dict[str, Any] = field(default_factory=dict)
+    # Line/text fields: the draft's word vectors for search by hand (scanner.hand.fieldwords),
+    # cut here from the crop in memory; the writer stores them with the page.
+    draft_vectors: np.ndarray | None = None
 
 
 @dataclass
@@ -205,6 +210,7 @@ class Reader:
         kind = f["kind"]
         crop = reg.crop(page, f["bbox"], CROP_MARGIN_PT)
         raw: dict[str, Any] = {}
+        vectors = None
         if kind in MARK_KINDS:
             marks = read_marks(page, f)
             value, confidence, flags = marks.value, marks.confidence, marks.flags
@@ -222,10 +228,9 @@ class Reader:
                 raw["ocr_raw"] = res.raw_text
             if res.alternative:
                 raw["alternative"] = res.alternative
-            if value:
-                raw["draft_words"] = _draft_words(crop, value, f)
+            vectors = _draft_vectors(crop, value, f)
         return FieldRead(f["key"], kind, f["privacy"], page_no, value, float(confidence), list(flags),
-                         encode_png(crop), raw)
+                         encode_png(crop), raw, vectors)
 
     def _unmatched(self, result: PageResult, gray: np.ndarray, why: str, t: dict[str, float],
                    guess: dict[str, Any] | None = None) -> PageResult:
@@ -287,34 +292,18 @@ def _decode(payload: str | None):
         return None
 
 
-def _draft_words(crop: np.ndarray, text: str, f: dict[str, Any]) -> tuple[int, bytes] | None:
-    """Word vectors of the draft for search by handwriting, cut here in the worker."""
-    from scanner.hand import exemplars
-
-    boxes = _line_boxes(f)
-    if boxes:
-        # _line_boxes are relative to the bbox; the stored crop has a margin around it.
-        m = round(CROP_MARGIN_PT * reg.PX_PER_PT)
-        x0, y0, _x1, _y1 = reg.to_px(f["bbox"])
-        dx, dy = min(m, x0 + m), min(m, y0 + m)
-        boxes = [(a + dx, b + dy, c + dx, d + dy) for a, b, c, d in boxes]
+def _draft_vectors(crop: np.ndarray, text: Any, f: dict[str, Any]) -> np.ndarray | None:
+    """Word vectors of the stored crop for search by handwriting, cut as learning and suggestions cut it."""
     try:
-        return exemplars.draft_vectors(crop, text, boxes)
-    except exemplars.LEARN_ERRORS:
-        return None  # the writer leaves it to index_drafts
+        boxes = fieldwords.crop_line_boxes(f["kind"], f["bbox"], f.get("lines"))
+        return fieldwords.draft_vectors(crop, text if isinstance(text, str) else "", boxes)
+    except fieldwords.CUT_ERRORS:
+        return None  # searchable by hand after ``inklock reindex``
 
 
-def _line_boxes(f: dict[str, Any]) -> list[tuple[int, int, int, int]] | None:
-    """Ruled-line boxes of a text field, in pixels relative to its crop."""
-    lines = f.get("lines")
-    if not lines or not isinstance(lines[0], (list, tuple)) or len(lines[0]) != 4:
-        return None
-    x0, y0, _x1, _y1 = reg.to_px(f["bbox"])
-    boxes = []
-    for lb in lines:
-        a, b, c, d = reg.to_px(lb)
-        boxes.append((a - x0, b - y0, c - x0, d - y0))
-    return boxes
+def _line_boxes(f: dict[str, Any]) -> list[pixels.Box] | None:
+    """Ruled-line boxes of a line/text field, in pixels relative to its box (what OCR reads)."""
+    return pixels.line_boxes(f["bbox"], f.get("lines"))
 
 
 def _downscale(gray: np.ndarray, long_side: int) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Markers first (their ids give template, page and orientation), then a homography
 from every detected marker corner onto the template's geometry, then the QR code
-read from the straightened page. This module is the one boundary between PDF
-points (the template) and pixels (the scan).
+read from the straightened page. PDF points (the template) become pixels of the
+straightened page at one scale, :mod:`scanner.pixels`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-WORK_DPI = 200.0
-PX_PER_PT = WORK_DPI / 72.0
+from scanner.pixels import PX_PER_PT, WORK_DPI, to_px  # noqa: F401  (reg.to_px, reg.WORK_DPI: one scale)
+
 # Registration error (RMS of marker corners, px at WORK_DPI) above which a page is
 # flagged: 4 px is 0.5 mm, a quarter of the smallest box inset.
 POOR_REGISTRATION_PX = 4.0
@@ -163,12 +163,6 @@ def warp(gray: np.ndarray, reg: Registration) -> np.ndarray:
     """The straightened page at WORK_DPI, paper white where the scan had nothing."""
     return cv2.warpPerspective(gray, reg.homography, reg.size_px, flags=cv2.INTER_AREA,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=255)
-
-
-def to_px(bbox: list[float]) -> tuple[int, int, int, int]:
-    """A bbox in PDF points to integer pixel bounds on the registered page."""
-    x0, y0, x1, y1 = (v * PX_PER_PT for v in bbox)
-    return int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))
 
 
 def crop(page: np.ndarray, bbox: list[float], margin_pt: float = 0.0) -> np.ndarray:

@@ -9,26 +9,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from scanner.errors import BadInput, Refused
-
-
-@contextmanager
-def transaction(db) -> Iterator[None]:
-    """One explicit transaction (works whatever the connection's isolation level)."""
-    conn = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+from scanner.vault import handstore
+from scanner.vault.db import transaction  # noqa: F401  (store.transaction: the one way to write several rows)
 
 
 def now() -> str:
@@ -279,11 +264,8 @@ def sweep_unreferenced_files(vault, min_age_s: float = 600.0) -> int:
 
 def _store_draft_words(db, field_id: int, crop_id: str, read) -> None:
     """Word vectors the page worker cut from a pending draft (search by handwriting)."""
-    words = read.raw.get("draft_words")
-    if words:
-        from scanner.hand.exemplars import store_draft_vectors
-
-        store_draft_vectors(db, field_id, crop_id, words[0], words[1])
+    if read.draft_vectors is not None:
+        handstore.save_draft_vectors(db, field_id, crop_id, read.draft_vectors)
 
 
 # -- reading back -------------------------------------------------------------
@@ -430,8 +412,8 @@ def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
                       f"add an addendum instead (inklock addendum {sheet['id']} --text \"...\").")
 
 
-def _learn_hand(vault, field_id: int) -> None:
-    """Teach the exemplar index this confirmed field's words (issue #7).
+def _learn_hand(vault, field_id: int, reopened: bool = False) -> None:
+    """Teach the exemplar index this confirmed field's words (issue #7); cut a reopened one for search by hand.
 
     Learning is a bonus on top of a confirmation that is already committed: a
     crop that cannot be read back or split must never undo or fail it
@@ -445,7 +427,10 @@ def _learn_hand(vault, field_id: int) -> None:
         logging.getLogger(__name__).warning("Handwriting learning is unavailable: %s", exc)
         return
     try:
-        exemplars.learn_field(vault, field_id)
+        if reopened:
+            exemplars.redraft_field(vault, field_id)
+        else:
+            exemplars.learn_field(vault, field_id)
     except exemplars.LEARN_ERRORS as exc:
         logging.getLogger(__name__).warning("Could not learn the handwriting of field %s: %s",
                                             field_id, type(exc).__name__)
@@ -465,6 +450,7 @@ def reopen_field(vault, session: str | int, key: str) -> None:
                          [row[0]])
         vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                          [row[0], now(), "reopen", row[1], None])
+    _learn_hand(vault, row[0], reopened=True)
 
 
 # -- keep as handwritten (SPEC section 6, issue 14) -------------------------------------
