@@ -17,10 +17,10 @@ from typing import Any
 from scanner.review import risk
 from scanner.vault import store
 from scanner.errors import BadInput, UsageError
+from scanner.values import CLIENT_CODE, check_client, check_session, shown  # noqa: F401  -- printing.check_client etc.
 
 # CUPS queue names: printable, no space, '/' or '#' (and never an option).
 PRINTER_NAME = re.compile(r"[A-Za-z0-9_.@:+-][A-Za-z0-9_.@:+=-]{0,127}")
-CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
 
 
 @dataclass
@@ -31,19 +31,6 @@ class SheetRequest:
     session: int | None
 
 
-def shown(text: str, limit: int = 40) -> str:
-    """A value as it may appear in a one-line message: control characters made visible, long ones cut."""
-    text = "".join(c if c.isprintable() else "?" for c in str(text))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def check_client(code: str, where: str = "") -> str:
-    if not CLIENT_CODE.fullmatch(code or ""):
-        raise BadInput(f"{where}'{shown(code)}' is not a client code: use up to 24 letters, digits, '.', '_' or '-' "
-                       "(a code, never a name).")
-    return code
-
-
 def check_date(text: str | None, where: str = "") -> str:
     if text is None or text == "":
         return Date.today().isoformat()
@@ -51,15 +38,6 @@ def check_date(text: str | None, where: str = "") -> str:
         return Date.fromisoformat(text.strip()).isoformat()
     except ValueError:
         raise BadInput(f"{where}'{shown(text)}' is not a date; use YYYY-MM-DD.") from None
-
-
-def check_session(text: Any, where: str = "") -> int | None:
-    if text is None or str(text).strip() == "":
-        return None
-    t = str(text).strip()
-    if not t.isdigit() or not 0 < int(t) < 10000:
-        raise BadInput(f"{where}'{shown(t)}' is not a session number (1 to 9999).")
-    return int(t)
 
 
 def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest]:
