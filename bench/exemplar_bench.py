@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -286,7 +287,7 @@ def clinician_bench(small: bool) -> None:
             ids[vault.db.execute("SELECT f.id FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id WHERE s.id = ? "
                                  "AND f.key = ?", [n, k]).fetchone()[0]] = (n, k)
         rp_hand, rp_text, rp_both = [], [], []
-        searcher = Searcher(vault.db, vault=vault)
+        searcher = Searcher(vault.db, hand=partial(exemplars.search_by_hand, vault))
         for w in sorted(seen):
             if len(w) < 3:
                 continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 
 import cv2
 import numpy as np
@@ -237,7 +238,7 @@ def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
                         number=3)
     hits = exemplars.search_by_hand(vault, ["nightmares"], limit=10)
     assert [h[0] for h in hits] == [field_id(vault, draft, "plan")]
-    results = Searcher(vault.db, vault=vault).search("nightmares")
+    results = Searcher(vault.db, hand=partial(exemplars.search_by_hand, vault)).search("nightmares")
     matches = {(r["session"], r["field"]): r for r in results}
     assert matches[(first, "focus")]["match"] == "exact"
     hand_hit = matches[(draft, "plan")]

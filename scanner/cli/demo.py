@@ -66,6 +66,9 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
     from scanner.vault import store
     from scanner.ingest.pipeline import ingest
     from scanner.notes.printing import SheetRequest, print_packet
+    from functools import partial
+
+    from scanner.hand import exemplars
     from scanner.vault.search import search
     from scanner.vault.vault import Vault
 
@@ -127,7 +130,7 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
         say("")
         word = _search_word(expected, layouts)
         if word:
-            hits = search(vault, word)
+            hits = search(vault, word, hand=partial(exemplars.search_by_hand, vault))
             figures["search_word"], figures["search_hits"] = word, len(hits)
             say(f"7. Searched the vault for the handwritten word '{word}': {len(hits)} result(s)")
             for hit in hits[:3]:

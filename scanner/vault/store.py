@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from scanner.errors import BadInput, Refused
+from scanner.vault.searchindex import label_rows
 
 
 @contextmanager
@@ -76,35 +77,6 @@ def get_sheet(vault, session: str | int) -> dict[str, Any]:
     if not rows:
         raise BadInput(f"There is no session {text} in this vault; 'inklock sessions' lists them.")
     return rows[0]
-
-
-def label_rows(template) -> list[tuple[str, str, str, str]]:
-    """(template, key, option value, words) for the tick answers a search should know by their label.
-
-    A risk-screen answer gives its field's label ("Suicidal ideation", and the
-    option's label where it differs from its value); a checkbox its label,
-    under the value 'yes'; another choice option its own label where that
-    differs from its value (its value is indexed already). A "none" answer has
-    no words: it must not be found by "suicidal". Other field labels are left
-    out on purpose: "Mood, reported" on every session would only add noise.
-    """
-    from scanner.review.risk import is_risk_field
-
-    out = []
-    for f in template.fields:
-        label = " ".join((f.label or "").split())
-        if f.kind == "checkbox":
-            out.append((template.name, f.key, "yes", label))
-        elif f.kind == "choice":
-            risky = is_risk_field(f)
-            for o in f.options or ():
-                if str(o.value).strip().lower() == "none":
-                    continue
-                own = str(o.label or o.value)
-                words = " ".join(w for w in (label if risky else "", own if own != str(o.value) else "") if w)
-                if words:
-                    out.append((template.name, f.key, str(o.value), words))
-    return out
 
 
 def save_labels(db, template) -> bool:
