@@ -186,6 +186,7 @@ def clinician_bench(small: bool) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from forms.geometry import layout
     from forms.model import get_template
+    from scanner.review import confirm
     from scanner.vault import store
     from scanner.ingest.ocr import OcrEngine
     from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult, _line_boxes
@@ -247,7 +248,7 @@ def clinician_bench(small: bool) -> None:
             sessions.append(number)
         for number in sessions[:confirmed]:
             for key in keys:
-                store.confirm_field(vault, number, key, value=truth[(number, key)])
+                confirm.confirm_field(vault, number, key, value=truth[(number, key)])
         st = exemplars.stats(vault)
         print(f"(b) simulated clinician ({writer.font.family}): {confirmed} sessions confirmed -> {st['words']} exemplar "
               f"words ({st['distinct']} distinct) from {st['fields']} of {confirmed * len(keys)} fields; "

@@ -69,6 +69,7 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
     from functools import partial
 
     from scanner.hand import exemplars
+    from scanner.review.confirm import confirm_field
     from scanner.vault.search import search
     from scanner.vault.vault import Vault
 
@@ -115,11 +116,11 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
         corrected = 0
         for f in shown["fields"]:
             if f["key"] in written and compare({f["key"]: written[f["key"]]}, [f])[0] == 0:
-                store.confirm_field(vault, shown["session"], f["key"], field_layout=layouts[f["key"]],
-                                    typed=_as_typed(written[f["key"]]))
+                confirm_field(vault, shown["session"], f["key"], field_layout=layouts[f["key"]],
+                              typed=_as_typed(written[f["key"]]))
                 corrected += 1
             else:
-                store.confirm_field(vault, shown["session"], f["key"])
+                confirm_field(vault, shown["session"], f["key"])
         say(f"5. Confirmed session {shown['session']} ({sheet['client']}) field by field: "
             f"{len(shown['fields']) - corrected} accepted as read, {corrected} corrected")
         note_path = notes.write_note(vault, shown["session"], "soap", work / "note.md")

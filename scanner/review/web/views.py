@@ -14,6 +14,7 @@ from flask import Flask, Response, abort, current_app, jsonify, make_response, r
 
 from scanner.notes import progress as notes
 from scanner.review import risk
+from scanner.review.confirm import confirm_field
 from scanner.vault import store
 from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
 from scanner.review.web import blanks, notepage, searchpage, unmatched
@@ -308,7 +309,7 @@ def confirm(session: int, key: str) -> Response:
         data = _session_data(vault, session)
         row = _field_row(data, key)
         value = _parse(row, body.get("typed"), data["layout"])
-        done = store.confirm_field(vault, data["sheet"]["id"], key, value=value)
+        done = confirm_field(vault, data["sheet"]["id"], key, value=value)
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "key": key, "status": "confirmed", "action": done["action"],
                     "text": fv.as_text(row["kind"], value), **counts})
@@ -336,7 +337,7 @@ def confirm_many(session: int) -> Response:
         for row, _ in parsed:  # a signed session's progress field refuses the whole batch, before any change
             store.refuse_if_signed(vault, data["sheet"], row["key"])
         for row, value in parsed:
-            store.confirm_field(vault, data["sheet"]["id"], row["key"], value=value)
+            confirm_field(vault, data["sheet"]["id"], row["key"], value=value)
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "confirmed": [r["key"] for r, _ in parsed],
                     "texts": {r["key"]: fv.as_text(r["kind"], v) for r, v in parsed}, **counts})
