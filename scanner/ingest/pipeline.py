@@ -199,7 +199,7 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress, str
     summary = IngestSummary()
     store.sweep_unreferenced_files(vault)  # what an earlier, interrupted run may have stranded
     sizes = store.sheet_sizes(vault)
-    abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
+    abbreviations = {r["short"]: r["long"] for r in store.abbreviation_rows(vault)}
     blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read
     if workers > 1:
         # Not fork: a process that has already run OpenCV or OpenMP threads (a test
@@ -366,10 +366,9 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
     from scanner.errors import BadInput
     from scanner.ingest.read import encode_jpeg
 
-    rows = list(vault.db.query("SELECT * FROM unmatched WHERE id = ?", [unmatched_id]))
-    if not rows:
+    row = store.unmatched_row(vault, unmatched_id)
+    if row is None:
         raise BadInput(f"There is no unmatched page {unmatched_id}.")
-    row = rows[0]
     if row["status"] != "open":
         raise BadInput(f"Unmatched page {unmatched_id} was already {row['status']}.")
     sheet = store.get_sheet(vault, sheet_id)
@@ -388,7 +387,7 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
     if registration.page != page:
         raise BadInput(f"The corner markers of unmatched page {unmatched_id} show page {registration.page} of the "
                        f"form, not page {page}; assign it as page {registration.page}.")
-    abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
+    abbreviations = {r["short"]: r["long"] for r in store.abbreviation_rows(vault)}
     reader = Reader(registry, {sheet["sheet_id"]: sheet["page_size"]}, codes, abbreviations)
     straight = reg.warp(gray, registration)
     layout = registry.page_layout(registration.template, registration.page, registration.page_size)
@@ -406,8 +405,7 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
     # One transaction: the page is stored and the unmatched row closed together, or neither.
     with store.transaction(vault.db):
         outcome = store.save_page(vault, result)
-        vault.db.execute("UPDATE unmatched SET status = 'assigned', guess = ? WHERE id = ? AND status = 'open'",
-                         [store.dumps(guess), unmatched_id])
+        store.close_unmatched(vault, unmatched_id, "assigned", guess)
     words = IngestSummary()
     _index_words(vault, words)
     return {**outcome, "unmatched_id": unmatched_id, "problems": words.problems}

@@ -74,8 +74,7 @@ def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest
 
 
 def next_session_number(vault, client: str) -> int:
-    row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ?", [client]).fetchone()
-    return int(row[0] or 0) + 1
+    return int(store.last_session_number(vault, client) or 0) + 1
 
 
 def carry_values(vault, client: str, before: str | None, template) -> dict[str, tuple[str, str]]:
@@ -91,15 +90,8 @@ def carry_values(vault, client: str, before: str | None, template) -> dict[str, 
     fields = {f.key: f for f in template.fields if f.carry_forward}
     if not fields:
         return {}
-    marks = ",".join("?" for _ in fields)
-    sql = (f"SELECT f.key, f.confirmed_value, s.date FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
-           f"WHERE s.client = ? AND f.status = 'confirmed' AND f.key IN ({marks}) AND s.date IS NOT NULL")
-    params: list[Any] = [client, *fields]
-    if before:
-        sql += " AND s.date < ?"
-        params.append(before)
     latest: dict[str, tuple[Any, str]] = {}
-    for row in vault.db.query(sql + " ORDER BY s.date DESC, s.id DESC", params):
+    for row in store.confirmed_before(vault, client, fields, before):
         latest.setdefault(row["key"], (store.loads(row["confirmed_value"]), row["date"]))
     return {key: (_carry_text(fields[key], value), when) for key, (value, when) in latest.items()
             if value not in (None, "", [], False) and _carry_text(fields[key], value)}

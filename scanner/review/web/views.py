@@ -259,10 +259,10 @@ def page_image(session: int, page: int) -> Response:
 
 def crop(field_id: int) -> Response:
     with _state().holder.use() as vault:
-        row = vault.db.execute("SELECT crop_file FROM fields WHERE id = ?", [field_id]).fetchone()
-        if row is None or not row[0]:
+        crop_file = store.crop_file(vault, field_id)
+        if crop_file is None:
             abort(404)
-        data = vault.get_file(row[0])
+        data = vault.get_file(crop_file)
     return _image(data, "image/png")
 
 
@@ -289,10 +289,7 @@ def _parse(row: dict[str, Any], typed: Any, layout: dict[str, Any] | None) -> An
 
 
 def _counts(vault, sheet_id: str) -> dict[str, int]:
-    row = vault.db.execute(
-        "SELECT SUM(status = 'pending' AND kept_at IS NULL), SUM(status = 'pending' AND privacy = 'progress') "
-        "FROM fields WHERE sheet_id = ?", [sheet_id]).fetchone()
-    return {"pending": int(row[0] or 0), "progress_pending": int(row[1] or 0)}
+    return store.field_counts(vault, sheet_id)
 
 
 def _field_row(data: dict[str, Any], key: str) -> dict[str, Any]:
