@@ -12,6 +12,8 @@ any module that imports sqlite-utils keeps that true.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlcipher3
@@ -54,6 +56,22 @@ def connect(path: Path, raw_key: bytes) -> sqlite_utils.Database:
         conn.close()
         raise VaultDamaged(f"The database {path} cannot be decrypted or read ({exc}).") from exc
     return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """One explicit transaction (works whatever the connection's isolation level)."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def is_plain_sqlite(path: Path) -> bool:

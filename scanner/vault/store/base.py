@@ -1,27 +1,13 @@
-"""What every store module shares: one explicit transaction, the clock, and JSON columns."""
+"""What every store module shares: one explicit transaction (:func:`scanner.vault.db.transaction`), the clock,
+and JSON columns."""
 
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
-
-@contextmanager
-def transaction(db) -> Iterator[None]:
-    """One explicit transaction (works whatever the connection's isolation level)."""
-    conn = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+from scanner.vault.db import transaction  # noqa: F401  (store.transaction: the one way to write several rows)
 
 
 def now() -> str:

@@ -184,8 +184,8 @@ def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
                       f"add an addendum instead (inklock addendum {sheet['id']} --text \"...\").")
 
 
-def reopen_field(vault, session: str | int, key: str) -> None:
-    """Deliberately return a confirmed field to pending (the edit trail keeps what it was)."""
+def reopen_field(vault, session: str | int, key: str) -> int:
+    """Deliberately return a confirmed field to pending (the edit trail keeps what it was); returns its id."""
     sheet = get_sheet(vault, session)
     row = vault.db.execute("SELECT id, confirmed_value FROM fields WHERE sheet_id = ? AND key = ?",
                            [sheet["sheet_id"], key]).fetchone()
@@ -198,6 +198,7 @@ def reopen_field(vault, session: str | int, key: str) -> None:
                          [row[0]])
         vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                          [row[0], now(), "reopen", row[1], None])
+    return int(row[0])
 
 
 # -- keep as handwritten (SPEC section 6, issue 14) -------------------------------------

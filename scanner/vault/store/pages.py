@@ -155,9 +155,9 @@ def save_page(vault, result) -> dict[str, Any]:
 
 
 def _save_draft_vectors(db, field_id: int, crop_id: str, read) -> None:
-    """The word vectors the page worker cut from a pending draft, if it did (search by handwriting)."""
-    vectors = read.raw.get("draft_words")
-    if vectors:
+    """The word vectors the page worker put on a pending field's read, if it did (search by handwriting)."""
+    vectors = getattr(read, "draft_vectors", None)  # FieldRead.draft_vectors (the hand helper adds it)
+    if vectors is not None:
         handstore.save_draft_vectors(db, field_id, crop_id, vectors)
 
 
