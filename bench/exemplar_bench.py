@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,6 +196,7 @@ def clinician_bench(small: bool) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from forms.geometry import layout
     from forms.model import get_template
+    from scanner.review import confirm
     from scanner.ingest.ocr import OcrEngine
     from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult, _line_boxes
     from scanner.ingest.register import PX_PER_PT
@@ -263,7 +265,7 @@ def clinician_bench(small: bool) -> None:
             sessions.append(number)
         for number in sessions[:confirmed]:
             for key in keys:
-                store.confirm_field(vault, number, key, value=truth[(number, key)])
+                confirm.confirm_field(vault, number, key, value=truth[(number, key)])
         st = exemplars.stats(vault)
         print(f"(b) simulated clinician ({writer.font.family}): {confirmed} sessions confirmed -> {st['words']} exemplar "
               f"words ({st['distinct']} distinct) from {st['fields']} of {confirmed * len(keys)} fields; "
@@ -303,7 +305,7 @@ def clinician_bench(small: bool) -> None:
             ids[vault.db.execute("SELECT f.id FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id WHERE s.id = ? "
                                  "AND f.key = ?", [n, k]).fetchone()[0]] = (n, k)
         rp_hand, rp_text, rp_both = [], [], []
-        searcher = Searcher(vault.db, vault=vault)
+        searcher = Searcher(vault.db, hand=partial(exemplars.search_by_hand, vault))
         for w in sorted(seen):
             if len(w) < 3:
                 continue

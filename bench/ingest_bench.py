@@ -244,11 +244,14 @@ def handwritten_words(expected: list[dict]) -> list[tuple[dict, str, str]]:
 
 def recall_inklock(vault_dir: Path, words) -> float:
     """Share of handwritten words a search finds in their own field, before any confirmation."""
+    from functools import partial
+
+    from scanner.hand import exemplars
     from scanner.vault.search import Filters, Searcher
     from scanner.vault.vault import Vault
 
     vault = Vault.open(vault_dir, "bench-passphrase")
-    searcher = Searcher(vault.db, vault=vault)
+    searcher = Searcher(vault.db, hand=partial(exemplars.search_by_hand, vault))
     found = 0
     for e, key, word in words:
         hits = searcher.search(word, Filters(field=key), limit=200)

@@ -22,11 +22,14 @@ is literally one of those words (risk screens have a "none" option).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.errors import BadValue
+from scanner.errors import BadInput, BadValue
+
+CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
 
 __all__ = [
     "HAND_KINDS",
@@ -235,3 +238,33 @@ def shown(text: str, limit: int = 40) -> str:
     """Typed text made safe and short enough to quote in a message."""
     text = "".join(c if c.isprintable() else "?" for c in str(text))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_client(code: str, where: str = "") -> str:
+    """A client code as typed (printing, a schedule, a blank sheet given its client); BadInput if it is not one."""
+    if not CLIENT_CODE.fullmatch(code or ""):
+        raise BadInput(f"{where}'{shown(code)}' is not a client code: use up to 24 letters, digits, '.', '_' or '-' "
+                       "(a code, never a name).")
+    return code
+
+
+def check_session(text: Any, where: str = "") -> int | None:
+    """A session number as typed (1 to 9999), None when empty; BadInput otherwise."""
+    if text is None or str(text).strip() == "":
+        return None
+    t = str(text).strip()
+    if not t.isdigit() or not 0 < int(t) < 10000:
+        raise BadInput(f"{where}'{shown(t)}' is not a session number (1 to 9999).")
+    return int(t)
+
+
+def is_risk_field(field) -> bool:
+    """A choice field of the risk screen (by its group or key), from a ``forms.model.Field``.
+
+    Read by :mod:`scanner.review.risk` (the risk words) and by the search index
+    (a risk answer is found by its field's label).
+    """
+    group = (getattr(field, "group", None) or "").lower()
+    # Progress fields only: these words reach the queue, the next sheet and the progress note.
+    return (field.kind == "choice" and getattr(field, "privacy", "progress") == "progress"
+            and ("risk" in group or field.key.lower().startswith("risk")))

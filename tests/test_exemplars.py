@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 
 import cv2
 import numpy as np
@@ -17,6 +18,7 @@ from forms.geometry import layout
 from forms.model import get_template
 from forms.payload import new_sheet_id
 from scanner.hand import exemplars, fieldwords, wordsplit
+from scanner.review import confirm
 from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult
 from scanner.ingest.register import PX_PER_PT
 from scanner.notes import progress as notes
@@ -154,7 +156,7 @@ def test_multi_line_crop_splits_in_reading_order_and_refuses_a_doubtful_count():
 def test_a_word_confirmed_once_is_suggested_for_a_new_crop_in_the_same_hand(vault):
     hand = writer(0)
     first = add_session(vault, {"focus": ("lnsomnla worso", png(field_crop("focus", ["insomnia worse"], hand, 1)), 0.3)})
-    store.confirm_field(vault, first, "focus", value="insomnia worse")
+    confirm.confirm_field(vault, first, "focus", value="insomnia worse")
     assert exemplar_words(vault) == ["insomnia", "worse"]
     assert vault.db.execute("SELECT count(*) FROM word_exemplars WHERE image_file LIKE '%#%'").fetchone()[0] == 2
 
@@ -168,7 +170,7 @@ def test_a_word_confirmed_once_is_suggested_for_a_new_crop_in_the_same_hand(vaul
 def test_without_a_close_exemplar_the_ocr_draft_stands(vault):
     hand = writer(0)
     first = add_session(vault, {"focus": ("x", png(field_crop("focus", ["insomnia worse"], hand, 1)), 0.3)})
-    store.confirm_field(vault, first, "focus", value="insomnia worse")
+    confirm.confirm_field(vault, first, "focus", value="insomnia worse")
     later = add_session(vault, {"focus": ("tearfvl", png(field_crop("focus", ["tearful"], writer(9), 5)), 0.25)},
                         number=2)
     got = exemplars.suggest(vault, field_id(vault, later, "focus"))
@@ -177,15 +179,15 @@ def test_without_a_close_exemplar_the_ocr_draft_stands(vault):
 
 def test_a_field_whose_words_do_not_match_its_crop_teaches_nothing(vault):
     session = add_session(vault, {"focus": ("", png(field_crop("focus", ["insomnia worse"], writer(0), 1)), 0.3)})
-    store.confirm_field(vault, session, "focus", value="insomnia got much worse lately")  # 5 words, 2 written
+    confirm.confirm_field(vault, session, "focus", value="insomnia got much worse lately")  # 5 words, 2 written
     assert exemplar_words(vault) == []
 
 
 def test_correcting_or_reopening_a_field_forgets_its_old_words(vault):
     session = add_session(vault, {"focus": ("", png(field_crop("focus", ["insomnia worse"], writer(0), 1)), 0.3)})
-    store.confirm_field(vault, session, "focus", value="insomnia worse")
+    confirm.confirm_field(vault, session, "focus", value="insomnia worse")
     bundle = vault.db.execute("SELECT substr(image_file, 1, 32) FROM word_exemplars").fetchone()[0]
-    store.confirm_field(vault, session, "focus", value="insomnia better")
+    confirm.confirm_field(vault, session, "focus", value="insomnia better")
     assert exemplar_words(vault) == ["insomnia", "better"]
     assert bundle not in vault.list_files()  # the old word images are deleted
     store.reopen_field(vault, session, "focus")
@@ -199,7 +201,7 @@ def test_a_failure_to_learn_never_fails_the_confirmation(vault, monkeypatch):
         raise ValueError("damaged crop")
 
     monkeypatch.setattr(exemplars, "learn_field", broken)
-    assert store.confirm_field(vault, session, "focus", value="insomnia")["action"] == "correct"
+    assert confirm.confirm_field(vault, session, "focus", value="insomnia")["action"] == "correct"
     row = vault.db.execute("SELECT status FROM fields WHERE id = ?", [field_id(vault, session, "focus")]).fetchone()
     assert row[0] == "confirmed"
 
@@ -211,7 +213,7 @@ def test_private_exemplars_suggest_but_never_reach_a_progress_note(vault, tmp_pa
     hand = writer(0)
     secret = "Zorbath"
     first = add_session(vault, {"hypotheses": ("", png(field_crop("hypotheses", [f"{secret} dream"], hand, 2)), 0.2)})
-    store.confirm_field(vault, first, "hypotheses", value=f"{secret} dream")
+    confirm.confirm_field(vault, first, "hypotheses", value=f"{secret} dream")
     assert exemplar_words(vault) == [secret, "dream"]
     # A progress field written with the same word gets the private word as a suggestion (same vault)...
     later = add_session(vault, {"focus": ("2orbatn", png(field_crop("focus", [secret], hand, 9)), 0.2)}, number=2)
@@ -219,7 +221,7 @@ def test_private_exemplars_suggest_but_never_reach_a_progress_note(vault, tmp_pa
     # ...but the note is made from what the clinician confirmed, and nothing of the exemplar goes with it.
     for f in get_template("session").fields:
         if f.privacy == "progress":
-            store.confirm_field(vault, later, f.key, value="work stress" if f.key == "focus" else empty(f))
+            confirm.confirm_field(vault, later, f.key, value="work stress" if f.key == "focus" else empty(f))
     out = notes.write_note(vault, later, "soap", tmp_path / "note.json")
     stored = json.dumps(notes.stored_notes(vault), ensure_ascii=False)
     files = [r[0] for r in vault.db.execute("SELECT image_file FROM word_exemplars")]
@@ -237,10 +239,10 @@ def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
 
     hand = writer(0)
     first = add_session(vault, {"focus": ("", png(field_crop("focus", ["nightmares again"], hand, 1)), 0.3)})
-    store.confirm_field(vault, first, "focus", value="nightmares again")
+    confirm.confirm_field(vault, first, "focus", value="nightmares again")
     other = add_session(vault, {"hypotheses": ("", png(field_crop("hypotheses", ["work stress"], hand, 2)), 0.3)},
                         number=2)
-    store.confirm_field(vault, other, "hypotheses", value="work stress")
+    confirm.confirm_field(vault, other, "hypotheses", value="work stress")
     # OCR made nothing searchable of these drafts.
     draft = add_session(vault, {"plan": ("mghtmorcs", png(field_crop("plan", ["nightmares"], hand, 11)), 0.1),
                                 "hypotheses": ("vvork", png(field_crop("hypotheses", ["work"], hand, 12)), 0.1)},
@@ -256,11 +258,11 @@ def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
     assert dict(vault.db.execute("SELECT field_id, vectors FROM word_drafts").fetchall()) == stored
     assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == hits
     # A confirmed field is no draft; reopened, it is cut again from its crop and found again.
-    store.confirm_field(vault, draft, "plan", value="nightmares")
+    confirm.confirm_field(vault, draft, "plan", value="nightmares")
     assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == []
-    store.reopen_field(vault, draft, "plan")
+    confirm.reopen_field(vault, draft, "plan")
     assert exemplars.search_by_hand(vault, ["nightmares"], limit=10) == hits
-    results = Searcher(vault.db, vault=vault).search("nightmares")
+    results = Searcher(vault.db, hand=partial(exemplars.search_by_hand, vault)).search("nightmares")
     matches = {(r["session"], r["field"]): r for r in results}
     assert matches[(first, "focus")]["match"] == "exact"
     hand_hit = matches[(draft, "plan")]
@@ -279,7 +281,7 @@ def test_the_index_survives_reindex_and_a_backup_restore(vault, tmp_path, cli):
 
     hand = writer(0)
     first = add_session(vault, {"focus": ("", png(field_crop("focus", ["insomnia worse"], hand, 1)), 0.3)})
-    store.confirm_field(vault, first, "focus", value="insomnia worse")
+    confirm.confirm_field(vault, first, "focus", value="insomnia worse")
     later = add_session(vault, {"focus": ("msommia", png(field_crop("focus", ["insomnia"], hand, 7)), 0.2)}, number=2)
     target = field_id(vault, later, "focus")
     before = exemplars.suggest(vault, target)
@@ -321,7 +323,7 @@ def test_reindex_command_learns_the_hand_again(vault_dir, cli):
 
     with Vault.open(vault_dir, os.environ["INKLOCK_PASSPHRASE"]) as v:
         session = add_session(v, {"focus": ("", png(field_crop("focus", ["insomnia worse"], writer(0), 1)), 0.3)})
-        store.confirm_field(v, session, "focus", value="insomnia worse")
+        confirm.confirm_field(v, session, "focus", value="insomnia worse")
         v.db.execute("DELETE FROM word_exemplars")
         v.db.conn.commit()
     result = cli("--vault", vault_dir, "reindex")

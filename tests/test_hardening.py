@@ -49,10 +49,8 @@ def stocked(vault, monkeypatch):
     """
     s = add_session(vault, client="C-101", date="2025-03-01", number=1,
                     reads={"unfinished_conversations": ("talk about the brother", 0.97, [])})
-    with monkeypatch.context() as m:
-        m.setattr(store, "_learn_hand", lambda *a: None)  # handwriting search is not what is tested here
-        for f in store.show_session(vault, s["session"])["fields"]:
-            store.confirm_field(vault, s["session"], f["key"])
+    for f in store.show_session(vault, s["session"])["fields"]:  # store.confirm_field: no handwriting learning
+        store.confirm_field(vault, s["session"], f["key"])
     return vault
 
 

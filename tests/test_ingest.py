@@ -271,7 +271,7 @@ def test_the_page_worker_cuts_the_handwriting_and_the_writer_stores_it(day_vault
     monkeypatch.undo()
     fields = day_vault.db.execute("SELECT id, crop_file FROM fields WHERE kind IN ('line', 'text')").fetchall()
     drafts = {r[0]: r[1:] for r in day_vault.db.execute("SELECT field_id, crop_file, words, vectors FROM word_drafts")}
-    assert fields and {fid: crop for fid, crop in fields} == {fid: d[0] for fid, d in drafts.items()}
+    assert fields and dict(fields) == {fid: d[0] for fid, d in drafts.items()}
     assert sum(d[1] for d in drafts.values()) > 0
     # The repair behind `inklock reindex` cuts the stored crops exactly as the worker cut them in memory.
     with store.transaction(day_vault.db):

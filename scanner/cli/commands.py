@@ -128,6 +128,7 @@ def confirm(app: AppContext, session: str, field_key: str | None, value: str | N
       inklock confirm 3 countertransference --as-written
       inklock confirm 3 --keep-private
     """
+    from scanner.review import confirm
     from scanner.vault import store
 
     vault = app.vault()
@@ -149,7 +150,7 @@ def confirm(app: AppContext, session: str, field_key: str | None, value: str | N
         return
     sheet = store.get_sheet(vault, session)
     layout = app.field_layout(sheet, field_key)
-    done = store.confirm_field(vault, session, field_key, field_layout=layout, typed=value)
+    done = confirm.confirm_field(vault, session, field_key, field_layout=layout, typed=value)
     what = "confirmed" if done["action"] == "confirm" else "corrected and confirmed"
     click.echo(f"Session {done['session']}: {field_key} {what}.")
 

@@ -67,6 +67,10 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
     from scanner.vault import store
     from scanner.ingest.pipeline import ingest
     from scanner.notes.printing import SheetRequest, print_packet
+    from functools import partial
+
+    from scanner.hand import exemplars
+    from scanner.review.confirm import confirm_field
     from scanner.vault.search import search
     from scanner.vault.vault import Vault
 
@@ -111,11 +115,11 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
         corrected = 0
         for f in shown["fields"]:
             if f["key"] in written and compare({f["key"]: written[f["key"]]}, [f])[0] == 0:
-                store.confirm_field(vault, shown["session"], f["key"], field_layout=layouts[f["key"]],
-                                    typed=_as_typed(written[f["key"]]))
+                confirm_field(vault, shown["session"], f["key"], field_layout=layouts[f["key"]],
+                              typed=_as_typed(written[f["key"]]))
                 corrected += 1
             else:
-                store.confirm_field(vault, shown["session"], f["key"])
+                confirm_field(vault, shown["session"], f["key"])
         say(f"5. Confirmed session {shown['session']} ({sheet['client']}) field by field: "
             f"{len(shown['fields']) - corrected} accepted as read, {corrected} corrected")
         note_path = notes.write_note(vault, shown["session"], "soap", work / "note.md")
@@ -126,7 +130,7 @@ def run(say: Callable[[str], None], keep: Path | None = None) -> dict[str, Any]:
         say("")
         word = _search_word(expected, layouts)
         if word:
-            hits = search(vault, word)
+            hits = search(vault, word, hand=partial(exemplars.search_by_hand, vault))
             figures["search_word"], figures["search_hits"] = word, len(hits)
             say(f"7. Searched the vault for the handwritten word '{word}': {len(hits)} result(s)")
             for hit in hits[:3]:

@@ -32,14 +32,18 @@ def search(app: AppContext, query: str, client: str | None, since: str | None, u
     (SI <-> suicidal ideation), near spellings (OCR slips), and substrings.
     Results are grouped by session; drafts are unconfirmed machine reads.
     """
+    from functools import partial
+
+    from scanner.hand import exemplars
     from scanner.vault.search import Filters, Searcher
 
     filters = Filters(client=client, since=since, until=until, field=field_key, privacy=privacy)
     vault = app.vault()
+    hand = partial(exemplars.search_by_hand, vault)
     if as_json:
-        emit_json({"query": query, "results": Searcher(vault.db, vault=vault).search(query, filters, limit)})
+        emit_json({"query": query, "results": Searcher(vault.db, hand=hand).search(query, filters, limit)})
         return
-    results = Searcher(vault.db, highlight=_MARK, vault=vault).search(query, filters, limit)
+    results = Searcher(vault.db, highlight=_MARK, hand=hand).search(query, filters, limit)
     print_results(query, results)
 
 

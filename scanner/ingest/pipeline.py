@@ -75,8 +75,9 @@ class IngestSummary:
         return {
             "files": self.files, "pages": self.pages, "identified": self.identified,
             "unmatched": self.unmatched, "blank": self.blank, "duplicates": self.duplicates,
-            "failed": self.failed, "failed_files": self.failed_files, "rescans": self.rescans, "kept_confirmed": self.kept_confirmed,
-            "sessions": sorted(set(self.sessions)), "problems": self.all_problems(), "removed": [shown_path(r) for r in self.removed],
+            "failed": self.failed, "failed_files": self.failed_files, "rescans": self.rescans,
+            "kept_confirmed": self.kept_confirmed, "sessions": sorted(set(self.sessions)),
+            "problems": self.all_problems(), "removed": [shown_path(r) for r in self.removed],
             "seconds": round(self.seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
@@ -193,7 +194,7 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress, str
     summary = IngestSummary()
     store.sweep_unreferenced_files(vault)  # what an earlier, interrupted run may have stranded
     sizes = store.sheet_sizes(vault)
-    abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
+    abbreviations = {r["short"]: r["long"] for r in store.abbreviation_rows(vault)}
     blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read
     if workers > 1:
         # Not fork: a process that has already run OpenCV or OpenMP threads (a test
@@ -255,7 +256,8 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress, str
         except Exception as exc:  # noqa: BLE001 -- report and go on with the batch
             summary.failed += 1
             tally.failed += 1
-            summary.page_problem(result.source, f"{result.source} page {result.index + 1} could not be stored ({type(exc).__name__}).")
+            summary.page_problem(result.source,
+                                 f"{result.source} page {result.index + 1} could not be stored ({type(exc).__name__}).")
         summary.stage_seconds["store"] = summary.stage_seconds.get("store", 0.0) + time.perf_counter() - stamp
         tally.done += 1
         if tally.done == tally.pages:
@@ -344,10 +346,9 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
     from scanner.errors import BadInput
     from scanner.ingest.read import encode_jpeg
 
-    rows = list(vault.db.query("SELECT * FROM unmatched WHERE id = ?", [unmatched_id]))
-    if not rows:
+    row = store.unmatched_row(vault, unmatched_id)
+    if row is None:
         raise BadInput(f"There is no unmatched page {unmatched_id}.")
-    row = rows[0]
     if row["status"] != "open":
         raise BadInput(f"Unmatched page {unmatched_id} was already {row['status']}.")
     sheet = store.get_sheet(vault, sheet_id)
@@ -366,7 +367,7 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
     if registration.page != page:
         raise BadInput(f"The corner markers of unmatched page {unmatched_id} show page {registration.page} of the "
                        f"form, not page {page}; assign it as page {registration.page}.")
-    abbreviations = {r["short"]: r["long"] for r in vault.db.query("SELECT short, long FROM abbreviations")}
+    abbreviations = {r["short"]: r["long"] for r in store.abbreviation_rows(vault)}
     reader = Reader(registry, {sheet["sheet_id"]: sheet["page_size"]}, codes, abbreviations)
     straight = reg.warp(gray, registration)
     layout = registry.page_layout(registration.template, registration.page, registration.page_size)
@@ -384,6 +385,5 @@ def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extr
     # One transaction: the page is stored and the unmatched row closed together, or neither.
     with store.transaction(vault.db):
         outcome = store.save_page(vault, result)
-        vault.db.execute("UPDATE unmatched SET status = 'assigned', guess = ? WHERE id = ? AND status = 'open'",
-                         [store.dumps(guess), unmatched_id])
+        store.close_unmatched(vault, unmatched_id, "assigned", guess)
     return {**outcome, "unmatched_id": unmatched_id}

@@ -17,10 +17,10 @@ from typing import Any
 from scanner.review import risk
 from scanner.vault import store
 from scanner.errors import BadInput, UsageError
+from scanner.values import CLIENT_CODE, check_client, check_session, shown  # noqa: F401  -- printing.check_client etc.
 
 # CUPS queue names: printable, no space, '/' or '#' (and never an option).
 PRINTER_NAME = re.compile(r"[A-Za-z0-9_.@:+-][A-Za-z0-9_.@:+=-]{0,127}")
-CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}")  # used with fullmatch: "$" would let a newline through
 
 
 @dataclass
@@ -31,19 +31,6 @@ class SheetRequest:
     session: int | None
 
 
-def shown(text: str, limit: int = 40) -> str:
-    """A value as it may appear in a one-line message: control characters made visible, long ones cut."""
-    text = "".join(c if c.isprintable() else "?" for c in str(text))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def check_client(code: str, where: str = "") -> str:
-    if not CLIENT_CODE.fullmatch(code or ""):
-        raise BadInput(f"{where}'{shown(code)}' is not a client code: use up to 24 letters, digits, '.', '_' or '-' "
-                       "(a code, never a name).")
-    return code
-
-
 def check_date(text: str | None, where: str = "") -> str:
     if text is None or text == "":
         return Date.today().isoformat()
@@ -51,15 +38,6 @@ def check_date(text: str | None, where: str = "") -> str:
         return Date.fromisoformat(text.strip()).isoformat()
     except ValueError:
         raise BadInput(f"{where}'{shown(text)}' is not a date; use YYYY-MM-DD.") from None
-
-
-def check_session(text: Any, where: str = "") -> int | None:
-    if text is None or str(text).strip() == "":
-        return None
-    t = str(text).strip()
-    if not t.isdigit() or not 0 < int(t) < 10000:
-        raise BadInput(f"{where}'{shown(t)}' is not a session number (1 to 9999).")
-    return int(t)
 
 
 def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest]:
@@ -96,8 +74,7 @@ def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest
 
 
 def next_session_number(vault, client: str) -> int:
-    row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ?", [client]).fetchone()
-    return int(row[0] or 0) + 1
+    return int(store.last_session_number(vault, client) or 0) + 1
 
 
 def carry_values(vault, client: str, before: str | None, template) -> dict[str, tuple[str, str]]:
@@ -113,15 +90,8 @@ def carry_values(vault, client: str, before: str | None, template) -> dict[str, 
     fields = {f.key: f for f in template.fields if f.carry_forward}
     if not fields:
         return {}
-    marks = ",".join("?" for _ in fields)
-    sql = (f"SELECT f.key, f.confirmed_value, s.date FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
-           f"WHERE s.client = ? AND f.status = 'confirmed' AND f.key IN ({marks}) AND s.date IS NOT NULL")
-    params: list[Any] = [client, *fields]
-    if before:
-        sql += " AND s.date < ?"
-        params.append(before)
     latest: dict[str, tuple[Any, str]] = {}
-    for row in vault.db.query(sql + " ORDER BY s.date DESC, s.id DESC", params):
+    for row in store.confirmed_before(vault, client, fields, before):
         latest.setdefault(row["key"], (store.loads(row["confirmed_value"]), row["date"]))
     return {key: (_carry_text(fields[key], value), when) for key, (value, when) in latest.items()
             if value not in (None, "", [], False) and _carry_text(fields[key], value)}

@@ -18,7 +18,6 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from scanner.notes import clinician, document
@@ -105,11 +104,7 @@ def progress_fields(vault, session: str | int) -> tuple[dict[str, Any], list[dic
     rows = [
         {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
          "status": r["status"], "confirmed_value": store.loads(r["confirmed_value"])}
-        for r in vault.db.query(
-            "SELECT key, kind, privacy, page, status, confirmed_value FROM fields "
-            "WHERE sheet_id = ? AND privacy = 'progress' ORDER BY page, id",
-            [sheet["sheet_id"]],
-        )
+        for r in store.progress_field_rows(vault, sheet["sheet_id"])
     ]
     pending = [r["key"] for r in rows if r["status"] != "confirmed"]
     if pending:
@@ -123,7 +118,7 @@ def progress_fields(vault, session: str | int) -> tuple[dict[str, Any], list[dic
 
 def load_shorthand(vault) -> Shorthand:
     """The defaults plus the vault's ``abbreviations`` table (which overrides them)."""
-    return Shorthand.from_rows(vault.db.query("SELECT short, long FROM abbreviations"))
+    return Shorthand.from_rows(store.abbreviation_rows(vault))
 
 
 def note_template(vault, sheet: dict[str, Any]):
@@ -261,12 +256,8 @@ def draft_note(vault, session: str | int, fmt: str) -> ProgressNote:
 
 def keep_note(vault, note: ProgressNote) -> None:
     """Record an exported note in the progress-note store (inside the caller's transaction)."""
-    vault.progress_db.execute(
-        "INSERT INTO progress_notes(session, sheet_id, client, date, format, created_at, content) "
-        "VALUES (?,?,?,?,?,?,?)",
-        [note.session, note.sheet_id, note.client, note.date, note.format, store.now(),
-         json.dumps(note.as_dict(), ensure_ascii=False)],
-    )
+    store.save_progress_note(vault, session=note.session, sheet_id=note.sheet_id, client=note.client,
+                             date=note.date, fmt=note.format, content=json.dumps(note.as_dict(), ensure_ascii=False))
 
 
 def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Path:
@@ -307,12 +298,7 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
 
 def stored_notes(vault, session: str | int | None = None) -> list[dict[str, Any]]:
     """Notes kept in the progress store (newest first), optionally for one session."""
-    sql = "SELECT id, session, sheet_id, client, date, format, created_at, content FROM progress_notes"
-    params: Iterable[Any] = []
-    if session is not None:
-        sql += " WHERE session = ?"
-        params = [int(session)]
-    return [dict(r, content=json.loads(r["content"])) for r in vault.progress_db.query(sql + " ORDER BY id DESC", params)]
+    return [dict(r, content=json.loads(r["content"])) for r in store.progress_note_rows(vault, session)]
 
 
 # ---------------------------------------------------------------- signing and addenda

@@ -103,18 +103,11 @@ def sessions_in_range(vault, client: str, since: str | None, until: str | None) 
     BadInput (exit 4) when the client has no session at all or none in the
     range. Reads sheets and a count of pending progress fields, no field value.
     """
-    if not vault.db.execute("SELECT 1 FROM sheets WHERE client = ? LIMIT 1", [client]).fetchone():
+    if not store.client_has_sheets(vault, client):
         raise BadInput(f"There are no sessions for client {client} in this vault; 'inklock sessions' lists them.")
-    sql = ("SELECT s.id, s.sheet_id, s.template, s.date, s.session_number, "
-           "(SELECT COUNT(*) FROM fields f WHERE f.sheet_id = s.sheet_id AND f.privacy = 'progress' "
-           " AND f.status = 'pending') AS pending "
-           "FROM sheets s WHERE s.client = ? AND s.date IS NOT NULL "
-           "AND EXISTS (SELECT 1 FROM pages p WHERE p.sheet_id = s.sheet_id)")
-    params: list[Any] = [client]
-    sql, params = _date_filter(sql, params, since, until)
     rows = [{"session": r["id"], "sheet_id": r["sheet_id"], "template": r["template"], "date": r["date"],
              "session_number": r["session_number"], "pending": int(r["pending"])}
-            for r in vault.db.query(sql + " ORDER BY s.date, s.id", params)]
+            for r in store.client_session_rows(vault, client, since, until)]
     if not rows:
         raise BadInput(f"Client {client} has no scanned sessions {_period_words(since, until) or 'yet'}.")
     return rows
@@ -126,23 +119,9 @@ def summary_fields(vault, client: str, since: str | None, until: str | None) -> 
     Selects ``privacy = 'progress' AND status = 'confirmed'`` and the confirmed
     value only.
     """
-    sql = ("SELECT f.sheet_id, f.key, f.kind, f.privacy, f.status, f.confirmed_value, s.date "
-           "FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
-           "WHERE s.client = ? AND s.date IS NOT NULL AND f.privacy = 'progress' AND f.status = 'confirmed'")
-    sql, params = _date_filter(sql, [client], since, until)
     return [{"sheet_id": r["sheet_id"], "key": r["key"], "kind": r["kind"], "privacy": r["privacy"],
              "status": r["status"], "date": r["date"], "confirmed_value": store.loads(r["confirmed_value"])}
-            for r in vault.db.query(sql + " ORDER BY s.date, s.id, f.page, f.id", params)]
-
-
-def _date_filter(sql: str, params: list[Any], since: str | None, until: str | None) -> tuple[str, list[Any]]:
-    if since:
-        sql += " AND substr(s.date, 1, 10) >= ?"
-        params.append(since)
-    if until:
-        sql += " AND substr(s.date, 1, 10) <= ?"
-        params.append(until)
-    return sql, params
+            for r in store.confirmed_progress_rows(vault, client, since, until)]
 
 
 def _period_words(since: str | None, until: str | None) -> str:

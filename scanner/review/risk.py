@@ -20,16 +20,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 if TYPE_CHECKING:
     from scanner.vault.vault import Vault
 
+from scanner.values import is_risk_field  # noqa: F401  -- also for the search index, which cannot import review
+
 NO_RISK = "none"
 NOT_REVIEWED = "safety plan: not reviewed"
-
-
-def is_risk_field(field) -> bool:
-    """A choice field of the risk screen (by its group or key), from a ``forms.model.Field``."""
-    group = (getattr(field, "group", None) or "").lower()
-    # Progress fields only: these words reach the queue, the next sheet and the progress note.
-    return (field.kind == "choice" and getattr(field, "privacy", "progress") == "progress"
-            and ("risk" in group or field.key.lower().startswith("risk")))
 
 
 def is_safety_plan(field) -> bool:

@@ -47,8 +47,7 @@ def _page(vault, sheet: dict[str, Any], form: dict[str, str] | None, error: str 
         form = {"client": sheet["client"] or "", "new_client": "",
                 "date": sheet["date"] or guess.get("date") or "",
                 "session_number": str(sheet["session_number"] or guess.get("session") or "")}
-    pages = [r[0] for r in vault.db.execute("SELECT DISTINCT page FROM pages WHERE sheet_id = ? ORDER BY page",
-                                            [sheet["sheet_id"]])]
+    pages = store.sheet_pages(vault, sheet["sheet_id"])
     html = render_template("blank.html", sheet=sheet, header=header, guess=guess, clients=clients, close=close,
                            others=[c for c in clients if c not in close], form=form, error=error, pages=pages)
     return make_response(html, status)

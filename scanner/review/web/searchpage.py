@@ -100,12 +100,7 @@ def run(state, vault, values: dict[str, str]) -> list[dict[str, Any]]:
 
 def _field_ids(vault, hits: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """(sheet id, field key) -> field id, for the crop of each hit (a sheet has one row per key)."""
-    wanted = sorted({h["sheet_id"] for h in hits})
-    if not wanted:
-        return {}
-    marks = ",".join("?" * len(wanted))
-    rows = vault.db.execute(f"SELECT sheet_id, key, id FROM fields WHERE sheet_id IN ({marks})", wanted)
-    return {(r[0], r[1]): r[2] for r in rows}
+    return store.field_ids(vault, sorted({h["sheet_id"] for h in hits}))
 
 
 def group(hits: list[dict[str, Any]], ids: dict[tuple[str, str], int], labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -131,7 +126,7 @@ def field_labels(state, vault) -> dict[str, str]:
     from scanner.review.web.fields import layout_fields
 
     labels: dict[str, str] = {}
-    for template, size in vault.db.execute("SELECT DISTINCT template, page_size FROM sheets"):
+    for template, size in store.sheet_forms(vault):
         _template, layout, _problem = state.form(template, size)
         for key, (_page, _order, geo) in layout_fields(layout).items():
             labels.setdefault(key, geo.field.label or key)
@@ -141,7 +136,7 @@ def field_labels(state, vault) -> dict[str, str]:
 def choices(state, vault) -> dict[str, Any]:
     """What the filter menus offer: the clients and the field keys of this vault."""
     labels = field_labels(state, vault)
-    keys = [r[0] for r in vault.db.execute("SELECT DISTINCT key FROM fields ORDER BY key")]
+    keys = store.field_keys(vault)
     fields = sorted(({"key": k, "label": labels.get(k) or k} for k in keys), key=lambda f: f["label"].lower())
     return {"clients": store.list_clients(vault), "fields": fields}
 

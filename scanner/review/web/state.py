@@ -107,11 +107,14 @@ class ReviewState:
         Call only inside ``holder.use()``: that lock is what keeps two
         requests from sharing it at once.
         """
+        from functools import partial
+
+        from scanner.hand import exemplars
         from scanner.vault.search import Searcher
 
         s = self._searcher
-        if s is None or s.vault is not vault or s.highlight != highlight:
-            s = self._searcher = Searcher(vault.db, highlight=highlight, vault=vault)
+        if s is None or s.db is not vault.db or s.highlight != highlight:
+            s = self._searcher = Searcher(vault.db, highlight=highlight, hand=partial(exemplars.search_by_hand, vault))
         return s
 
     def close(self) -> None:

@@ -16,17 +16,14 @@ from scanner.ingest.pipeline import reread_unmatched
 
 def open_pages(vault) -> list[dict[str, Any]]:
     """Unmatched pages still waiting for a decision, oldest first."""
-    rows = vault.db.query(
-        "SELECT id, thumb_file, reason, guess, created_at FROM unmatched WHERE status = 'open' ORDER BY id")
-    return [dict(r, guess=store.loads(r["guess"]) or {}) for r in rows]
+    return [dict(r, guess=store.loads(r["guess"]) or {}) for r in store.open_unmatched(vault)]
 
 
 def get(vault, unmatched_id: int) -> dict[str, Any]:
     """One unmatched page; BadInput when there is none."""
-    rows = list(vault.db.query("SELECT * FROM unmatched WHERE id = ?", [unmatched_id]))
-    if not rows:
+    row = store.unmatched_row(vault, unmatched_id)
+    if row is None:
         raise BadInput(f"There is no unmatched page {unmatched_id}.")
-    row = rows[0]
     row["guess"] = store.loads(row["guess"]) or {}
     return row
 
@@ -50,6 +47,4 @@ def discard(vault, unmatched_id: int) -> None:
     row = get(vault, unmatched_id)
     if row["status"] != "open":
         raise BadInput(f"Unmatched page {unmatched_id} was already {row['status']}.")
-    with store.transaction(vault.db):
-        vault.db.execute("UPDATE unmatched SET status = 'discarded' WHERE id = ? AND status = 'open'",
-                         [unmatched_id])
+    store.close_unmatched(vault, unmatched_id, "discarded")

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from scanner.notes import progress as notes
 from scanner import values
 from scanner.review import risk
+from scanner.review.confirm import confirm_field
 from scanner.vault import store
 from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
 from scanner.review.web import fields as fv
@@ -258,10 +259,10 @@ def page_image(session: int, page: int) -> Response:
 
 def crop(field_id: int) -> Response:
     with _state().holder.use() as vault:
-        row = vault.db.execute("SELECT crop_file FROM fields WHERE id = ?", [field_id]).fetchone()
-        if row is None or not row[0]:
+        crop_file = store.crop_file(vault, field_id)
+        if crop_file is None:
             abort(404)
-        data = vault.get_file(row[0])
+        data = vault.get_file(crop_file)
     return _image(data, "image/png")
 
 
@@ -286,10 +287,7 @@ def _parse(row: dict[str, Any], typed: Any, layout: Any) -> Any:
 
 
 def _counts(vault, sheet_id: str) -> dict[str, int]:
-    row = vault.db.execute(
-        "SELECT SUM(status = 'pending' AND kept_at IS NULL), SUM(status = 'pending' AND privacy = 'progress') "
-        "FROM fields WHERE sheet_id = ?", [sheet_id]).fetchone()
-    return {"pending": int(row[0] or 0), "progress_pending": int(row[1] or 0)}
+    return store.field_counts(vault, sheet_id)
 
 
 def _field_row(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -306,7 +304,7 @@ def confirm(session: int, key: str) -> Response:
         data = _session_data(vault, session)
         row = _field_row(data, key)
         value = _parse(row, body.get("typed"), data["layout"])
-        done = store.confirm_field(vault, data["sheet"]["id"], key, value=value)
+        done = confirm_field(vault, data["sheet"]["id"], key, value=value)
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "key": key, "status": "confirmed", "action": done["action"],
                     "text": fv.as_text(row["kind"], value), **counts})
@@ -334,7 +332,7 @@ def confirm_many(session: int) -> Response:
         for row, _ in parsed:  # a signed session's progress field refuses the whole batch, before any change
             store.refuse_if_signed(vault, data["sheet"], row["key"])
         for row, value in parsed:
-            store.confirm_field(vault, data["sheet"]["id"], row["key"], value=value)
+            confirm_field(vault, data["sheet"]["id"], row["key"], value=value)
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "confirmed": [r["key"] for r, _ in parsed],
                     "texts": {r["key"]: fv.as_text(r["kind"], v) for r, v in parsed}, **counts})
@@ -363,7 +361,7 @@ def reopen(session: int, key: str) -> Response:
     with _state().holder.use() as vault:
         data = _session_data(vault, session)
         _field_row(data, key)
-        store.reopen_field(vault, data["sheet"]["id"], key)
+        confirm.reopen_field(vault, data["sheet"]["id"], key)
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "key": key, "status": "pending", **counts})
 

@@ -1,0 +1,219 @@
+"""Ingest writes: source files, identified pages and their field reads, unmatched pages, stored files.
+
+Every write that touches several rows runs in one transaction, after the
+encrypted files it refers to are written (write the file, then the row), so an
+interruption leaves every stored page whole.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from scanner.vault import handstore
+from scanner.vault.store.base import dumps, loads, now, transaction
+
+
+def source_seen(vault, sha256: str) -> dict[str, Any] | None:
+    rows = list(vault.db.query("SELECT * FROM source_files WHERE sha256 = ?", [sha256]))
+    return rows[0] if rows else None
+
+
+def page_stored(vault, sha256: str, index: int) -> bool:
+    """Whether this page of this source file is already in the vault (resume after a crash)."""
+    q1 = vault.db.execute("SELECT 1 FROM pages WHERE source_sha256 = ? AND source_index = ?", [sha256, index]).fetchone()
+    q2 = vault.db.execute("SELECT 1 FROM unmatched WHERE source_sha256 = ? AND source_index = ?", [sha256, index]).fetchone()
+    return bool(q1 or q2)
+
+
+def record_source(vault, sha256: str, name: str, pages: int, summary: dict[str, Any]) -> None:
+    with transaction(vault.db):
+        vault.db.execute(
+            "INSERT OR REPLACE INTO source_files(sha256, name, pages, ingested_at, summary) VALUES (?,?,?,?,?)",
+            [sha256, name, pages, now(), dumps(summary)],
+        )
+
+
+# -- unmatched pages ------------------------------------------------------------
+
+def save_unmatched(vault, result, reason: str | None = None) -> int:
+    image_id = vault.put_file(result.image_jpeg, "unmatched-page")
+    thumb_id = vault.put_file(result.thumb_jpeg, "unmatched-thumb") if result.thumb_jpeg else None
+    guess = {"template": result.template, "page": result.page, "sheet_id": result.sheet_id}
+    with transaction(vault.db):
+        cur = vault.db.execute(
+            "INSERT INTO unmatched(image_file, thumb_file, source_sha256, source_index, reason, guess, status, created_at) "
+            "VALUES (?,?,?,?,?,?,'open',?)",
+            [image_id, thumb_id, result.sha256, result.index, reason or result.message, dumps(guess), now()],
+        )
+        return int(cur.lastrowid)
+
+
+def open_unmatched(vault) -> list[dict[str, Any]]:
+    """Unmatched pages still waiting for a decision, oldest first (``guess`` still JSON text)."""
+    return list(vault.db.query(
+        "SELECT id, thumb_file, reason, guess, created_at FROM unmatched WHERE status = 'open' ORDER BY id"))
+
+
+def unmatched_row(vault, unmatched_id: int) -> dict[str, Any] | None:
+    """One unmatched page's row as stored (``guess`` still JSON text), or None."""
+    rows = list(vault.db.query("SELECT * FROM unmatched WHERE id = ?", [unmatched_id]))
+    return rows[0] if rows else None
+
+
+def close_unmatched(vault, unmatched_id: int, status: str, guess: dict[str, Any] | None = None) -> None:
+    """Mark an open unmatched page ``assigned`` (with its new ``guess``) or ``discarded``.
+
+    Joins the caller's transaction if there is one (the assigned page is stored in the same one).
+    """
+    with transaction(vault.db):
+        if guess is None:
+            vault.db.execute("UPDATE unmatched SET status = ? WHERE id = ? AND status = 'open'",
+                             [status, unmatched_id])
+        else:
+            vault.db.execute("UPDATE unmatched SET status = ?, guess = ? WHERE id = ? AND status = 'open'",
+                             [status, dumps(guess), unmatched_id])
+
+
+# -- identified pages -------------------------------------------------------------
+
+def save_page(vault, result) -> dict[str, Any]:
+    """Store an identified page and its field reads; returns what happened.
+
+    A rescan becomes a new page version: pending values are replaced by the new
+    read, confirmed values are never overwritten (the new read is logged and the
+    field flagged ``rescan_differs`` when it disagrees).
+    """
+    db = vault.db
+    sheet = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
+    if not sheet:
+        return {"status": "unmatched",
+                "unmatched_id": save_unmatched(vault, result, f"sheet {result.sheet_id} was not printed from this vault")}
+    sheet = sheet[0]
+    image_id = vault.put_file(result.image_jpeg, "page")
+    crop_ids = vault.put_files([f.crop_png for f in result.fields], "crop")
+    header_id = _put_header(vault, sheet, result)
+    at = now()
+    kept_confirmed = 0
+    replaced_bundles: set[str] = set()
+    with transaction(db):
+        row = db.execute("SELECT COALESCE(MAX(version), 0) FROM pages WHERE sheet_id = ? AND page = ?",
+                         [result.sheet_id, result.page]).fetchone()
+        version = int(row[0]) + 1
+        db.execute(
+            "INSERT INTO pages(sheet_id, page, version, image_file, registration_error_px, flags, "
+            "source_sha256, source_index, ingested_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [result.sheet_id, result.page, version, image_id, result.registration_error_px,
+             dumps(result.flags), result.sha256, result.index, at],
+        )
+        if header_id:
+            _save_header(db, result, version, header_id, at)
+        for f, crop_id in zip(result.fields, crop_ids):
+            existing = db.execute("SELECT id, status, confirmed_value, value FROM fields WHERE sheet_id = ? AND key = ?",
+                                  [result.sheet_id, f.key]).fetchone()
+            new_value = dumps(f.value)
+            if existing is None:
+                cur = db.execute(
+                    "INSERT INTO fields(sheet_id, page, key, kind, privacy, value, confidence, flags, crop_file, "
+                    "page_version, alternative, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending')",
+                    [result.sheet_id, f.page, f.key, f.kind, f.privacy, new_value, f.confidence,
+                     dumps(f.flags), crop_id, version, f.raw.get("alternative")],
+                )
+                db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                           [cur.lastrowid, at, "read", None, new_value])
+                _save_draft_vectors(db, cur.lastrowid, crop_id, f)
+                continue
+            field_id, status, confirmed_value, old_value = existing
+            if status == "confirmed":
+                kept_confirmed += 1
+                flags = list(f.flags)
+                if loads(confirmed_value) != f.value:
+                    flags.append("rescan_differs")
+                db.execute("UPDATE fields SET flags = ?, page_version = ? WHERE id = ?",
+                           [dumps(flags), version, field_id])
+                db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                           [field_id, at, "rescan-kept-confirmed", confirmed_value, new_value])
+            else:
+                old_crop = db.execute("SELECT crop_file FROM fields WHERE id = ?", [field_id]).fetchone()[0]
+                if old_crop:
+                    replaced_bundles.add(old_crop.partition("#")[0])
+                db.execute(
+                    "UPDATE fields SET value = ?, confidence = ?, flags = ?, crop_file = ?, page_version = ?, "
+                    "alternative = ?, kept_at = NULL WHERE id = ?",
+                    [new_value, f.confidence, dumps(f.flags), crop_id, version, f.raw.get("alternative"), field_id],
+                )
+                db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                           [field_id, at, "rescan", old_value, new_value])
+                _save_draft_vectors(db, field_id, crop_id, f)
+    # The old read's crops, once no field (a confirmed one keeps its own) refers to them.
+    if replaced_bundles:
+        for bundle in replaced_bundles - referenced_files(db):
+            vault.delete_file(bundle)
+    return {"status": "rescan" if version > 1 else "new", "session": sheet["id"], "version": version,
+            "kept_confirmed": kept_confirmed}
+
+
+def _save_draft_vectors(db, field_id: int, crop_id: str, read) -> None:
+    """The word vectors the page worker put on a pending field's read, if it did (search by handwriting)."""
+    vectors = read.draft_vectors
+    if vectors is not None:
+        handstore.save_draft_vectors(db, field_id, crop_id, vectors)
+
+
+def _put_header(vault, sheet: dict[str, Any], result) -> str | None:
+    """Encrypt the header crop of a page 1 whose sheet has no client yet (else keep nothing)."""
+    if sheet["client"] or not getattr(result, "header_png", b""):
+        return None
+    return vault.put_file(result.header_png, "header")
+
+
+def _save_header(db, result, version: int, crop_file: str, at: str) -> None:
+    db.execute("INSERT OR REPLACE INTO sheet_headers(sheet_id, page_version, crop_file, guess, created_at) "
+               "VALUES (?,?,?,?,?)",
+               [result.sheet_id, version, crop_file, dumps(getattr(result, "header_guess", None) or {}), at])
+
+
+# -- stored files ---------------------------------------------------------------------
+
+def file_columns(db) -> list[tuple[str, str]]:
+    """Every (table, column) that holds stored-file ids: by convention, columns named ``*_file``."""
+    out = []
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        for row in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+            if row[1].endswith("_file"):
+                out.append((table, row[1]))
+    return out
+
+
+def referenced_files(db) -> set[str]:
+    """Ids of the stored files some row refers to (a crop id's bundle is the part before '#')."""
+    out: set[str] = set()
+    for table, column in file_columns(db):
+        for (value,) in db.execute(f'SELECT DISTINCT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL'):
+            out.add(str(value).partition("#")[0])
+    return out
+
+
+def sweep_unreferenced_files(vault, min_age_s: float = 600.0) -> int:
+    """Delete stored files no row refers to, and half-written temp files, left by a crash.
+
+    Only files older than ``min_age_s``: a writer in another process (the review
+    page learning a confirmed word) writes its file a moment before its row.
+    """
+    refs = referenced_files(vault.db)
+    cutoff = time.time() - min_age_s
+    removed = 0
+    for path in (Path(vault.path) / "files").glob("??/*"):
+        try:
+            if path.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if path.name.startswith(".tmp-"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        elif path.suffix == ".bin" and path.stem not in refs:
+            vault.delete_file(path.stem)
+            removed += 1
+    return removed

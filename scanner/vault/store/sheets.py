@@ -1,0 +1,176 @@
+"""Sheets (printed forms) and clients: printing, looking up, blank sheets given their client."""
+
+from __future__ import annotations
+
+import json
+from datetime import date as Date
+from typing import Any
+
+from scanner.errors import BadInput
+from scanner.values import check_client, check_session, shown
+from scanner.vault.searchindex import label_rows
+from scanner.vault.store.base import dumps, loads, now, transaction
+
+
+def register_sheet(vault, *, sheet_id: str, template: str, template_version: int, page_size: str,
+                   client: str | None, date: str | None, session_number: int | None) -> int:
+    """Record a printed sheet; returns its session number (the short id people type)."""
+    db = vault.db
+    with transaction(db):
+        if client:
+            db.execute("INSERT OR IGNORE INTO clients(code, created_at) VALUES (?, ?)", [client, now()])
+        cur = db.execute(
+            "INSERT INTO sheets(sheet_id, template, template_version, page_size, client, date, "
+            "session_number, blank, printed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [sheet_id, template, template_version, page_size, client, date, session_number,
+             0 if client else 1, now()],
+        )
+        return int(cur.lastrowid)
+
+
+def sheet_sizes(vault) -> dict[str, str]:
+    return {r["sheet_id"]: r["page_size"] for r in vault.db.query("SELECT sheet_id, page_size FROM sheets")}
+
+
+def sheet_forms(vault) -> list[tuple[str, str]]:
+    """The distinct (template, page size) pairs the vault's sheets were printed as."""
+    return [(r[0], r[1]) for r in vault.db.execute("SELECT DISTINCT template, page_size FROM sheets")]
+
+
+def get_sheet(vault, session: str | int) -> dict[str, Any]:
+    """A sheet by session number or sheet id; BadInput when there is none."""
+    text = str(session).strip()
+    rows = []
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        rows = list(vault.db.query("SELECT * FROM sheets WHERE id = ?", [int(text)]))
+    if not rows:
+        rows = list(vault.db.query("SELECT * FROM sheets WHERE sheet_id = ?", [text.upper()]))
+    if not rows:
+        raise BadInput(f"There is no session {text} in this vault; 'inklock sessions' lists them.")
+    return rows[0]
+
+
+def sheet_pages(vault, sheet_id: str) -> list[int]:
+    """The page numbers of a sheet that were scanned, in order."""
+    return [r[0] for r in vault.db.execute("SELECT DISTINCT page FROM pages WHERE sheet_id = ? ORDER BY page",
+                                           [sheet_id])]
+
+
+def save_labels(db, template) -> bool:
+    """Keep a template's tick-option label words for search; True when they changed (reindex then)."""
+    rows = label_rows(template)
+    old = {tuple(r) for r in db.execute("SELECT template, key, value, words FROM search_labels WHERE template = ?",
+                                        [template.name]).fetchall()}
+    if old == set(rows):
+        return False
+    with transaction(db):
+        db.execute("DELETE FROM search_labels WHERE template = ?", [template.name])
+        db.conn.executemany("INSERT INTO search_labels(template, key, value, words) VALUES (?,?,?,?)", rows)
+    return True
+
+
+def template_in_use(vault, template: str) -> bool:
+    """Whether any sheet of the vault was printed from ``template``."""
+    return vault.db.execute("SELECT 1 FROM sheets WHERE template = ? LIMIT 1", [template]).fetchone() is not None
+
+
+def client_has_sheets(vault, client: str) -> bool:
+    """Whether any sheet of the vault was printed for ``client`` (the code as stored)."""
+    return vault.db.execute("SELECT 1 FROM sheets WHERE client = ? LIMIT 1", [client]).fetchone() is not None
+
+
+def last_session_number(vault, client: str) -> int | None:
+    """The highest session number printed for ``client``, or None."""
+    row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ?", [client]).fetchone()
+    return row[0]
+
+
+def last_confirmed_sheet(vault, client: str, template: str, keys: list[str],
+                         before: str | None) -> tuple[str, str] | None:
+    """(sheet id, date) of ``client``'s latest dated sheet of ``template`` (strictly before ``before``)
+    with at least one of the fields ``keys`` confirmed, or None."""
+    marks = ",".join("?" for _ in keys)
+    sql = (f"SELECT s.sheet_id, s.date FROM sheets s WHERE s.client = ? AND s.template = ? AND s.date IS NOT NULL "
+           f"AND EXISTS (SELECT 1 FROM fields f WHERE f.sheet_id = s.sheet_id AND f.status = 'confirmed' "
+           f"AND f.key IN ({marks}))")
+    params: list[Any] = [client, template, *keys]
+    if before:
+        sql += " AND s.date < ?"
+        params.append(before)
+    row = vault.db.execute(sql + " ORDER BY s.date DESC, s.id DESC LIMIT 1", params).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def list_clients(vault) -> list[str]:
+    """The clinician's client codes, in a stable, case-insensitive order."""
+    return [r[0] for r in vault.db.execute("SELECT code FROM clients ORDER BY lower(code), code")]
+
+
+# -- blank sheets (SPEC section 3) ----------------------------------------------------
+
+def sheet_header(vault, sheet_id: str) -> dict[str, Any] | None:
+    """The newest header crop of a sheet and its guess: {"crop_file", "guess", "page_version"}, or None."""
+    row = vault.db.execute("SELECT crop_file, guess, page_version FROM sheet_headers WHERE sheet_id = ? "
+                           "ORDER BY page_version DESC LIMIT 1", [sheet_id]).fetchone()
+    if row is None:
+        return None
+    return {"crop_file": row[0], "guess": loads(row[1]) or {}, "page_version": row[2]}
+
+
+def blank_sheets(vault, waiting: bool = True) -> list[dict[str, Any]]:
+    """Sheets with scanned pages and no client (``waiting``), or every sheet printed blank, oldest first."""
+    sql = ("SELECT s.id, s.sheet_id, s.template, s.client, s.date, s.session_number, "
+           "(SELECT json_group_array(DISTINCT p.page) FROM pages p WHERE p.sheet_id = s.sheet_id) AS pages, "
+           "EXISTS(SELECT 1 FROM sheet_headers h WHERE h.sheet_id = s.sheet_id) AS has_header "
+           "FROM sheets s WHERE EXISTS(SELECT 1 FROM pages p WHERE p.sheet_id = s.sheet_id) AND ")
+    sql += "s.client IS NULL" if waiting else "s.blank = 1"
+    out = []
+    for r in vault.db.query(sql + " ORDER BY s.id"):
+        out.append({"session": r["id"], "sheet_id": r["sheet_id"], "template": r["template"], "client": r["client"],
+                    "date": r["date"], "session_number": r["session_number"],
+                    "pages": sorted(json.loads(r["pages"]) if r["pages"] else []), "has_header": bool(r["has_header"])})
+    return out
+
+
+def blank_sheet_ids(vault) -> frozenset[str]:
+    """Ids of the sheets still without a client: the ones whose handwritten header the reader must read."""
+    return frozenset(r[0] for r in vault.db.execute("SELECT sheet_id FROM sheets WHERE client IS NULL"))
+
+
+def assign_sheet(vault, sheet_id: str, client: str, date: str, session_number: int | str | None) -> dict[str, Any]:
+    """Give a sheet printed blank its client, date and session number, as the clinician decided.
+
+    The client code is checked like ``inklock print --client`` (a new code
+    joins the client list), the date must be YYYY-MM-DD, the session number
+    1..9999 or empty. A sheet printed for a client is refused (BadInput); a
+    blank sheet may be assigned again to correct a mistake (the trail keeps
+    what it was). Search tags follow through the schema's triggers.
+    """
+    sheet = get_sheet(vault, sheet_id)
+    if not sheet["blank"]:
+        raise BadInput(f"Session {sheet['id']} was printed for client {sheet['client']}; only a blank sheet "
+                       "is given its client in review.")
+    code = check_client((client or "").strip())
+    known = vault.db.execute("SELECT code FROM clients WHERE lower(code) = lower(?) ORDER BY code LIMIT 1",
+                             [code]).fetchone()
+    code = known[0] if known else code  # "k-12" typed for the existing K-12 is K-12, not a new client
+    text = (date or "").strip()
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        day = Date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise BadInput(f"'{shown(text)}' is not a date; use YYYY-MM-DD.") from None
+    number = check_session(session_number)
+    previous = {"client": sheet["client"], "date": sheet["date"], "session_number": sheet["session_number"]}
+    at = now()
+    with transaction(vault.db):
+        vault.db.execute("INSERT OR IGNORE INTO clients(code, created_at) VALUES (?, ?)", [code, at])
+        vault.db.execute("UPDATE sheets SET client = ?, date = ?, session_number = ? WHERE sheet_id = ?",
+                         [code, day, number, sheet["sheet_id"]])
+        vault.db.execute("INSERT INTO sheet_assignments(sheet_id, at, client, date, session_number, previous) "
+                         "VALUES (?,?,?,?,?,?)",
+                         [sheet["sheet_id"], at, code, day, number,
+                          dumps(previous) if any(v is not None for v in previous.values()) else None])
+    return {"session": sheet["id"], "sheet_id": sheet["sheet_id"], "client": code, "date": day,
+            "session_number": number}
