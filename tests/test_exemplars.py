@@ -76,6 +76,7 @@ def draft_vectors(kind: str, key: str, draft, crop: bytes):
     if kind not in fieldwords.LEARN_KINDS:
         return None
     gray = cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert gray is not None
     f = GEO[key]
     return fieldwords.draft_vectors(gray, draft, fieldwords.crop_line_boxes(kind, f["bbox"], f.get("lines")))
 

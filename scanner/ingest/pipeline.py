@@ -196,6 +196,9 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress, str
     sizes = store.sheet_sizes(vault)
     abbreviations = {r["short"]: r["long"] for r in store.abbreviation_rows(vault)}
     blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read
+    pool: Any
+    parent_pipe: Any
+    alive: Any
     if workers > 1:
         # Not fork: a process that has already run OpenCV or OpenMP threads (a test
         # runner, the review app) can deadlock its forked children. The forkserver
@@ -206,7 +209,7 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress, str
         # The workers watch this pipe: when this process ends, however it ends, they end too.
         parent_pipe, alive = context.Pipe(duplex=False)
         pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks,
-                                                    parent_pipe))
+                                                parent_pipe))
     else:
         _init_worker(registry.layouts, sizes, codes, abbreviations, blanks)
         pool = _InlinePool()

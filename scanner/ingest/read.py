@@ -81,8 +81,8 @@ class Reader:
         self.sheet_sizes = sheet_sizes or {}
         self.codes = codes or {}  # template code (SES) -> template name
         self.abbreviations = abbreviations or {}  # the clinician's own, kept intact by post-correction
-        self._ocr = None
-        self._digits = None
+        self._ocr: Any = None
+        self._digits: Any = None
 
     @property
     def ocr(self):

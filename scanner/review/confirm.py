@@ -19,7 +19,7 @@ from scanner.vault import store
 log = logging.getLogger(__name__)
 
 
-def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: dict[str, Any] | None = None,
+def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
                   typed: str | None = None) -> dict[str, Any]:
     """Confirm one field (as :func:`scanner.vault.store.confirm_field`), then learn its handwriting."""
     done, field_id, kind = store.confirm_one(vault, session, key, value, field_layout, typed)

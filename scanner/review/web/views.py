@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from scanner.notes import progress as notes
 from scanner import values
 from scanner.review import risk
-from scanner.review.confirm import confirm_field
+from scanner.review.confirm import confirm_field, reopen_field
 from scanner.vault import store
 from scanner.errors import BadInput, BadValue, InklockError, Refused, UnconfirmedFields, UsageError, WrongPassphrase
 from scanner.review.web import fields as fv
@@ -361,7 +361,7 @@ def reopen(session: int, key: str) -> Response:
     with _state().holder.use() as vault:
         data = _session_data(vault, session)
         _field_row(data, key)
-        confirm.reopen_field(vault, data["sheet"]["id"], key)
+        reopen_field(vault, data["sheet"]["id"], key)
         counts = _counts(vault, data["sheet"]["sheet_id"])
     return jsonify({"ok": True, "key": key, "status": "pending", **counts})
 

@@ -111,7 +111,7 @@ def parse_value(kind: str, text: str, field_layout: Any = None) -> Any:
     return values.parse(kind, text, field_layout)
 
 
-def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: dict[str, Any] | None = None,
+def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
                   typed: str | None = None) -> dict[str, Any]:
     """Confirm one field: accept the read value (value omitted) or a corrected one.
 
@@ -121,7 +121,7 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
     return confirm_one(vault, session, key, value, field_layout, typed)[0]
 
 
-def confirm_one(vault, session: str | int, key: str, value: Any = ..., field_layout: dict[str, Any] | None = None,
+def confirm_one(vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
                 typed: str | None = None) -> tuple[dict[str, Any], int, str]:
     """:func:`confirm_field`, returning also the field's id and kind: (result, field id, kind)."""
     sheet = get_sheet(vault, session)
