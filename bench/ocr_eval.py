@@ -163,7 +163,7 @@ def run(engine: OcrEngine, samples, plain: bool = False) -> list[Item]:
 
 
 def _all_known(engine: OcrEngine, text: str) -> bool:
-    from scanner.ingest.ocr import _EDGE, _is_protected, vocabulary
+    from scanner.ingest.words import _EDGE, _is_protected, vocabulary
 
     for token in text.split():
         m = _EDGE.match(token)

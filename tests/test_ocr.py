@@ -13,19 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 from scanner.errors import BadInput
-from scanner.ingest.ocr import (
-    EMPTY_CONFIDENCE,
-    LOW_CONFIDENCE,
-    OcrEngine,
-    calibrate,
-    correct_word,
-    ink_by_line,
-    ink_mask,
-    normalise_case,
-    percentile_u8,
-    postcorrect,
-    slant,
-)
+from scanner.ingest.ink import ink_by_line, ink_mask, percentile_u8, slant
+from scanner.ingest.ocr import EMPTY_CONFIDENCE, LOW_CONFIDENCE, OcrEngine, calibrate
+from scanner.ingest.words import correct_word, normalise_case, postcorrect
 from scanner.shorthand import Shorthand
 
 pytest.importorskip("tesserocr")
@@ -509,7 +499,7 @@ def test_a_name_in_block_capitals_is_not_trusted_for_its_capitals(engine):
 
 
 def test_a_non_word_of_two_run_together_words_offers_the_cut():
-    from scanner.ingest.ocr import split_words
+    from scanner.ingest.words import split_words
 
     assert "pay best" in split_words("paybest")
     assert split_words("toSergeant") == ["to Sergeant"]  # written case kept

@@ -2,7 +2,7 @@
 
 The crop is taken line by line (the template's ruled lines when known, else
 bands of the horizontal ink projection) and each line is cleaned exactly as
-OCR cleans it (:func:`scanner.ingest.ocr.ink_mask` drops printed guide lines, box
+OCR cleans it (:func:`scanner.ingest.ink.ink_mask` drops printed guide lines, box
 outlines and specks). Its ink is cut into connected components, and the line
 is split into words at the gaps as wide as a word space. When the number of
 words is known (a confirmed transcription, or an OCR draft) the crop is cut
@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scanner.ingest.ocr import MIN_INK_DARKNESS, _as_gray, _long_lines, darkness, ink_mask, percentile_u8
+from scanner.ingest.ink import (
+    MIN_INK_DARKNESS,
+    _as_gray,
+    _long_lines,
+    darkness,
+    ink_mask,
+    percentile_u8,
+)
 
 # A gap between components at least this many x-heights wide is a word space
 # (letter gaps in print and joins in cursive are well below half an x-height).
@@ -100,7 +107,7 @@ def _strips(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]] | None
     """The crop's lines as (x0, y0, x1, y1): the ruled lines when given, else bands of ink.
 
     Ink is then found line by line, as OCR reads text fields: the speck and
-    guide-line filters of :func:`scanner.ingest.ocr.ink_mask` are scaled to one line.
+    guide-line filters of :func:`scanner.ingest.ink.ink_mask` are scaled to one line.
     """
     h, w = gray.shape
     if line_boxes:

@@ -6,7 +6,7 @@ Here a non-word is replaced by a near vocabulary word only when the network
 itself finds that word almost as likely on the same frames as what it read
 (the CTC forward probability of each spelling over the word's frames). A
 word the network read clearly keeps its reading; a vocabulary word, a
-shorthand, a number or a code is never touched (:func:`scanner.ingest.ocr.correct_word`'s rules).
+shorthand, a number or a code is never touched (:func:`scanner.ingest.words.correct_word`'s rules).
 """
 
 from __future__ import annotations
