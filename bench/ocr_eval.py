@@ -17,6 +17,7 @@ confidence-honesty figures and milliseconds per line, each beside its target.
 
 from __future__ import annotations
 
+import typing
 import argparse
 import hashlib
 import random
@@ -127,7 +128,7 @@ def render_line(text: str, font_path: str, rng: random.Random) -> np.ndarray:
     size = rng.randint(40, 56)  # x-height about 2.5 mm at 300 dpi
     font = ImageFont.truetype(font_path, size)
     left, top, right, bottom = font.getbbox(text)
-    w = max(right + 60, 600)
+    w = int(max(right + 60, 600))
     h = int(size * 2.3)
     baseline = int(h * 0.72)
     image = Image.new("L", (w, h), rng.randint(235, 252))
@@ -135,8 +136,8 @@ def render_line(text: str, font_path: str, rng: random.Random) -> np.ndarray:
     draw.line([(0, baseline + 4), (w, baseline + 4)], fill=rng.randint(170, 205), width=2)
     ascent = font.getmetrics()[0]
     draw.text((30 + rng.randint(-10, 10), baseline - ascent + rng.randint(-3, 3)), text, font=font, fill=rng.randint(15, 70))
-    image = image.rotate(rng.uniform(-1.2, 1.2), resample=Image.BILINEAR, fillcolor=245)
-    arr = np.asarray(image).astype(np.float32)
+    image = image.rotate(rng.uniform(-1.2, 1.2), resample=Image.Resampling.BILINEAR, fillcolor=245)
+    arr: typing.Any = np.asarray(image).astype(np.float32)
     arr = cv2.GaussianBlur(arr, (3, 3), rng.uniform(0.3, 0.9))
     arr += np.random.default_rng(rng.randint(0, 2**31)).normal(0, 6, arr.shape)
     for _ in range(rng.randint(0, 4)):  # dust specks
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  --")
     figures = summarise("all fonts", synth)
     print(f"  target CER <= 0.04 over all fonts: {'met' if figures['cer'] <= 0.04 else 'NOT met'}; "
-          f"worst font {max(by_font.values()):.3f} ({max(by_font, key=by_font.get)}), target <= 0.10")
+          f"worst font {max(by_font.values()):.3f} ({max(by_font, key=lambda k: by_font[k])}), target <= 0.10")
     if real:
         summarise(f"beside: all real ({args.half})", real)
     if args.fit and fit_items:

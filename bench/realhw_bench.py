@@ -279,10 +279,11 @@ def make_pages(folder: Path, sheets: int, seed: int, fonts: bool, pdf: Path) -> 
     specs = random_sheets(sheets - n_group, rng) + random_sheets(n_group, rng, template="group")
     presets = ["scanner", "scanner", "phone", "scanner", "clean", "scanner", "scanner", "phone"]
     dpi = 300
-    encoded, entries = [], []
+    encoded: list = []
+    entries: list = []
     plans = []
     for spec in specs:
-        geometry = layout(get_template(spec.template), "letter")
+        geometry = layout(get_template(str(spec.template)), "letter")
         for number, gray in enumerate(printed_pages([spec], dpi, "letter"), start=1):
             page_layout = geometry["pages"][number - 1]
             values = random_values(page_layout, rng)
@@ -420,7 +421,7 @@ def score(vault_dir: Path, entries: list[dict], verbose: bool) -> dict[tuple, Ta
     from scanner.vault.vault import Vault
 
     vault = Vault.open(vault_dir, PASSPHRASE)
-    tallies: dict[tuple[str, str], Tally] = {}
+    tallies: dict[tuple[str, ...], Tally] = {}
     cache: dict[str, dict] = {}
     missing = 0
     try:

@@ -316,7 +316,7 @@ def _deslanted(image: np.ndarray, shear: float) -> np.ndarray:
         return image
     h, w = image.shape
     extra = int(np.ceil(abs(shear) * h / 2.0))
-    m = np.float32([[1.0, shear, extra - shear * h / 2.0], [0.0, 1.0, 0.0]])
+    m = np.array([[1.0, shear, extra - shear * h / 2.0], [0.0, 1.0, 0.0]], dtype=np.float32)
     return cv2.warpAffine(image, m, (w + 2 * extra, h), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=255)
 

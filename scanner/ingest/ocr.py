@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -148,7 +149,9 @@ def mean_word_confidence(words: list[tuple[str, float]]) -> float:
 
 def _word_confidences(text: str, char_conf: list[float]) -> list[tuple[str, float]]:
     """Words of ``text`` with the mean probability of their characters (one per character of ``text``)."""
-    words, word, conf = [], "", []
+    words: list[tuple[str, float]] = []
+    word = ""
+    conf: list[float] = []
     for ch, c in zip(text + " ", [*char_conf, 1.0]):
         if ch.isspace():
             if word:
@@ -241,8 +244,8 @@ class OcrEngine:
         self.line_image = line_image
         self.max_log_ratio = max_log_ratio
         self._api = None
-        self._lines = None
-        self._corrector = None
+        self._lines: Any = None
+        self._corrector: Any = None
 
     def _engine(self):
         if self._api is None:
@@ -326,7 +329,9 @@ class OcrEngine:
         flags = ["low_confidence"] if conf < LOW_CONFIDENCE else []
         return OcrResult(text, conf, flags, words, raw, plausibility, reader, score=mean)
 
-    def _read_prepared(self, image: np.ndarray) -> OcrResult:
+    def _read_prepared(self, image: np.ndarray | None) -> OcrResult:
+        if image is None:  # no ink left once prepared
+            return OcrResult("", EMPTY_CONFIDENCE, ["empty"])
         text, words = self._recognise(image, PSM_SINGLE_LINE)
         if not text:
             # Page segmentation 7 still runs layout analysis, which sometimes
@@ -349,7 +354,7 @@ class OcrEngine:
         score = 100.0 * float(np.exp(ctc_log_likelihood(lp, labels))) if labels else 0.0
         tokens, changed, unknown = [], 0, 0
         spans = word_spans(reading.text, reading.starts, len(reading.probs))
-        for n, (a, b, f0, f1) in enumerate(spans):
+        for a, b, f0, f1 in spans:
             token = reading.text[a:b]
             m = _EDGE.match(token)
             lead, core, trail = (m.group(1), m.group(2), m.group(3)) if m else ("", token, "")
