@@ -18,7 +18,7 @@ Modules:
 - ``payload``: the QR payload of a printed page: format, template code, version, sheet id, page, check character
 - ``flow``: a page's fields flowed into its content area: headings, rows, one or two columns
 - ``geometry``: where everything sits on a printed page (``PAGE_SIZES``, ``layout``, ``page_layouts``)
-- ``boxes``: (planned, issue #16) ``FieldBox`` and ``PageLayout``, the typed geometry
-- ``catalog``: (planned, issue #16) one cached lookup of a sheet's template and layout
+- ``boxes``: ``FieldBox`` and ``PageLayout``, the typed geometry
+- ``catalog``: one cached lookup of a sheet's template and layout
 - ``render``: sheets to PDF with ReportLab, drawing exactly the geometry of ``geometry``
 """

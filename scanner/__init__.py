@@ -30,7 +30,7 @@ Modules every package may use:
 - ``values``: the one check of a typed value by kind and template (``BadValue``, exit 4)
 - ``shorthand``: the clinician's shorthand: expansion for notes, variants for search, never "corrected"
 - ``outfile``: the one safe writer of every output file (0600, temp file and rename; links and devices refused)
-- ``pixels``: (planned, issue #16) points to pixels on the registered page, and the stored crops' margin
+- ``pixels``: points to pixels on the registered page, and the stored crops' margin
 - ``ui``: terminal output (progress bars, tables); nothing there decides anything
 - ``__main__``: ``python -m scanner``, the same as ``inklock``
 """

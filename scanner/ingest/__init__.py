@@ -17,8 +17,8 @@ Modules, in pipeline order:
 - ``omr``: ticks, crosses and bubbles by firm and light ink against the paper around each box
 - ``digits``: comb cells read by a small MNIST-trained network (``DigitReader.read_cells``), range and date checks
 - ``ocr``: ``OcrEngine``: a field's ruled lines read in batched network runs, calibrated; Tesseract for areas without lines
-- ``ink``: (planned, issue #16: split from ``ocr``) image preparation and the strokes of each ruled line
-- ``words``: (planned, issue #16: split from ``ocr``) the vocabulary and the shorthand-safe post-correction
+- ``ink``: image preparation and the strokes of each ruled line
+- ``words``: the vocabulary and the shorthand-safe post-correction
 - ``ctcwords``: ``CtcCorrector``: a near vocabulary word replaces a non-word only if the network finds it nearly as likely
 - ``linerec``: ``LineReader``: the PP-OCRv6 small line recogniser through ONNX Runtime (model checked by SHA-256)
 - ``pipeline``: the stream, the workers and the one writer; ``IngestSummary``; ``reread_unmatched`` for a page assigned in review

@@ -10,9 +10,9 @@ Modules:
 - ``progress``: SOAP, BIRP and DAP notes: ``build_note`` (pure), ``render`` (md, txt, pdf, json), ``write_note``, signing
 - ``prose``: confirmed progress values as short clinical sentences (pure); attendance, duration and service codes
 - ``summary``: a client's treatment summary over a date range, with scale charts
-- ``document``: (planned, issue #16) one Markdown, text and PDF renderer for notes and summaries
-- ``note``: (planned, issue #16: out of ``progress``) the progress note's model and what it says as a document
-- ``treatment``: (planned, issue #16: out of ``summary``) the summary's model and what it says as a document
+- ``document``: one Markdown, text and PDF renderer for notes and summaries
+- ``note``: the progress note's model and what it says as a document
+- ``treatment``: the summary's model and what it says as a document
 - ``charts``: one chart layout drawn as SVG (review page) or a ReportLab drawing (PDF)
 - ``clinician``: the clinician's name, credentials and licence, kept in the vault
 - ``printing``: print requests, schedules, carry-forward; the sheets registered once the PDF is written; ``send_to_printer``

@@ -7,6 +7,6 @@ per-run token, a cookie, CSRF tokens and an idle lock (``web/security``).
 Modules:
 
 - ``risk``: risk-screen answers in words (``add_risk``, ``flagged_keys``, ``last_screen``), from confirmed or read values
-- ``confirm``: (planned, issue #16) confirm a field, then learn from it
+- ``confirm``: confirm a field, then learn from it
 - ``web/``: the local review web app
 """

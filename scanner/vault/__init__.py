@@ -25,10 +25,10 @@ Modules:
 - ``crypto``: key derivation (Argon2id), key wrapping and sealed blobs (AES-256-GCM)
 - ``db``: SQLCipher connections through sqlite-utils (import it before sqlite-utils)
 - ``schema``: the schemas and their numbered migrations (vault and progress store)
-- ``store``: the one store API over the vault database: sheets, pages, fields, confirmations, signed notes (may become a package)
-- ``handstore``: (planned, issue #16) the handwriting exemplars' SQL, moved out of :mod:`scanner.hand.exemplars`
-- ``search``: FTS5 words and trigrams, fuzzy, shorthand and handwriting tiers; ``Searcher``, ``reindex`` (may become a package)
-- ``searchindex``: (planned, issue #16: out of ``schema``) the search index's tables and triggers
+- ``store``: the one store API over the vault database: sheets, pages, fields, confirmations, signed notes (a package)
+- ``handstore``: the handwriting exemplars' SQL, moved out of :mod:`scanner.hand.exemplars`
+- ``search``: FTS5 words and trigrams, fuzzy, shorthand and handwriting tiers; ``Searcher``, ``reindex`` (a package)
+- ``searchindex``: the search index's tables and triggers
 - ``backup``: one encrypted, verifiable backup file and its checked restore
 - ``recovery``: the paper recovery sheet printed at ``inklock init``
 - ``lock``: ``hold(vault_dir, name, on_wait)``: a flock, one writing job of a kind at a time
