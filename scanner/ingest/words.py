@@ -208,7 +208,8 @@ def split_words(core: str) -> list[str]:
 
 def _word_confidences(text: str, char_conf: list[float]) -> list[tuple[str, float]]:
     """Words of ``text`` with the mean probability of their characters (one per character of ``text``)."""
-    words, word, conf = [], "", []
+    words: list[tuple[str, float]] = []
+    word, conf = "", list[float]()
     for ch, c in zip(text + " ", [*char_conf, 1.0]):
         if ch.isspace():
             if word:
