@@ -385,8 +385,8 @@ def test_line_recogniser_reads_only_printable_ascii(line_reader):
 def test_missing_line_model_is_one_clear_sentence(monkeypatch):
     import importlib.util
 
-    from scanner.ingest import linerec
     from scanner.errors import UsageError
+    from scanner.ingest import linerec
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UsageError, match="make setup"):
@@ -398,8 +398,8 @@ def test_altered_line_model_is_refused(monkeypatch, tmp_path):
     import importlib.machinery
     import importlib.util
 
-    from scanner.ingest import linerec
     from scanner.errors import UsageError
+    from scanner.ingest import linerec
 
     altered = tmp_path / linerec.MODEL_FILE
     altered.parent.mkdir(parents=True)
@@ -452,7 +452,7 @@ def test_ctc_correction_keeps_a_clear_reading_and_mends_an_unclear_one():
 
 
 def test_word_confidences_are_the_mean_of_their_characters():
-    from scanner.ingest.ocr import _word_confidences
+    from scanner.ingest.words import _word_confidences
 
     got = _word_confidences("ab  c", [0.2, 0.4, 1.0, 1.0, 0.5])
     assert got == [("ab", pytest.approx(0.3)), ("c", pytest.approx(0.5))]

@@ -137,6 +137,17 @@ def _x_height(mask: np.ndarray) -> float:
     return float(dense[-1] - dense[0] + 1)
 
 
+def body_height(mask: np.ndarray) -> int:
+    """A line's body: from the first to the last row holding at least 35% of its densest row's ink.
+
+    The x-height band of cursive (without ascenders and descenders), most of
+    the height of block capitals; the whole mask when it has no ink.
+    """
+    rows = mask.sum(axis=1)
+    dense = np.flatnonzero(rows >= 0.35 * max(1, int(rows.max()))) if rows.size else rows
+    return int(dense[-1]) + 1 - int(dense[0]) if dense.size else mask.shape[0]
+
+
 def prepare(gray: np.ndarray, *, binarize: bool = False) -> np.ndarray | None:
     """A cleaned crop for Tesseract (dark ink on white), or None when there is no ink.
 

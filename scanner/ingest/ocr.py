@@ -37,6 +37,7 @@ from scanner.ingest.ink import (
     _as_gray,
     _prepared,
     _too_dark,
+    body_height,
     darkness,
     ink_by_line,
     ink_mask,
@@ -49,6 +50,7 @@ from scanner.ingest.words import (
     _is_known,
     _is_protected,
     _match_case,
+    _word_confidences,
     near_words,
     postcorrect,
     split_words,
@@ -147,30 +149,18 @@ def mean_word_confidence(words: list[tuple[str, float]]) -> float:
     return 100.0 * float(np.mean([c for _, c in words])) if words else 0.0
 
 
-def _word_confidences(text: str, char_conf: list[float]) -> list[tuple[str, float]]:
-    """Words of ``text`` with the mean probability of their characters (one per character of ``text``)."""
-    words: list[tuple[str, float]] = []
-    word = ""
-    conf: list[float] = []
-    for ch, c in zip(text + " ", [*char_conf, 1.0]):
-        if ch.isspace():
-            if word:
-                words.append((word, float(np.mean(conf))))
-            word, conf = "", []
-        else:
-            word += ch
-            conf.append(c)
-    return words
-
-
 
 # ------------------------------------------------------------ whole ruled lines
 
 
-# Around a line's ink this much of the ink's height is kept on every side:
-# the recogniser was trained on detected text lines with some paper round them.
-# Chosen on the fit half of the real handwriting (bench/ocr_eval.py --half fit):
-# 0.2, 0.35 and 0.5 gave CER .222, .218 and .208 (fonts .022, .036, .045).
+# Around a line's ink this much of its body's height (:func:`body_height`) is
+# kept on every side: the recogniser was trained on detected text lines with
+# some paper round them. Chosen on the fit half of the real handwriting: of the
+# ink's height, 0.2, 0.35 and 0.5 gave crop CER .222, .218 and .208 (fonts .022,
+# .036, .045); of the body's height (issue 12c, whole pipeline, 40 sheets) 0.5
+# read cursive lines at .199 where 0.5 of the ink's height read .216 (capitals
+# .078 and .074, fonts .021-.024 and .027-.035): ascenders and descenders made the
+# image tall, so the letters shrank at the network's 48 px.
 LINE_PAD = 0.5
 # How a line is given to the recogniser: "scan" is the grey crop as scanned
 # (other lines' strokes painted out); "ink" keeps only this line's ink, on clean
@@ -184,12 +174,11 @@ def whole_line(gray: np.ndarray, own: np.ndarray, other: np.ndarray | None, mode
     ``own`` is this line's ink (a mask the crop's size), ``other`` the ink of
     the field's other lines, painted out with paper so a descender from the
     line above is not read here (stroke ownership, :func:`ink_by_line`).
-    The image spans the ink with ``LINE_PAD`` of its height around it.
+    The image spans the ink with ``LINE_PAD`` of its body's height around it.
     """
     h, w = gray.shape
     ys, xs = np.nonzero(own)
-    ink_h = int(ys.max()) + 1 - int(ys.min())
-    pad = max(3, int(LINE_PAD * ink_h))
+    pad = max(3, int(LINE_PAD * body_height(own[int(ys.min()):int(ys.max()) + 1])))
     y0, y1 = max(0, int(ys.min()) - pad), min(h, int(ys.max()) + 1 + pad)
     x0, x1 = max(0, int(xs.min()) - pad), min(w, int(xs.max()) + 1 + pad)
     paper = np.uint8(min(255, percentile_u8(gray, 90)))

@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
 from scanner.shorthand import Shorthand
 
 
@@ -203,3 +205,17 @@ def split_words(core: str) -> list[str]:
     return [f"{core[:i]} {core[i:]}" for i in range(2, len(core) - 1)
             if core[:i].lower() in vocab and core[i:].lower() in vocab]
 
+
+def _word_confidences(text: str, char_conf: list[float]) -> list[tuple[str, float]]:
+    """Words of ``text`` with the mean probability of their characters (one per character of ``text``)."""
+    words: list[tuple[str, float]] = []
+    word, conf = "", list[float]()
+    for ch, c in zip(text + " ", [*char_conf, 1.0]):
+        if ch.isspace():
+            if word:
+                words.append((word, float(np.mean(conf))))
+            word, conf = "", []
+        else:
+            word += ch
+            conf.append(c)
+    return words
