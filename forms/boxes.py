@@ -43,7 +43,7 @@ def _rb(box: Box) -> Box:
     return (x0, y0, x1, y1)
 
 
-class _ExportView(Mapping[str, Any]):
+class ExportView(Mapping[str, Any]):
     """A read-only mapping of the object's geometry export (computed once, on first use)."""
 
     def export(self) -> dict[str, Any]:
@@ -85,7 +85,7 @@ class Text:
 
 
 @dataclass(eq=False)
-class FieldBox(_ExportView):
+class FieldBox(ExportView):
     """Where one field sits: its writing area and the parts a reader looks at."""
 
     field: Field
@@ -148,7 +148,7 @@ class FieldBox(_ExportView):
 
 
 @dataclass(eq=False)
-class PageLayout(_ExportView):
+class PageLayout(ExportView):
     """One page: frame (markers, QR, header) plus the fields and every static string."""
 
     number: int

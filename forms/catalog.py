@@ -13,12 +13,12 @@ what the export says.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forms.boxes import FieldBox, PageLayout
+from forms.boxes import ExportView, FieldBox, PageLayout
 from forms.errors import FormsError, FormUnavailable
 from forms.geometry import PAGE_SIZES, page_layouts
 from forms.model import Template, get_template, list_templates
@@ -29,7 +29,7 @@ _CACHE_MAX = 256
 
 
 @dataclass(frozen=True, eq=False)
-class Form(Mapping[str, Any]):
+class Form(ExportView):
     """One template laid out at one paper size: its pages as typed :class:`PageLayout`.
 
     Also a read-only mapping of the geometry export (``form["pages"]``), a
@@ -79,22 +79,6 @@ class Form(Mapping[str, Any]):
             "page_size": self.page_size, "page_size_pt": [w, h], "origin": "top-left",
             "pages": [pl.export() for pl in self.pages],
         }
-
-    def _view(self) -> dict[str, Any]:
-        cached = self.__dict__.get("_export")
-        if cached is None:
-            cached = self.export()
-            object.__setattr__(self, "_export", cached)
-        return cached
-
-    def __getitem__(self, key: str) -> Any:
-        return self._view()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._view())
-
-    def __len__(self) -> int:
-        return len(self._view())
 
 
 _LAID: dict[tuple[int, str], Form] = {}

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scanner import outfile
+from scanner.errors import UsageError
+
 __all__ = ["Document", "Group", "Para", "Section", "appendix", "md_escape", "pdf_fonts", "to_md", "to_pdf", "to_txt"]
 
 
@@ -233,3 +236,23 @@ def pdf_fonts(text: str) -> tuple[str, str]:
         pdfmetrics.registerFont(TTFont("InklockSans", str(regular)))
         pdfmetrics.registerFont(TTFont("InklockSans-Bold", str(heavy)))
     return "InklockSans", "InklockSans-Bold"
+
+
+def output_kind(out_path: str | Path, kinds: Iterable[str], what: str) -> str:
+    """The file type of an output name (``.markdown`` is md, ``.text`` txt); UsageError if ``kinds`` lacks it."""
+    kinds = list(kinds)
+    kind = Path(out_path).suffix.lower().lstrip(".")
+    kind = {"markdown": "md", "text": "txt"}.get(kind, kind)
+    if kind not in kinds:
+        names = ", ".join(f".{k}" for k in kinds[:-1]) + f" or .{kinds[-1]}"
+        raise UsageError(f"Cannot tell the {what}'s file type from '{Path(out_path).name}'; name it {names}.")
+    return kind
+
+
+def check_output(out_path: Path, kind: str) -> None:
+    """Refuse an output path before anything is built: a missing folder, a folder, a link, pipe or device."""
+    if not out_path.parent.is_dir():
+        raise UsageError(f"The folder {out_path.parent} does not exist.")
+    if out_path.is_dir():
+        raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
+    outfile.check_target(out_path)  # a link, pipe or device is refused, never replaced

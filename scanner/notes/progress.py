@@ -231,12 +231,7 @@ def _cite(f, values: dict[str, Any]) -> dict[str, Any]:
 
 def kind_of(out_path: Path) -> str:
     """The file type from the output name's extension; UsageError if it is not one we write."""
-    kind = Path(out_path).suffix.lower().lstrip(".")
-    kind = {"markdown": "md", "text": "txt"}.get(kind, kind)
-    if kind not in KINDS:
-        raise UsageError(f"Cannot tell the note's file type from '{Path(out_path).name}'; "
-                         f"name it .md, .txt, .pdf or .json.")
-    return kind
+    return document.output_kind(out_path, KINDS, "note")
 
 
 def draft_note(vault, session: str | int, fmt: str) -> ProgressNote:
@@ -272,11 +267,7 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
     if fmt not in FORMATS:
         raise UsageError(f"'{fmt}' is not a progress-note format; use {', '.join(FORMATS)}.")
     kind = kind_of(out_path)
-    if not out_path.parent.is_dir():
-        raise UsageError(f"The folder {out_path.parent} does not exist.")
-    if out_path.is_dir():
-        raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
-    outfile.check_target(out_path)  # a link, pipe or device is refused, never replaced
+    document.check_output(out_path, kind)
     signed = signed_note(vault, session)
     if signed is not None:
         data = signed_export(vault, signed, fmt, kind)

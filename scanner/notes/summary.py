@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner import outfile
+from scanner.notes import document
 from scanner.notes import progress as notes
 from scanner.vault import store
 from scanner.errors import BadInput, Refused, UsageError
@@ -310,12 +311,7 @@ def title_of(f) -> str:
 
 def kind_of(out_path: str | Path) -> str:
     """The file type from the output name; UsageError unless it is .md, .pdf or .json."""
-    kind = Path(out_path).suffix.lower().lstrip(".")
-    kind = {"markdown": "md"}.get(kind, kind)
-    if kind not in KINDS:
-        raise UsageError(f"Cannot tell the summary's file type from '{Path(out_path).name}'; "
-                         "name it .md, .pdf or .json.")
-    return kind
+    return document.output_kind(out_path, KINDS, "summary")
 
 
 def write_summary(vault, client: str, since: str | None, until: str | None, out_path: str | Path) -> TreatmentSummary:
@@ -327,11 +323,7 @@ def write_summary(vault, client: str, since: str | None, until: str | None, out_
     """
     out_path = Path(out_path)
     kind = kind_of(out_path)
-    if not out_path.parent.is_dir():
-        raise UsageError(f"The folder {out_path.parent} does not exist.")
-    if out_path.is_dir():
-        raise UsageError(f"{out_path} is a folder; give a file name ending in .{kind}.")
-    outfile.check_target(out_path)  # a link, pipe or device is refused, never replaced
+    document.check_output(out_path, kind)
     summary = collect(vault, client, since, until)
     if summary.confirmed_sessions == 0:
         period = _period_words(summary.since, summary.until)
