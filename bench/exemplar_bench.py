@@ -198,7 +198,8 @@ def clinician_bench(small: bool) -> None:
     from forms.model import get_template
     from scanner.review import confirm
     from scanner.ingest.ocr import OcrEngine
-    from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult, _line_boxes
+    from scanner import pixels
+    from scanner.ingest.read import CROP_MARGIN_PT, FieldRead, PageResult
     from scanner.ingest.register import PX_PER_PT
     from scanner.vault import store
     from scanner.vault.search import Searcher
@@ -229,7 +230,7 @@ def clinician_bench(small: bool) -> None:
             write_line(img, text, (box[0], box[1], right, box[3]), writer, rng, baseline=box[3] - 0.12 * (box[3] - box[1]))
         inner = img[int(CROP_MARGIN_PT * PX_PER_PT):h - int(CROP_MARGIN_PT * PX_PER_PT),
                     int(CROP_MARGIN_PT * PX_PER_PT):w - int(CROP_MARGIN_PT * PX_PER_PT)]
-        read = ocr.read_line(inner) if f["kind"] == "line" else ocr.read_area(inner, _line_boxes(f))
+        read = ocr.read_line(inner) if f["kind"] == "line" else ocr.read_area(inner, pixels.line_boxes(f["bbox"], f.get("lines")))
         return img, read.text, read.confidence
 
     n_lines = {k: (1 if geo[k]["kind"] == "line" else min(2, len(geo[k].get("lines") or [1]))) for k in keys}

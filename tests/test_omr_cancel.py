@@ -17,6 +17,10 @@ def _field(kind: str, n: int = 4, multiple: bool = False) -> dict:
     return {"key": "k", "kind": kind, "options": opts, "multiple": multiple}
 
 
+def _options(field: dict) -> list[tuple[str, list[float]]]:
+    return [(o["value"], o["bbox"]) for o in field["options"]]
+
+
 def _page(field: dict, marks: dict[str, list[str]], seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     page = np.full((500, 900), 245, np.uint8)
@@ -36,7 +40,7 @@ def test_a_scribbled_out_box_beside_a_mark_gives_the_mark_flagged_never_silent(k
     for seed in range(40):
         style = ("check", "cross")[seed % 2]
         page = _page(field, {"1": ["check", "scribble"], "3": [style]}, seed)
-        r = omr.read_marks(page, field)
+        r = omr.read_marks(page, field["kind"], _options(field), field["multiple"])
         want = 3 if kind == "scale" else "3"
         assert r.value in (want, None)  # never the cancelled answer
         assert r.flags and r.confidence < 0.8  # always shown for a closer look
@@ -47,5 +51,5 @@ def test_a_scribbled_out_box_beside_a_mark_gives_the_mark_flagged_never_silent(k
 
 def test_two_plain_marks_stay_unanswered():
     field = _field("choice")
-    r = omr.read_marks(_page(field, {"0": ["check"], "2": ["cross"]}, 1), field)
+    r = omr.read_marks(_page(field, {"0": ["check"], "2": ["cross"]}, 1), field["kind"], _options(field), field["multiple"])
     assert r.value is None and "multiple_marks" in r.flags

@@ -111,12 +111,10 @@ class _SureDigits:
         return self.value, 0.99, []
 
 
-def _digits_field(key: str) -> dict:
-    from forms.geometry import layout
-    from forms.model import get_template
+def _digits_field(key: str):
+    from forms import catalog
 
-    fields = {f["key"]: f for p in layout(get_template("session"), "letter")["pages"] for f in p["fields"]}
-    return fields[key]
+    return catalog.form("session", "letter").field(key)
 
 
 @pytest.mark.parametrize("value, plausible", [("31", False), ("14", True)])

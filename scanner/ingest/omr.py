@@ -15,6 +15,7 @@ answer, read and flagged ``cancelled_mark`` for a look in review (never silent).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,10 +75,10 @@ def box_state(ink: BoxInk) -> tuple[str, float]:
     return "ambiguous", 0.3
 
 
-def read_marks(page: np.ndarray, field_layout: dict[str, Any]) -> MarkRead:
-    """Read a checkbox, choice or scale field from its option boxes on the registered page."""
-    kind = field_layout["kind"]
-    inks = {str(o["value"]): box_ink(page, o["bbox"]) for o in field_layout["options"]}
+def read_marks(page: np.ndarray, kind: str, options: Sequence[tuple[str, Sequence[float]]],
+               multiple: bool = False) -> MarkRead:
+    """Read a checkbox, choice or scale field from its option boxes (value, bbox in points) on the registered page."""
+    inks = {str(value): box_ink(page, list(bbox)) for value, bbox in options}
     states = {v: box_state(ink) for v, ink in inks.items()}
     fills = {v: round(ink.firm, 4) for v, ink in inks.items()}
     flags: list[str] = []
@@ -87,7 +88,7 @@ def read_marks(page: np.ndarray, field_layout: dict[str, Any]) -> MarkRead:
         flags.append("ambiguous_mark")
     if any(s == "faint" for s, _c in states.values()):
         flags.append("faint_mark")
-    single = kind == "scale" or (kind == "choice" and not field_layout.get("multiple"))
+    single = kind == "scale" or (kind == "choice" and not multiple)
     if not single and any(ink.firm >= HEAVY_FIRM for ink in inks.values()):
         # Blacked out: a fill, or an answer crossed out. Only the clinician can tell.
         flags.append("heavy_mark")

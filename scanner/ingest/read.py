@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from forms.boxes import FieldBox, PageLayout
 from scanner import pixels
 from scanner.hand import fieldwords
 from scanner.ingest import register as reg
@@ -119,7 +120,7 @@ class Reader:
         stamp = time.perf_counter()
         page = reg.warp(gray, registration)
         layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
-        payload = reg.read_qr(page, layout.get("qr"))
+        payload = reg.read_qr(page, list(layout.qr))
         t["register"] = time.perf_counter() - stamp
         ref = _decode(payload)
         result.template, result.page = registration.template, registration.page
@@ -153,23 +154,23 @@ class Reader:
         result.timings = t
         return result
 
-    def read_fields(self, page: np.ndarray, layout: dict[str, Any], registration: reg.Registration) -> list[FieldRead]:
+    def read_fields(self, page: np.ndarray, layout: PageLayout, registration: reg.Registration) -> list[FieldRead]:
         poor = "poor_registration" in registration.flags
         # All handwritten lines of the page go through the line recogniser together.
-        texts = [f for f in layout["fields"] if f["kind"] in HAND_KINDS]
-        jobs = [self.ocr.line_job(reg.crop(page, f["bbox"])) if f["kind"] == "line"
-                else self.ocr.area_job(reg.crop(page, f["bbox"]), _line_boxes(f)) for f in texts]
-        ocr = dict(zip((f["key"] for f in texts), self.ocr.finish(jobs)))
+        texts = [f for f in layout.fields if f.kind in HAND_KINDS]
+        jobs = [self.ocr.line_job(reg.crop(page, list(f.bbox))) if f.kind == "line"
+                else self.ocr.area_job(reg.crop(page, list(f.bbox)), _line_boxes(f)) for f in texts]
+        ocr = dict(zip((f.key for f in texts), self.ocr.finish(jobs)))
         reads = []
-        for f in layout["fields"]:
-            read = self.read_field(page, f, registration.page, ocr.get(f["key"]))
+        for f in layout.fields:
+            read = self.read_field(page, f, registration.page, ocr.get(f.key))
             if poor:
                 read.flags = list(dict.fromkeys(read.flags + ["poor_registration"]))
                 read.confidence = min(read.confidence, POOR_REGISTRATION_CAP)
             reads.append(read)
         return reads
 
-    def read_header(self, page: np.ndarray, layout: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    def read_header(self, page: np.ndarray, layout: PageLayout) -> tuple[bytes, dict[str, Any]]:
         """The header strip of a registered page 1 as PNG, and a guess at what is written in it.
 
         Read for page 1 of the sheets in ``blank_sheets`` (every page 1 when
@@ -177,7 +178,7 @@ class Reader:
         it only for a sheet with no client. A header that cannot be read gives
         an empty guess, never a failed page.
         """
-        header = layout.get("header")
+        header = layout.header
         if not header or not all(k in header for k in ("client", "date", "session")):
             return b"", {}
         boxes = [header[k] for k in ("client", "date", "session")]
@@ -190,38 +191,38 @@ class Reader:
         except (cv2.error, ValueError, RuntimeError) as exc:  # engines fail in their own ways
             return png, {"problem": type(exc).__name__}
 
-    def _header_guess(self, page: np.ndarray, layout: dict[str, Any]) -> dict[str, Any]:
-        header, cells = layout["header"], layout.get("header_cells") or {}
-        client = self.ocr.read_line(reg.crop(page, header["client"]))
+    def _header_guess(self, page: np.ndarray, layout: PageLayout) -> dict[str, Any]:
+        header, cells = layout.header, layout.header_cells or {}
+        client = self.ocr.read_line(reg.crop(page, list(header["client"])))
         guess: dict[str, Any] = {"client": client.text.strip(), "client_confidence": round(float(client.confidence), 3),
                                  "date": None, "session": ""}
         if cells.get("date"):
-            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["date"]])
-            guess["date"] = _header_date(text, layout.get("date_order", "MDY"))
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, list(c)) for c in cells["date"]])
+            guess["date"] = _header_date(text, layout.date_order or "MDY")
             guess["date_confidence"] = round(float(confidence), 3)
         if cells.get("session"):
-            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["session"]])
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, list(c)) for c in cells["session"]])
             guess["session"] = text.lstrip("0")
             guess["session_confidence"] = round(float(confidence), 3)
         return guess
 
-    def read_field(self, page: np.ndarray, f: dict[str, Any], page_no: int, res=None) -> FieldRead:
+    def read_field(self, page: np.ndarray, f: FieldBox, page_no: int, res=None) -> FieldRead:
         """One field of a registered page; ``res`` is its OCR result when already read (``read_fields``)."""
-        kind = f["kind"]
-        crop = reg.crop(page, f["bbox"], CROP_MARGIN_PT)
+        kind = f.kind
+        crop = reg.crop(page, list(f.bbox), CROP_MARGIN_PT)
         raw: dict[str, Any] = {}
         vectors = None
         if kind in MARK_KINDS:
-            marks = read_marks(page, f)
+            marks = read_marks(page, kind, f.options, bool(f.field.multiple))
             value, confidence, flags = marks.value, marks.confidence, marks.flags
             raw["fills"] = {k: round(v, 4) for k, v in marks.fills.items()}
         elif kind == "digits":
-            cells = [reg.crop(page, c) for c in f["cells"]]
+            cells = [reg.crop(page, list(c)) for c in f.cells]
             value, confidence, flags = self.digits.read_cells(cells, _digit_range(f))
             confidence, flags = _check_digits(value, confidence, list(flags), f)
         else:
             if res is None:
-                inner = reg.crop(page, f["bbox"])
+                inner = reg.crop(page, list(f.bbox))
                 res = self.ocr.read_line(inner) if kind == "line" else self.ocr.read_area(inner, _line_boxes(f))
             value, confidence, flags = res.text, res.confidence, list(res.flags)
             if getattr(res, "raw_text", None) and res.raw_text != res.text:
@@ -229,7 +230,7 @@ class Reader:
             if res.alternative:
                 raw["alternative"] = res.alternative
             vectors = _draft_vectors(crop, value, f)
-        return FieldRead(f["key"], kind, f["privacy"], page_no, value, float(confidence), list(flags),
+        return FieldRead(f.key, kind, f.field.privacy, page_no, value, float(confidence), list(flags),
                          encode_png(crop), raw, vectors)
 
     def _unmatched(self, result: PageResult, gray: np.ndarray, why: str, t: dict[str, float],
@@ -245,14 +246,14 @@ class Reader:
         return result
 
 
-def _digit_range(f: dict[str, Any]) -> tuple[int, int] | None:
+def _digit_range(f: FieldBox) -> tuple[int, int] | None:
     """A digits field's allowed values (min, max): the one range of scanner.values (confirm, review, ingest)."""
     from scanner.values import digit_range
 
     return digit_range(f)
 
 
-def _check_digits(value: str, confidence: float, flags: list[str], f: dict[str, Any]) -> tuple[float, list[str]]:
+def _check_digits(value: str, confidence: float, flags: list[str], f: FieldBox) -> tuple[float, list[str]]:
     """An impossible number (outside the field's range) is never trusted."""
     from scanner.ingest.digits import check_range, lower_if_implausible
 
@@ -292,18 +293,18 @@ def _decode(payload: str | None):
         return None
 
 
-def _draft_vectors(crop: np.ndarray, text: Any, f: dict[str, Any]) -> np.ndarray | None:
+def _draft_vectors(crop: np.ndarray, text: Any, f: FieldBox) -> np.ndarray | None:
     """Word vectors of the stored crop for search by handwriting, cut as learning and suggestions cut it."""
     try:
-        boxes = fieldwords.crop_line_boxes(f["kind"], f["bbox"], f.get("lines"))
+        boxes = fieldwords.crop_line_boxes(f.kind, f.bbox, f.lines or None)
         return fieldwords.draft_vectors(crop, text if isinstance(text, str) else "", boxes)
     except fieldwords.CUT_ERRORS:
         return None  # searchable by hand after ``inklock reindex``
 
 
-def _line_boxes(f: dict[str, Any]) -> list[pixels.Box] | None:
+def _line_boxes(f: FieldBox) -> list[pixels.Box] | None:
     """Ruled-line boxes of a line/text field, in pixels relative to its box (what OCR reads)."""
-    return pixels.line_boxes(f["bbox"], f.get("lines"))
+    return pixels.line_boxes(f.bbox, f.lines or None)
 
 
 def _downscale(gray: np.ndarray, long_side: int) -> np.ndarray:
