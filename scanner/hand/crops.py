@@ -8,7 +8,7 @@ ink's own lines otherwise), exactly as the page worker cut it at ingest.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -18,8 +18,11 @@ from scanner import pixels
 from scanner.hand import fieldwords, wordsplit
 from scanner.vault import handstore
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
-def field(vault, field_id: int) -> dict[str, Any] | None:
+
+def field(vault: Vault, field_id: int) -> dict[str, Any] | None:
     """The field row (with its sheet's template and page size), or None."""
     return handstore.field_row(vault.db, field_id)
 
@@ -30,14 +33,14 @@ def text(raw: str | None) -> str:
     return value if isinstance(value, str) else ""
 
 
-def crop(vault, row: dict[str, Any]) -> np.ndarray | None:
+def crop(vault: Vault, row: dict[str, Any]) -> np.ndarray | None:
     """The field's crop, decrypted and decoded (None when too small to hold a word)."""
     data = vault.get_file(row["crop_file"])
     gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     return gray if gray is not None and gray.size and min(gray.shape) >= 4 else None
 
 
-def line_boxes(vault, row: dict[str, Any]) -> list[pixels.Box] | None:
+def line_boxes(vault: Vault, row: dict[str, Any]) -> list[pixels.Box] | None:
     """The field's ruled lines in crop pixels, when its template can be laid out."""
     if row["kind"] != "text":
         return None
@@ -55,7 +58,7 @@ def _layout(vault_path: str, template: str, page_size: str) -> Any:
         return None
 
 
-def words(vault, row: dict[str, Any], count: int | None) -> list[wordsplit.Word] | None:
+def words(vault: Vault, row: dict[str, Any], count: int | None) -> list[wordsplit.Word] | None:
     """The crop cut into ``count`` words (any number for None); None when that cut is not clear."""
     gray = crop(vault, row)
     if gray is None:
@@ -63,7 +66,7 @@ def words(vault, row: dict[str, Any], count: int | None) -> list[wordsplit.Word]
     return wordsplit.split_words(gray, count=count, line_boxes=line_boxes(vault, row))
 
 
-def draft_words(vault, row: dict[str, Any]) -> list[wordsplit.Word]:
+def draft_words(vault: Vault, row: dict[str, Any]) -> list[wordsplit.Word]:
     """Word images of an unconfirmed field, cut as for its OCR draft (:func:`scanner.hand.fieldwords.draft_words`)."""
     gray = crop(vault, row)
     if gray is None:

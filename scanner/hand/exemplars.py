@@ -19,7 +19,7 @@ writes to the progress note store or to any export.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from sqlcipher3 import dbapi2
 
@@ -27,6 +27,9 @@ from scanner.hand import crops, fieldwords, wordfeatures
 from scanner.hand.fieldwords import LEARN_KINDS, normalise
 from scanner.hand.index import ExemplarIndex, index_for, search_by_hand, suggest
 from scanner.vault import handstore
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 __all__ = ["LEARN_ERRORS", "LEARN_KINDS", "ExemplarIndex", "empty_trash", "index_drafts", "index_for",
            "learn_field", "normalise", "rebuild", "redraft_field", "search_by_hand", "stats", "suggest"]
@@ -36,7 +39,7 @@ __all__ = ["LEARN_ERRORS", "LEARN_KINDS", "ExemplarIndex", "empty_trash", "index
 LEARN_ERRORS = (*fieldwords.CUT_ERRORS, dbapi2.Error)
 
 
-def learn_field(vault, field_id: int) -> int:
+def learn_field(vault: Vault, field_id: int) -> int:
     """Learn the words of one confirmed line/text field; returns how many were learned.
 
     Any earlier exemplars of the field are replaced. A field whose crop does
@@ -61,13 +64,13 @@ def learn_field(vault, field_id: int) -> int:
     return len(tokens)
 
 
-def empty_trash(vault) -> None:
+def empty_trash(vault: Vault) -> None:
     """Delete the word images of exemplars that are gone (rows first, then files)."""
     for bundle in handstore.take_trash(vault.db):
         vault.delete_file(bundle)
 
 
-def rebuild(vault) -> dict[str, int]:
+def rebuild(vault: Vault) -> dict[str, int]:
     """Forget every exemplar and word draft and learn again from every confirmed field (``inklock reindex``).
 
     Also the repair of search by hand: the draft vectors of every unconfirmed
@@ -85,7 +88,7 @@ def rebuild(vault) -> dict[str, int]:
     return {"fields": fields, "skipped": len(ids) - fields, "words": words, "drafts": drafts}
 
 
-def index_drafts(vault) -> int:
+def index_drafts(vault: Vault) -> int:
     """Cut unconfirmed line/text fields that have no draft vectors from their stored crops; returns how many.
 
     The page worker cuts every field at ingest; this repairs what it could not
@@ -94,7 +97,7 @@ def index_drafts(vault) -> int:
     return _redraft(vault, handstore.fields_without_drafts(vault.db))
 
 
-def redraft_field(vault, field_id: int) -> int:
+def redraft_field(vault: Vault, field_id: int) -> int:
     """Cut a field that is pending again (a reopened confirmation) for search by hand; 1 if it was cut.
 
     Its draft vectors went when it was confirmed, and its crop is only in
@@ -103,7 +106,7 @@ def redraft_field(vault, field_id: int) -> int:
     return _redraft(vault, [field_id])
 
 
-def _redraft(vault, field_ids: list[int]) -> int:
+def _redraft(vault: Vault, field_ids: list[int]) -> int:
     done = []
     for field_id in field_ids:
         row = crops.field(vault, field_id)
@@ -114,6 +117,6 @@ def _redraft(vault, field_ids: list[int]) -> int:
     return len(done)
 
 
-def stats(vault) -> dict[str, Any]:
+def stats(vault: Vault) -> dict[str, Any]:
     """How much of the hand is learned: exemplar words, distinct words, fields, drafts cut."""
     return handstore.hand_stats(vault.db)

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
 from scanner.hand import crops, wordfeatures, wordsplit
 from scanner.hand.fieldwords import LEARN_KINDS, dims, normalise
 from scanner.vault import handstore
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 DIMS = 128              # whitened dimensions used for matching
 MIN_FIT_ROWS = 300      # fewer exemplar vectors than this: no whitening (too few to estimate it)
@@ -123,7 +126,7 @@ def _fit_whitening(raw: np.ndarray) -> _Whitening:
 _INDEXES: dict[tuple[str, int], ExemplarIndex] = {}
 
 
-def index_for(vault) -> ExemplarIndex:
+def index_for(vault: Vault) -> ExemplarIndex:
     """This vault's exemplar index, refreshed from its database."""
     key = (str(vault.path), id(vault.db))
     with _LOCK:
@@ -171,7 +174,7 @@ def _word_confidence(distance: float, other: float) -> float:
     return float(np.interp(distance, xs, ys) * np.interp(other - distance, mx, my))
 
 
-def suggest(vault, field_id: int) -> dict[str, Any]:
+def suggest(vault: Vault, field_id: int) -> dict[str, Any]:
     """A transcription for an unconfirmed line/text field, word by word.
 
     Returns ``{"text", "confidence", "words": [{"word", "source", "distance"}]}``:
@@ -237,7 +240,7 @@ class _Drafts:
 _DRAFTS: dict[tuple[str, int], _Drafts] = {}
 
 
-def _drafts(vault) -> _Drafts:
+def _drafts(vault: Vault) -> _Drafts:
     key = (str(vault.path), id(vault.db))
     stamp = handstore.drafts_stamp(vault.db)
     cached = _DRAFTS.get(key)
@@ -256,7 +259,7 @@ def _drafts(vault) -> _Drafts:
     return d
 
 
-def search_by_hand(vault, words: list[str], limit: int = 50) -> list[tuple[int, str, float]]:
+def search_by_hand(vault: Vault, words: list[str], limit: int = 50) -> list[tuple[int, str, float]]:
     """Unconfirmed fields holding a word image like a confirmed exemplar of one of ``words``.
 
     Returns ``[(field_id, word, distance)]``, nearest first, one entry per

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TYPE_CHECKING
 
 from scanner.ingest import linerec
 from scanner.vault import store
@@ -24,6 +24,9 @@ from scanner.errors import BadInput
 from scanner.ingest.pages import FileProblem, FileStart, PageImage, iter_pages, shown_path
 from scanner.ingest.read import PageResult, Reader
 from scanner.ingest.register import MarkerRegistry
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 WORKERS = 2
 PREFETCH = 4  # pages in flight: memory stays flat whatever the batch size
@@ -169,7 +172,7 @@ class _InlinePool:
 
 # -- the pipeline --------------------------------------------------------------
 
-def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: bool = False,
+def ingest(vault: Vault, paths: list[Path], *, workers: int = WORKERS, remove_source: bool = False,
            extra_template_dirs=(), progress: Callable[[str, int, int], None] | None = None,
            on_wait: Callable[[str], None] | None = None,
            stream: Iterable[FileStart | PageImage | FileProblem] | None = None) -> IngestSummary:
@@ -189,7 +192,7 @@ def ingest(vault, paths: list[Path], *, workers: int = WORKERS, remove_source: b
         return _ingest(vault, paths, registry, codes, workers, remove_source, progress, stream)
 
 
-def _ingest(vault, paths, registry, codes, workers, remove_source, progress, stream=None) -> IngestSummary:
+def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progress, stream=None) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
     store.sweep_unreferenced_files(vault)  # what an earlier, interrupted run may have stranded
@@ -331,7 +334,7 @@ def _ingest(vault, paths, registry, codes, workers, remove_source, progress, str
 REREAD_FLAG = "assigned_in_review"  # page flag: placed by the clinician, read from the stored copy
 
 
-def reread_unmatched(vault, unmatched_id: int, sheet_id: str, page: int, *, extra_template_dirs=()) -> dict[str, Any]:
+def reread_unmatched(vault: Vault, unmatched_id: int, sheet_id: str, page: int, *, extra_template_dirs=()) -> dict[str, Any]:
     """Read an unmatched page again as page ``page`` of sheet ``sheet_id``, store it, mark it assigned.
 
     The stored copy (a JPEG, long side 1700 px, about 150 dpi for letter) is

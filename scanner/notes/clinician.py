@@ -7,21 +7,26 @@ database (``settings`` table), like everything else Inklock stores.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from scanner.vault import store
 from scanner.errors import Refused, UsageError
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 FIELDS = ("name", "credentials", "licence")
 _MAX = {"name": 120, "credentials": 60, "licence": 60}
 _WORDS = {"name": "name", "credentials": "credentials", "licence": "licence number"}
 
 
-def get_clinician(vault) -> dict[str, str]:
+def get_clinician(vault: Vault) -> dict[str, str]:
     """The clinician's name, credentials and licence ('' where not set)."""
     rows = store.get_settings(vault, [f"clinician.{f}" for f in FIELDS])
     return {f: rows.get(f"clinician.{f}", "") for f in FIELDS}
 
 
-def set_clinician(vault, **changes: str | None) -> dict[str, str]:
+def set_clinician(vault: Vault, **changes: str | None) -> dict[str, str]:
     """Set any of name, credentials, licence (None leaves it, '' clears it); returns them all.
 
     Each value is one line of printable text; anything else is refused (exit 2)
@@ -44,7 +49,7 @@ def set_clinician(vault, **changes: str | None) -> dict[str, str]:
     return get_clinician(vault)
 
 
-def require_name(vault, doing: str = "sign a note") -> dict[str, str]:
+def require_name(vault: Vault, doing: str = "sign a note") -> dict[str, str]:
     """The clinician, or Refused (exit 3) when no name is set yet."""
     who = get_clinician(vault)
     if not who["name"]:

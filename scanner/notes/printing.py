@@ -12,12 +12,15 @@ import re
 from dataclasses import dataclass
 from datetime import date as Date
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner.review import risk
 from scanner.vault import store
 from scanner.errors import BadInput, UsageError
 from scanner.values import CLIENT_CODE, check_client, check_session, shown  # noqa: F401  -- printing.check_client etc.
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 # CUPS queue names: printable, no space, '/' or '#' (and never an option).
 PRINTER_NAME = re.compile(r"[A-Za-z0-9_.@:+-][A-Za-z0-9_.@:+=-]{0,127}")
@@ -73,11 +76,11 @@ def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest
     return requests
 
 
-def next_session_number(vault, client: str) -> int:
+def next_session_number(vault: Vault, client: str) -> int:
     return int(store.last_session_number(vault, client) or 0) + 1
 
 
-def carry_values(vault, client: str, before: str | None, template) -> dict[str, tuple[str, str]]:
+def carry_values(vault: Vault, client: str, before: str | None, template) -> dict[str, tuple[str, str]]:
     """What each carry-forward field of ``template`` prints for ``client`` on a sheet dated ``before``.
 
     Per field, the answer confirmed in the client's latest session dated strictly
@@ -107,7 +110,7 @@ def _carry_text(field, value: Any) -> str:
     return " ".join(labels.get(str(value), str(value)).split())
 
 
-def print_packet(vault, requests: list[SheetRequest], out: Path | None, page_size: str, template_dirs=(),
+def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, page_size: str, template_dirs=(),
                  printer: str | None = None) -> dict[str, Any]:
     """Render every requested sheet into one PDF and register each sheet in the vault.
 
@@ -223,7 +226,7 @@ def send_to_printer(pdf: bytes, printer: str) -> str | None:
     return " ".join(done.stdout.decode("utf-8", "replace").split()) or None
 
 
-def _keep_labels(vault, template) -> None:
+def _keep_labels(vault: Vault, template) -> None:
     """Tick-option label words for search (issue 14); a changed user template re-indexes its sessions."""
     if store.save_labels(vault.db, template) and store.template_in_use(vault, template.name):
         from scanner.vault.search import reindex

@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner.notes import clinician, document
 from scanner.notes.note import (  # the note itself and its files, offered here too (see __all__)
@@ -41,6 +41,9 @@ from scanner.vault import store
 from scanner.errors import BadInput, ExitCode, InklockError, Refused, UnconfirmedFields, UsageError
 from scanner.shorthand import Shorthand
 from scanner.values import NOTE_FORMATS as FORMATS
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 __all__ = [
     "FORMATS",
@@ -93,7 +96,7 @@ class PrivacyBreach(InklockError):
 # ---------------------------------------------------------------- from the vault
 
 
-def progress_fields(vault, session: str | int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def progress_fields(vault: Vault, session: str | int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The session's sheet and its progress field rows, every one confirmed.
 
     The query selects ``privacy = 'progress'`` rows only and never the OCR read
@@ -116,12 +119,12 @@ def progress_fields(vault, session: str | int) -> tuple[dict[str, Any], list[dic
     return sheet, rows
 
 
-def load_shorthand(vault) -> Shorthand:
+def load_shorthand(vault: Vault) -> Shorthand:
     """The defaults plus the vault's ``abbreviations`` table (which overrides them)."""
     return Shorthand.from_rows(store.abbreviation_rows(vault))
 
 
-def note_template(vault, sheet: dict[str, Any]):
+def note_template(vault: Vault, sheet: dict[str, Any]):
     """The sheet's template (built-in or from the vault's templates/ folder); BadInput if unknown."""
     from forms import catalog
 
@@ -234,7 +237,7 @@ def kind_of(out_path: Path) -> str:
     return document.output_kind(out_path, KINDS, "note")
 
 
-def draft_note(vault, session: str | int, fmt: str) -> ProgressNote:
+def draft_note(vault: Vault, session: str | int, fmt: str) -> ProgressNote:
     """The progress note of a session, in memory; UnconfirmedFields (exit 3) while any
     progress field of its template is unscanned or unconfirmed."""
     sheet, fields = progress_fields(vault, session)
@@ -249,13 +252,13 @@ def draft_note(vault, session: str | int, fmt: str) -> ProgressNote:
     return replace(note, clinician=who) if who["name"] else note
 
 
-def keep_note(vault, note: ProgressNote) -> None:
+def keep_note(vault: Vault, note: ProgressNote) -> None:
     """Record an exported note in the progress-note store (inside the caller's transaction)."""
     store.save_progress_note(vault, session=note.session, sheet_id=note.sheet_id, client=note.client,
                              date=note.date, fmt=note.format, content=json.dumps(note.as_dict(), ensure_ascii=False))
 
 
-def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Path:
+def write_note(vault: Vault, session: str | int, fmt: str, out_path: str | Path) -> Path:
     """Draft, export and store one progress note; returns the file written.
 
     Refuses before anything is written: unconfirmed progress fields (exit 3),
@@ -287,7 +290,7 @@ def write_note(vault, session: str | int, fmt: str, out_path: str | Path) -> Pat
     return out_path
 
 
-def stored_notes(vault, session: str | int | None = None) -> list[dict[str, Any]]:
+def stored_notes(vault: Vault, session: str | int | None = None) -> list[dict[str, Any]]:
     """Notes kept in the progress store (newest first), optionally for one session."""
     return [dict(r, content=json.loads(r["content"])) for r in store.progress_note_rows(vault, session)]
 
@@ -295,7 +298,7 @@ def stored_notes(vault, session: str | int | None = None) -> list[dict[str, Any]
 # ---------------------------------------------------------------- signing and addenda
 
 
-def signed_note(vault, session: str | int) -> dict[str, Any] | None:
+def signed_note(vault: Vault, session: str | int) -> dict[str, Any] | None:
     """The session's signed note as kept (content, md, txt, signer), or None while it is a draft."""
     data = store.signed_row(vault, store.get_sheet(vault, session)["id"])
     if data is None:
@@ -304,12 +307,12 @@ def signed_note(vault, session: str | int) -> dict[str, Any] | None:
     return data
 
 
-def addenda(vault, session: int) -> list[dict[str, Any]]:
+def addenda(vault: Vault, session: int) -> list[dict[str, Any]]:
     """A signed note's addenda, oldest first."""
     return store.addenda_rows(vault, session)
 
 
-def sign_note(vault, session: str | int, fmt: str, confirm_code: bool = False) -> dict[str, Any]:
+def sign_note(vault: Vault, session: str | int, fmt: str, confirm_code: bool = False) -> dict[str, Any]:
     """Sign the session's note with the clinician's name, credentials and the time; returns it as kept.
 
     Refused (exit 3): no clinician name set, the note already signed, or
@@ -333,7 +336,7 @@ def sign_note(vault, session: str | int, fmt: str, confirm_code: bool = False) -
     return signed_note(vault, number)  # type: ignore[return-value]
 
 
-def add_addendum(vault, session: str | int, text: str) -> dict[str, Any]:
+def add_addendum(vault: Vault, session: str | int, text: str) -> dict[str, Any]:
     """Add a dated addendum to a signed note (refused, exit 3, before it is signed or without a name)."""
     who = clinician.require_name(vault, "add an addendum")
     number = store.get_sheet(vault, session)["id"]
@@ -351,7 +354,7 @@ def add_addendum(vault, session: str | int, text: str) -> dict[str, Any]:
     return entry
 
 
-def signed_export(vault, signed: dict[str, Any], fmt: str | None, kind: str) -> bytes:
+def signed_export(vault: Vault, signed: dict[str, Any], fmt: str | None, kind: str) -> bytes:
     """A signed note as a file, exactly as signed, with its addenda after it.
 
     Refused (exit 3) when another format is asked for than the one signed.
@@ -371,7 +374,7 @@ def signed_export(vault, signed: dict[str, Any], fmt: str | None, kind: str) -> 
     raise UsageError(f"'{kind}' is not a note file type; use {', '.join(KINDS)}.")
 
 
-def copy_text(vault, session: str | int, fmt: str) -> str:
+def copy_text(vault: Vault, session: str | int, fmt: str) -> str:
     """The plain text a clinician pastes into an EHR: the signed note (with addenda) or the draft."""
     signed = signed_note(vault, session)
     if signed is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from datetime import date as Date
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner import outfile
 from scanner.notes import document
@@ -46,6 +46,9 @@ from scanner.notes.treatment import (  # the summary itself and its files, offer
     render,
     summary_document,
 )
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 __all__ = [
     "KINDS",
@@ -98,7 +101,7 @@ SECTIONS = (
 # ---------------------------------------------------------------- from the vault
 
 
-def sessions_in_range(vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
+def sessions_in_range(vault: Vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
     """The client's scanned, dated sessions in the range (inclusive), oldest first.
 
     BadInput (exit 4) when the client has no session at all or none in the
@@ -114,7 +117,7 @@ def sessions_in_range(vault, client: str, since: str | None, until: str | None) 
     return rows
 
 
-def summary_fields(vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
+def summary_fields(vault: Vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
     """Confirmed progress answers of the client's sessions in the range: the only read of field values.
 
     Selects ``privacy = 'progress' AND status = 'confirmed'`` and the confirmed
@@ -135,7 +138,7 @@ def _period_words(since: str | None, until: str | None) -> str:
     return ""
 
 
-def collect(vault, client: str, since: str | None = None, until: str | None = None) -> TreatmentSummary:
+def collect(vault: Vault, client: str, since: str | None = None, until: str | None = None) -> TreatmentSummary:
     """The client's summary for the range, read from the vault (BadInput when there is no session)."""
     from scanner.notes.printing import check_client
 
@@ -314,7 +317,7 @@ def kind_of(out_path: str | Path) -> str:
     return document.output_kind(out_path, KINDS, "summary")
 
 
-def write_summary(vault, client: str, since: str | None, until: str | None, out_path: str | Path) -> TreatmentSummary:
+def write_summary(vault: Vault, client: str, since: str | None, until: str | None, out_path: str | Path) -> TreatmentSummary:
     """Build and write one treatment summary; returns what was written.
 
     Refuses before anything is written: a bad file name or folder (exit 2), a

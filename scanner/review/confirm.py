@@ -11,15 +11,18 @@ a crop that cannot be read back or split must never undo or fail it
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner.hand import exemplars
 from scanner.vault import store
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
+
 log = logging.getLogger(__name__)
 
 
-def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
+def confirm_field(vault: Vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
                   typed: str | None = None) -> dict[str, Any]:
     """Confirm one field (as :func:`scanner.vault.store.confirm_field`), then learn its handwriting."""
     done, field_id, kind = store.confirm_one(vault, session, key, value, field_layout, typed)
@@ -28,7 +31,7 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
     return done
 
 
-def reopen_field(vault, session: str | int, key: str) -> int:
+def reopen_field(vault: Vault, session: str | int, key: str) -> int:
     """Reopen a confirmed field (:func:`scanner.vault.store.reopen_field`), then cut it again for search by hand.
 
     Its draft word vectors went when it was confirmed; a failure to cut is logged, never raised.
@@ -41,7 +44,7 @@ def reopen_field(vault, session: str | int, key: str) -> int:
     return field_id
 
 
-def learn(vault, field_id: int) -> None:
+def learn(vault: Vault, field_id: int) -> None:
     """Teach the exemplar index a confirmed field's words; a failure is logged, never raised."""
     try:
         exemplars.learn_field(vault, field_id)

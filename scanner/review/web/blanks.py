@@ -7,13 +7,16 @@ date and number are filled in to be checked), never applied by itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from flask import Flask, Response, current_app, make_response, redirect, render_template, request, url_for
 
 from scanner.vault import store
 from scanner.errors import BadInput, UsageError
 from scanner.review.web.state import state_of
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 CLOSEST = 3        # clients offered first, by likeness to the handwritten code
 CLOSE_ENOUGH = 60  # rapidfuzz ratio (0..100) below which a code is not offered as close
@@ -31,14 +34,14 @@ def closest_clients(guess: str, clients: list[str]) -> list[str]:
     return [key for _value, _score, key in found]
 
 
-def _blank_sheet(vault, session: int) -> dict[str, Any]:
+def _blank_sheet(vault: Vault, session: int) -> dict[str, Any]:
     sheet = store.get_sheet(vault, session)
     if not sheet["blank"]:
         raise BadInput(f"Session {sheet['id']} was printed for client {sheet['client']}; it is not a blank sheet.")
     return sheet
 
 
-def _page(vault, sheet: dict[str, Any], form: dict[str, str] | None, error: str | None, status: int = 200):
+def _page(vault: Vault, sheet: dict[str, Any], form: dict[str, str] | None, error: str | None, status: int = 200):
     header = store.sheet_header(vault, sheet["sheet_id"])
     guess = (header or {}).get("guess") or {}
     clients = store.list_clients(vault)

@@ -7,7 +7,7 @@ error page every view shows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from flask import Flask, current_app, redirect, request, url_for
 from werkzeug.wrappers import Response
@@ -16,6 +16,9 @@ from scanner.notes import clinician
 from scanner.notes import progress as notes
 from scanner.errors import UsageError
 from scanner.review.web.state import state_of
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 FORMATS = notes.FORMATS
 
@@ -31,7 +34,7 @@ def _back(session: int, fmt: str, msg: str) -> Response:
     return redirect(url_for("note", session=session, format=fmt, msg=msg) + "#note-preview")
 
 
-def note_context(vault, session: int, fmt: str) -> dict[str, Any]:
+def note_context(vault: Vault, session: int, fmt: str) -> dict[str, Any]:
     """What the note page shows beyond the draft: the signed note, its addenda, the clinician, the copy text."""
     signed = notes.signed_note(vault, session)
     ctx: dict[str, Any] = {"clinician": clinician.get_clinician(vault), "signed": signed, "addenda": [],

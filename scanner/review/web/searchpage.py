@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from flask import Flask, current_app, make_response, render_template, request
 from markupsafe import Markup, escape
@@ -19,6 +19,9 @@ from markupsafe import Markup, escape
 from scanner.vault import store
 from scanner.errors import UsageError
 from scanner.review.web.state import state_of
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 # Private-use characters around matched words in snippets: unlike "[" and "]"
 # they cannot occur in a transcription, so no written bracket becomes a highlight.
@@ -98,7 +101,7 @@ def run(state, vault, values: dict[str, str]) -> list[dict[str, Any]]:
     return group(hits, _field_ids(vault, hits), field_labels(state, vault))
 
 
-def _field_ids(vault, hits: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+def _field_ids(vault: Vault, hits: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """(sheet id, field key) -> field id, for the crop of each hit (a sheet has one row per key)."""
     return store.field_ids(vault, sorted({h["sheet_id"] for h in hits}))
 

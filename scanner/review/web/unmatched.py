@@ -7,19 +7,22 @@ once, as that sheet's page (``scanner.ingest.pipeline.reread_unmatched``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner.vault import store
 from scanner.errors import BadInput
 from scanner.ingest.pipeline import reread_unmatched
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
-def open_pages(vault) -> list[dict[str, Any]]:
+
+def open_pages(vault: Vault) -> list[dict[str, Any]]:
     """Unmatched pages still waiting for a decision, oldest first."""
     return [dict(r, guess=store.loads(r["guess"]) or {}) for r in store.open_unmatched(vault)]
 
 
-def get(vault, unmatched_id: int) -> dict[str, Any]:
+def get(vault: Vault, unmatched_id: int) -> dict[str, Any]:
     """One unmatched page; BadInput when there is none."""
     row = store.unmatched_row(vault, unmatched_id)
     if row is None:
@@ -28,7 +31,7 @@ def get(vault, unmatched_id: int) -> dict[str, Any]:
     return row
 
 
-def assign(vault, unmatched_id: int, session: str | int, page: int, template_dirs=()) -> dict[str, Any]:
+def assign(vault: Vault, unmatched_id: int, session: str | int, page: int, template_dirs=()) -> dict[str, Any]:
     """Put an unmatched page on a sheet's page and read it; returns {"sheet_id", "page", "session"}.
 
     A page that cannot be read as that sheet's page (no markers, another
@@ -42,7 +45,7 @@ def assign(vault, unmatched_id: int, session: str | int, page: int, template_dir
     return {"sheet_id": sheet["sheet_id"], "page": page, "session": sheet["id"]}
 
 
-def discard(vault, unmatched_id: int) -> None:
+def discard(vault: Vault, unmatched_id: int) -> None:
     """Mark a page as deliberately discarded (the encrypted image stays until a cleanup)."""
     row = get(vault, unmatched_id)
     if row["status"] != "open":

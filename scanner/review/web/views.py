@@ -8,7 +8,7 @@ carry ``Cache-Control: no-store`` (added to every response by the app).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
@@ -24,6 +24,9 @@ from scanner.review.web import fields as fv
 from scanner.review.web import notepage, unmatched
 from scanner.review.web.security import cookie_args
 from scanner.review.web.state import VaultLocked, state_of
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 NOTE_FORMATS = values.NOTE_FORMATS
 NOTE_KINDS = {"md": "text/markdown; charset=utf-8", "txt": "text/plain; charset=utf-8",
@@ -198,7 +201,7 @@ def unmatched_discard(uid: int) -> ResponseReturnValue:
 # ---------------------------------------------------------------- session
 
 
-def _session_data(vault, session: int) -> dict[str, Any]:
+def _session_data(vault: Vault, session: int) -> dict[str, Any]:
     sheet = store.get_sheet(vault, session)
     shown = store.show_session(vault, sheet["id"])
     template, layout, problem = _state().form(sheet["template"], sheet["page_size"])
@@ -233,7 +236,7 @@ def session_page(session: int) -> str:
     )
 
 
-def _hand_suggestions(vault, fields: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+def _hand_suggestions(vault: Vault, fields: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Suggestions from the clinician's confirmed handwriting for doubtful written fields (issue #7)."""
     from scanner.hand import exemplars
 
@@ -286,7 +289,7 @@ def _parse(row: dict[str, Any], typed: Any, layout: Any) -> Any:
     return values.parse(row["kind"], typed, geo, None if geo else isinstance(row["value"], list))
 
 
-def _counts(vault, sheet_id: str) -> dict[str, int]:
+def _counts(vault: Vault, sheet_id: str) -> dict[str, int]:
     return store.field_counts(vault, sheet_id)
 
 

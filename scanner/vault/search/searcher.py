@@ -8,7 +8,7 @@ exemplars, :mod:`scanner.hand`) passes it in as ``hand``.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TYPE_CHECKING
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -19,6 +19,9 @@ from scanner.vault import searchindex
 from scanner.vault.search.filters import Filters, _ascii_lower
 from scanner.vault.search.query import (WORD, as_substrings, hand_groups, parse_query, to_fts, with_fuzzy,
                                         with_shorthand)
+
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
 MATCHES = ("exact", "shorthand", "handwriting", "fuzzy", "substring")
 DEFAULT_LIMIT = 50
@@ -264,7 +267,7 @@ def group_by_session(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "_order"} for r in ordered]
 
 
-def search(vault, query: str, *, client: str | None = None, since: str | None = None, until: str | None = None,
+def search(vault: Vault, query: str, *, client: str | None = None, since: str | None = None, until: str | None = None,
            field: str | None = None, privacy: str | None = None, limit: int = DEFAULT_LIMIT,
            hand: HandSearch | None = None) -> list[dict[str, Any]]:
     """Search a vault once (a long-lived caller keeps a :class:`Searcher` instead)."""

@@ -8,7 +8,7 @@ through the schema's triggers.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner import values
 from scanner.errors import BadInput, Refused
@@ -16,8 +16,11 @@ from scanner.vault.store.base import dumps, loads, now, transaction
 from scanner.vault.store.notes import is_signed
 from scanner.vault.store.sheets import get_sheet
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
-def list_sessions(vault, client: str | None = None, pending: bool = False) -> list[dict[str, Any]]:
+
+def list_sessions(vault: Vault, client: str | None = None, pending: bool = False) -> list[dict[str, Any]]:
     sql = (
         "SELECT s.id, s.sheet_id, s.template, s.client, s.date, s.session_number, s.blank, "
         "(SELECT json_group_array(DISTINCT p.page) FROM pages p WHERE p.sheet_id = s.sheet_id) AS pages, "
@@ -43,7 +46,7 @@ def list_sessions(vault, client: str | None = None, pending: bool = False) -> li
     return out
 
 
-def session_fields(vault, sheet_id: str) -> list[dict[str, Any]]:
+def session_fields(vault: Vault, sheet_id: str) -> list[dict[str, Any]]:
     rows = vault.db.query("SELECT * FROM fields WHERE sheet_id = ? ORDER BY page, id", [sheet_id])
     return [
         {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
@@ -60,7 +63,7 @@ def field_status(status: str, kept_at: str | None) -> str:
     return "kept" if status == "pending" and kept_at else status
 
 
-def show_session(vault, session: str | int) -> dict[str, Any]:
+def show_session(vault: Vault, session: str | int) -> dict[str, Any]:
     """Everything about one session, shaped as SPEC section 8 ``show --json``."""
     sheet = get_sheet(vault, session)
     pages = []
@@ -76,13 +79,13 @@ def show_session(vault, session: str | int) -> dict[str, Any]:
             "pages": pages, "fields": fields}
 
 
-def crop_file(vault, field_id: int) -> str | None:
+def crop_file(vault: Vault, field_id: int) -> str | None:
     """The stored crop of a field (None when the field or its crop is missing)."""
     row = vault.db.execute("SELECT crop_file FROM fields WHERE id = ?", [field_id]).fetchone()
     return row[0] if row is not None and row[0] else None
 
 
-def field_counts(vault, sheet_id: str) -> dict[str, int]:
+def field_counts(vault: Vault, sheet_id: str) -> dict[str, int]:
     """How many fields of a sheet wait (not kept as written), and how many progress fields are pending."""
     row = vault.db.execute(
         "SELECT SUM(status = 'pending' AND kept_at IS NULL), SUM(status = 'pending' AND privacy = 'progress') "
@@ -90,7 +93,7 @@ def field_counts(vault, sheet_id: str) -> dict[str, int]:
     return {"pending": int(row[0] or 0), "progress_pending": int(row[1] or 0)}
 
 
-def field_ids(vault, sheet_ids: list[str]) -> dict[tuple[str, str], int]:
+def field_ids(vault: Vault, sheet_ids: list[str]) -> dict[tuple[str, str], int]:
     """(sheet id, field key) -> field id for every field of these sheets (a sheet has one row per key)."""
     if not sheet_ids:
         return {}
@@ -99,7 +102,7 @@ def field_ids(vault, sheet_ids: list[str]) -> dict[tuple[str, str], int]:
     return {(r[0], r[1]): r[2] for r in rows}
 
 
-def field_keys(vault) -> list[str]:
+def field_keys(vault: Vault) -> list[str]:
     """The distinct field keys this vault holds, sorted."""
     return [r[0] for r in vault.db.execute("SELECT DISTINCT key FROM fields ORDER BY key")]
 
@@ -111,7 +114,7 @@ def parse_value(kind: str, text: str, field_layout: Any = None) -> Any:
     return values.parse(kind, text, field_layout)
 
 
-def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
+def confirm_field(vault: Vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
                   typed: str | None = None) -> dict[str, Any]:
     """Confirm one field: accept the read value (value omitted) or a corrected one.
 
@@ -121,7 +124,7 @@ def confirm_field(vault, session: str | int, key: str, value: Any = ..., field_l
     return confirm_one(vault, session, key, value, field_layout, typed)[0]
 
 
-def confirm_one(vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
+def confirm_one(vault: Vault, session: str | int, key: str, value: Any = ..., field_layout: Any = None,
                 typed: str | None = None) -> tuple[dict[str, Any], int, str]:
     """:func:`confirm_field`, returning also the field's id and kind: (result, field id, kind)."""
     sheet = get_sheet(vault, session)
@@ -149,7 +152,7 @@ def confirm_one(vault, session: str | int, key: str, value: Any = ..., field_lay
     return {"session": sheet["id"], "key": key, "value": value, "action": action}, field_id, kind
 
 
-def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
+def refuse_if_signed(vault: Vault, sheet: dict[str, Any], key: str) -> None:
     """A progress field of a signed session cannot change: Refused (exit 3), pointing to an addendum."""
     row = vault.db.execute("SELECT privacy FROM fields WHERE sheet_id = ? AND key = ?",
                            [sheet["sheet_id"], key]).fetchone()
@@ -158,7 +161,7 @@ def refuse_if_signed(vault, sheet: dict[str, Any], key: str) -> None:
                       f"add an addendum instead (inklock addendum {sheet['id']} --text \"...\").")
 
 
-def reopen_field(vault, session: str | int, key: str) -> int:
+def reopen_field(vault: Vault, session: str | int, key: str) -> int:
     """Deliberately return a confirmed field to pending (the edit trail keeps what it was); returns its id."""
     sheet = get_sheet(vault, session)
     row = vault.db.execute("SELECT id, confirmed_value FROM fields WHERE sheet_id = ? AND key = ?",
@@ -180,7 +183,7 @@ def reopen_field(vault, session: str | int, key: str) -> int:
 KEEPABLE_KINDS = ("line", "text")
 
 
-def keep_field(vault, session: str | int, key: str) -> dict[str, Any]:
+def keep_field(vault: Vault, session: str | int, key: str) -> dict[str, Any]:
     """Keep a private line/text field as written: its crop is the record, its reading an unverified draft.
 
     The field stays unconfirmed (searchable as a draft) and stops counting as
@@ -212,7 +215,7 @@ def keep_field(vault, session: str | int, key: str) -> dict[str, Any]:
     return {"session": sheet["id"], "key": key, "status": "kept", "action": "keep" if not kept_at else "already-kept"}
 
 
-def keep_private(vault, session: str | int) -> list[str]:
+def keep_private(vault: Vault, session: str | int) -> list[str]:
     """Keep every waiting private line/text field of a session as written; returns their keys."""
     sheet = get_sheet(vault, session)
     rows = vault.db.execute(

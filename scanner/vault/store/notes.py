@@ -7,12 +7,15 @@ Signed notes and addenda never change once kept (the schema's triggers refuse it
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, TYPE_CHECKING
 
 from scanner.vault.store.base import now, transaction
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
-def progress_field_rows(vault, sheet_id: str) -> list[dict[str, Any]]:
+
+def progress_field_rows(vault: Vault, sheet_id: str) -> list[dict[str, Any]]:
     """A sheet's progress field rows (key, kind, privacy, page, status, confirmed_value as JSON text)."""
     return list(vault.db.query(
         "SELECT key, kind, privacy, page, status, confirmed_value FROM fields "
@@ -21,7 +24,7 @@ def progress_field_rows(vault, sheet_id: str) -> list[dict[str, Any]]:
     ))
 
 
-def client_session_rows(vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
+def client_session_rows(vault: Vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
     """The client's scanned, dated sheets in the range (inclusive), oldest first, with a count of
     pending progress fields (``pending``); no field value is read."""
     sql = ("SELECT s.id, s.sheet_id, s.template, s.date, s.session_number, "
@@ -33,7 +36,7 @@ def client_session_rows(vault, client: str, since: str | None, until: str | None
     return list(vault.db.query(sql + " ORDER BY s.date, s.id", params))
 
 
-def confirmed_progress_rows(vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
+def confirmed_progress_rows(vault: Vault, client: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
     """Confirmed progress fields of the client's dated sheets in the range, in session and page order.
 
     Selects ``privacy = 'progress' AND status = 'confirmed'`` and the confirmed
@@ -56,7 +59,7 @@ def _date_filter(sql: str, params: list[Any], since: str | None, until: str | No
     return sql, params
 
 
-def confirmed_before(vault, client: str, keys: Iterable[str], before: str | None) -> list[dict[str, Any]]:
+def confirmed_before(vault: Vault, client: str, keys: Iterable[str], before: str | None) -> list[dict[str, Any]]:
     """Confirmed values of fields ``keys`` in ``client``'s dated sheets (strictly before ``before``),
     newest sheet first: rows of key, confirmed_value (JSON text) and date (carry-forward)."""
     keys = list(keys)
@@ -72,7 +75,7 @@ def confirmed_before(vault, client: str, keys: Iterable[str], before: str | None
 
 # -- the progress-note store -----------------------------------------------------------
 
-def save_progress_note(vault, *, session: int, sheet_id: str, client: str | None, date: str | None, fmt: str,
+def save_progress_note(vault: Vault, *, session: int, sheet_id: str, client: str | None, date: str | None, fmt: str,
                        content: str) -> None:
     """Record an exported note (``content`` is its JSON) in the progress-note store (inside the caller's
     transaction)."""
@@ -83,7 +86,7 @@ def save_progress_note(vault, *, session: int, sheet_id: str, client: str | None
     )
 
 
-def progress_note_rows(vault, session: str | int | None = None) -> list[dict[str, Any]]:
+def progress_note_rows(vault: Vault, session: str | int | None = None) -> list[dict[str, Any]]:
     """Notes kept in the progress store (newest first), optionally for one session (``content`` as JSON text)."""
     sql = "SELECT id, session, sheet_id, client, date, format, created_at, content FROM progress_notes"
     params: list[Any] = []
@@ -95,7 +98,7 @@ def progress_note_rows(vault, session: str | int | None = None) -> list[dict[str
 
 # -- signed notes and addenda (issue 14) --------------------------------------------------
 
-def is_signed(vault, session_id: int) -> bool:
+def is_signed(vault: Vault, session_id: int) -> bool:
     """Whether the session's progress note is signed (kept in the progress store; issue #14)."""
     return vault.progress_db.execute("SELECT 1 FROM signed_notes WHERE session = ?", [int(session_id)]).fetchone() is not None
 
@@ -103,14 +106,14 @@ def is_signed(vault, session_id: int) -> bool:
 SIGNED_COLUMNS = ("session", "sheet_id", "format", "signed_at", "signer", "content", "md", "txt")
 
 
-def signed_row(vault, session_id: int) -> dict[str, Any] | None:
+def signed_row(vault: Vault, session_id: int) -> dict[str, Any] | None:
     """The signed note of a session as kept in the progress store (columns as stored), or None."""
     row = vault.progress_db.execute(
         f"SELECT {', '.join(SIGNED_COLUMNS)} FROM signed_notes WHERE session = ?", [int(session_id)]).fetchone()
     return None if row is None else dict(zip(SIGNED_COLUMNS, row))
 
 
-def save_signed(vault, row: dict[str, Any]) -> None:
+def save_signed(vault: Vault, row: dict[str, Any]) -> None:
     """Keep a signed note (``row`` has every column of ``SIGNED_COLUMNS``); triggers keep it unchanged after."""
     with transaction(vault.progress_db):
         vault.progress_db.execute(
@@ -118,13 +121,13 @@ def save_signed(vault, row: dict[str, Any]) -> None:
             [row[c] for c in SIGNED_COLUMNS])
 
 
-def addenda_rows(vault, session_id: int) -> list[dict[str, Any]]:
+def addenda_rows(vault: Vault, session_id: int) -> list[dict[str, Any]]:
     """A signed note's addenda ({at, author, text}), oldest first."""
     return [dict(r) for r in vault.progress_db.query(
         "SELECT at, author, text FROM addenda WHERE session = ? ORDER BY id", [int(session_id)])]
 
 
-def save_addendum(vault, session_id: int, entry: dict[str, Any]) -> None:
+def save_addendum(vault: Vault, session_id: int, entry: dict[str, Any]) -> None:
     with transaction(vault.progress_db):
         vault.progress_db.execute("INSERT INTO addenda(session, at, author, text) VALUES (?,?,?,?)",
                                   [int(session_id), entry["at"], entry["author"], entry["text"]])

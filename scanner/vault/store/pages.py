@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner.vault import handstore
 from scanner.vault.store.base import dumps, loads, now, transaction
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
-def source_seen(vault, sha256: str) -> dict[str, Any] | None:
+
+def source_seen(vault: Vault, sha256: str) -> dict[str, Any] | None:
     rows = list(vault.db.query("SELECT * FROM source_files WHERE sha256 = ?", [sha256]))
     return rows[0] if rows else None
 
 
-def page_stored(vault, sha256: str, index: int) -> bool:
+def page_stored(vault: Vault, sha256: str, index: int) -> bool:
     """Whether this page of this source file is already in the vault (resume after a crash)."""
     q1 = vault.db.execute("SELECT 1 FROM pages WHERE source_sha256 = ? AND source_index = ?", [sha256, index]).fetchone()
     q2 = vault.db.execute("SELECT 1 FROM unmatched WHERE source_sha256 = ? AND source_index = ?", [sha256, index]).fetchone()
     return bool(q1 or q2)
 
 
-def record_source(vault, sha256: str, name: str, pages: int, summary: dict[str, Any]) -> None:
+def record_source(vault: Vault, sha256: str, name: str, pages: int, summary: dict[str, Any]) -> None:
     with transaction(vault.db):
         vault.db.execute(
             "INSERT OR REPLACE INTO source_files(sha256, name, pages, ingested_at, summary) VALUES (?,?,?,?,?)",
@@ -37,7 +40,7 @@ def record_source(vault, sha256: str, name: str, pages: int, summary: dict[str, 
 
 # -- unmatched pages ------------------------------------------------------------
 
-def save_unmatched(vault, result, reason: str | None = None) -> int:
+def save_unmatched(vault: Vault, result, reason: str | None = None) -> int:
     image_id = vault.put_file(result.image_jpeg, "unmatched-page")
     thumb_id = vault.put_file(result.thumb_jpeg, "unmatched-thumb") if result.thumb_jpeg else None
     guess = {"template": result.template, "page": result.page, "sheet_id": result.sheet_id}
@@ -47,22 +50,23 @@ def save_unmatched(vault, result, reason: str | None = None) -> int:
             "VALUES (?,?,?,?,?,?,'open',?)",
             [image_id, thumb_id, result.sha256, result.index, reason or result.message, dumps(guess), now()],
         )
+        assert cur.lastrowid is not None  # an INSERT always has one
         return int(cur.lastrowid)
 
 
-def open_unmatched(vault) -> list[dict[str, Any]]:
+def open_unmatched(vault: Vault) -> list[dict[str, Any]]:
     """Unmatched pages still waiting for a decision, oldest first (``guess`` still JSON text)."""
     return list(vault.db.query(
         "SELECT id, thumb_file, reason, guess, created_at FROM unmatched WHERE status = 'open' ORDER BY id"))
 
 
-def unmatched_row(vault, unmatched_id: int) -> dict[str, Any] | None:
+def unmatched_row(vault: Vault, unmatched_id: int) -> dict[str, Any] | None:
     """One unmatched page's row as stored (``guess`` still JSON text), or None."""
     rows = list(vault.db.query("SELECT * FROM unmatched WHERE id = ?", [unmatched_id]))
     return rows[0] if rows else None
 
 
-def close_unmatched(vault, unmatched_id: int, status: str, guess: dict[str, Any] | None = None) -> None:
+def close_unmatched(vault: Vault, unmatched_id: int, status: str, guess: dict[str, Any] | None = None) -> None:
     """Mark an open unmatched page ``assigned`` (with its new ``guess``) or ``discarded``.
 
     Joins the caller's transaction if there is one (the assigned page is stored in the same one).
@@ -78,7 +82,7 @@ def close_unmatched(vault, unmatched_id: int, status: str, guess: dict[str, Any]
 
 # -- identified pages -------------------------------------------------------------
 
-def save_page(vault, result) -> dict[str, Any]:
+def save_page(vault: Vault, result) -> dict[str, Any]:
     """Store an identified page and its field reads; returns what happened.
 
     A rescan becomes a new page version: pending values are replaced by the new
@@ -86,11 +90,11 @@ def save_page(vault, result) -> dict[str, Any]:
     field flagged ``rescan_differs`` when it disagrees).
     """
     db = vault.db
-    sheet = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
-    if not sheet:
+    rows = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
+    if not rows:
         return {"status": "unmatched",
                 "unmatched_id": save_unmatched(vault, result, f"sheet {result.sheet_id} was not printed from this vault")}
-    sheet = sheet[0]
+    sheet = rows[0]
     image_id = vault.put_file(result.image_jpeg, "page")
     crop_ids = vault.put_files([f.crop_png for f in result.fields], "crop")
     header_id = _put_header(vault, sheet, result)
@@ -120,9 +124,11 @@ def save_page(vault, result) -> dict[str, Any]:
                     [result.sheet_id, f.page, f.key, f.kind, f.privacy, new_value, f.confidence,
                      dumps(f.flags), crop_id, version, f.raw.get("alternative")],
                 )
+                new_id = cur.lastrowid
+                assert new_id is not None  # an INSERT always has one
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
-                           [cur.lastrowid, at, "read", None, new_value])
-                _save_draft_vectors(db, cur.lastrowid, crop_id, f)
+                           [new_id, at, "read", None, new_value])
+                _save_draft_vectors(db, new_id, crop_id, f)
                 continue
             field_id, status, confirmed_value, old_value = existing
             if status == "confirmed":
@@ -161,7 +167,7 @@ def _save_draft_vectors(db, field_id: int, crop_id: str, read) -> None:
         handstore.save_draft_vectors(db, field_id, crop_id, vectors)
 
 
-def _put_header(vault, sheet: dict[str, Any], result) -> str | None:
+def _put_header(vault: Vault, sheet: dict[str, Any], result) -> str | None:
     """Encrypt the header crop of a page 1 whose sheet has no client yet (else keep nothing)."""
     if sheet["client"] or not getattr(result, "header_png", b""):
         return None
@@ -195,7 +201,7 @@ def referenced_files(db) -> set[str]:
     return out
 
 
-def sweep_unreferenced_files(vault, min_age_s: float = 600.0) -> int:
+def sweep_unreferenced_files(vault: Vault, min_age_s: float = 600.0) -> int:
     """Delete stored files no row refers to, and half-written temp files, left by a crash.
 
     Only files older than ``min_age_s``: a writer in another process (the review

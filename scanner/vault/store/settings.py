@@ -3,36 +3,39 @@ and the abbreviation list."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner.vault.store.base import now, transaction
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
-def abbreviation_rows(vault) -> list[dict[str, Any]]:
+
+def abbreviation_rows(vault: Vault) -> list[dict[str, Any]]:
     """The vault's ``abbreviations`` rows ({"short", "long"})."""
     return list(vault.db.query("SELECT short, long FROM abbreviations"))
 
 
-def get_meta(vault, key: str) -> str | None:
+def get_meta(vault: Vault, key: str) -> str | None:
     """A value kept in the vault's ``meta`` table (e.g. the scanner ``inklock scan`` uses), or None."""
     row = vault.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
     return row[0] if row else None
 
 
-def set_meta(vault, key: str, value: str) -> None:
+def set_meta(vault: Vault, key: str, value: str) -> None:
     with transaction(vault.db):
         vault.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
 
 
-def get_settings(vault, keys: list[str]) -> dict[str, str]:
+def get_settings(vault: Vault, keys: list[str]) -> dict[str, str]:
     """The values of ``keys`` kept in the ``settings`` table (absent keys are left out)."""
     marks = ",".join("?" for _ in keys)
     return {r["key"]: r["value"] for r in vault.db.query(
         f"SELECT key, value FROM settings WHERE key IN ({marks})", list(keys))}
 
 
-def set_settings(vault, values: dict[str, str]) -> None:
+def set_settings(vault: Vault, values: dict[str, str]) -> None:
     """Keep each key's value in the ``settings`` table, in one transaction."""
     at = now()
     with transaction(vault.db):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import date as Date
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from scanner.errors import BadInput
 from scanner.values import check_client, check_session, shown
 from scanner.vault.searchindex import label_rows
 from scanner.vault.store.base import dumps, loads, now, transaction
 
+if TYPE_CHECKING:
+    from scanner.vault.vault import Vault
 
-def register_sheet(vault, *, sheet_id: str, template: str, template_version: int, page_size: str,
+
+def register_sheet(vault: Vault, *, sheet_id: str, template: str, template_version: int, page_size: str,
                    client: str | None, date: str | None, session_number: int | None) -> int:
     """Record a printed sheet; returns its session number (the short id people type)."""
     db = vault.db
@@ -25,19 +28,20 @@ def register_sheet(vault, *, sheet_id: str, template: str, template_version: int
             [sheet_id, template, template_version, page_size, client, date, session_number,
              0 if client else 1, now()],
         )
+        assert cur.lastrowid is not None  # an INSERT always has one
         return int(cur.lastrowid)
 
 
-def sheet_sizes(vault) -> dict[str, str]:
+def sheet_sizes(vault: Vault) -> dict[str, str]:
     return {r["sheet_id"]: r["page_size"] for r in vault.db.query("SELECT sheet_id, page_size FROM sheets")}
 
 
-def sheet_forms(vault) -> list[tuple[str, str]]:
+def sheet_forms(vault: Vault) -> list[tuple[str, str]]:
     """The distinct (template, page size) pairs the vault's sheets were printed as."""
     return [(r[0], r[1]) for r in vault.db.execute("SELECT DISTINCT template, page_size FROM sheets")]
 
 
-def get_sheet(vault, session: str | int) -> dict[str, Any]:
+def get_sheet(vault: Vault, session: str | int) -> dict[str, Any]:
     """A sheet by session number or sheet id; BadInput when there is none."""
     text = str(session).strip()
     rows = []
@@ -50,7 +54,7 @@ def get_sheet(vault, session: str | int) -> dict[str, Any]:
     return rows[0]
 
 
-def sheet_pages(vault, sheet_id: str) -> list[int]:
+def sheet_pages(vault: Vault, sheet_id: str) -> list[int]:
     """The page numbers of a sheet that were scanned, in order."""
     return [r[0] for r in vault.db.execute("SELECT DISTINCT page FROM pages WHERE sheet_id = ? ORDER BY page",
                                            [sheet_id])]
@@ -69,23 +73,23 @@ def save_labels(db, template) -> bool:
     return True
 
 
-def template_in_use(vault, template: str) -> bool:
+def template_in_use(vault: Vault, template: str) -> bool:
     """Whether any sheet of the vault was printed from ``template``."""
     return vault.db.execute("SELECT 1 FROM sheets WHERE template = ? LIMIT 1", [template]).fetchone() is not None
 
 
-def client_has_sheets(vault, client: str) -> bool:
+def client_has_sheets(vault: Vault, client: str) -> bool:
     """Whether any sheet of the vault was printed for ``client`` (the code as stored)."""
     return vault.db.execute("SELECT 1 FROM sheets WHERE client = ? LIMIT 1", [client]).fetchone() is not None
 
 
-def last_session_number(vault, client: str) -> int | None:
+def last_session_number(vault: Vault, client: str) -> int | None:
     """The highest session number printed for ``client``, or None."""
     row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ?", [client]).fetchone()
     return row[0]
 
 
-def last_confirmed_sheet(vault, client: str, template: str, keys: list[str],
+def last_confirmed_sheet(vault: Vault, client: str, template: str, keys: list[str],
                          before: str | None) -> tuple[str, str] | None:
     """(sheet id, date) of ``client``'s latest dated sheet of ``template`` (strictly before ``before``)
     with at least one of the fields ``keys`` confirmed, or None."""
@@ -101,14 +105,14 @@ def last_confirmed_sheet(vault, client: str, template: str, keys: list[str],
     return (row[0], row[1]) if row else None
 
 
-def list_clients(vault) -> list[str]:
+def list_clients(vault: Vault) -> list[str]:
     """The clinician's client codes, in a stable, case-insensitive order."""
     return [r[0] for r in vault.db.execute("SELECT code FROM clients ORDER BY lower(code), code")]
 
 
 # -- blank sheets (SPEC section 3) ----------------------------------------------------
 
-def sheet_header(vault, sheet_id: str) -> dict[str, Any] | None:
+def sheet_header(vault: Vault, sheet_id: str) -> dict[str, Any] | None:
     """The newest header crop of a sheet and its guess: {"crop_file", "guess", "page_version"}, or None."""
     row = vault.db.execute("SELECT crop_file, guess, page_version FROM sheet_headers WHERE sheet_id = ? "
                            "ORDER BY page_version DESC LIMIT 1", [sheet_id]).fetchone()
@@ -117,7 +121,7 @@ def sheet_header(vault, sheet_id: str) -> dict[str, Any] | None:
     return {"crop_file": row[0], "guess": loads(row[1]) or {}, "page_version": row[2]}
 
 
-def blank_sheets(vault, waiting: bool = True) -> list[dict[str, Any]]:
+def blank_sheets(vault: Vault, waiting: bool = True) -> list[dict[str, Any]]:
     """Sheets with scanned pages and no client (``waiting``), or every sheet printed blank, oldest first."""
     sql = ("SELECT s.id, s.sheet_id, s.template, s.client, s.date, s.session_number, "
            "(SELECT json_group_array(DISTINCT p.page) FROM pages p WHERE p.sheet_id = s.sheet_id) AS pages, "
@@ -132,12 +136,12 @@ def blank_sheets(vault, waiting: bool = True) -> list[dict[str, Any]]:
     return out
 
 
-def blank_sheet_ids(vault) -> frozenset[str]:
+def blank_sheet_ids(vault: Vault) -> frozenset[str]:
     """Ids of the sheets still without a client: the ones whose handwritten header the reader must read."""
     return frozenset(r[0] for r in vault.db.execute("SELECT sheet_id FROM sheets WHERE client IS NULL"))
 
 
-def assign_sheet(vault, sheet_id: str, client: str, date: str, session_number: int | str | None) -> dict[str, Any]:
+def assign_sheet(vault: Vault, sheet_id: str, client: str, date: str, session_number: int | str | None) -> dict[str, Any]:
     """Give a sheet printed blank its client, date and session number, as the clinician decided.
 
     The client code is checked like ``inklock print --client`` (a new code
