@@ -32,7 +32,7 @@ import yaml
 from PIL import Image
 
 from forms.model import BUILTIN_DIR
-from scanner.notes import printing
+from scanner.values import CLIENT_CODE
 from scanner.vault import store
 from scanner.ingest.read import FieldRead, PageResult
 from scanner.vault.vault import FILES_DIR, KEY_FILE, Vault
@@ -833,7 +833,7 @@ def bad_command_lines(tmp_path: Path) -> list[list[str]]:
     out = str(tmp_path / "out.pdf")
     lines = []
     for v in BAD_TEXT:
-        if not printing.CLIENT_CODE.fullmatch(v):  # "0" or "NaN" are odd but valid client codes
+        if not CLIENT_CODE.fullmatch(v):  # "0" or "NaN" are odd but valid client codes
             lines.append(["print", "session", "--client", v, "--out", out])
         lines += [
             ["print", "session", "--client", "C-101", "--date", v or "x", "--out", out],

@@ -51,6 +51,7 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
     A packet holds health information (and private text a template carries
     forward): --to-printer leaves no copy on disk; a file is written 0600.
     """
+    from scanner import values
     from scanner.notes import printing
 
     modes = sum(bool(x) for x in (schedule, blank, client, calendar))
@@ -71,8 +72,8 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
     else:
         if not template:
             raise UsageError("Name the template to print, e.g. 'inklock print session --client C017'.")
-        requests = [printing.SheetRequest(template, printing.check_client(client), printing.check_date(date_),
-                                          printing.check_session(session))]
+        requests = [printing.SheetRequest(template, values.check_client(client), printing.check_date(date_),
+                                          values.check_session(session))]
     if printer is not None and out is not None:
         raise UsageError("Give either --out FILE or --to-printer, not both.")
     if printer is None:
@@ -85,7 +86,7 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
         return
     counts = f"{len(result['sheets'])} sheet(s), {sum(s['pages'] for s in result['sheets'])} page(s)"
     for a in skipped:
-        click.echo(f"Skipped {a.start} '{printing.shown(a.summary)}': "
+        click.echo(f"Skipped {a.start} '{values.shown(a.summary)}': "
                    f"{'cancelled' if a.cancelled else 'no client code'}.")
     if printer is None:
         click.echo(f"Wrote {result['pdf']}: {counts}.")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import BadInput, UsageError
-from scanner.notes.printing import SheetRequest, check_client, shown
+from scanner.notes.printing import SheetRequest
+from scanner.values import check_client, shown
 
 DEFAULT_CLIENT_PATTERN = r"[A-Z]-\d+"
 MAX_DAYS = 62  # a packet is a day or a week; two months is already a lot of paper

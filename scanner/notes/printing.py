@@ -17,7 +17,7 @@ from typing import Any, TYPE_CHECKING
 from scanner.review import risk
 from scanner.vault import store
 from scanner.errors import BadInput, UsageError
-from scanner.values import CLIENT_CODE, check_client, check_session, shown  # noqa: F401  -- printing.check_client etc.
+from scanner.values import check_client, check_session, shown
 
 if TYPE_CHECKING:
     from scanner.vault.vault import Vault

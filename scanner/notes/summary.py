@@ -29,7 +29,7 @@ from scanner.notes import document
 from scanner.notes import progress as notes
 from scanner.vault import store
 from scanner.errors import BadInput, Refused, UsageError
-from scanner.values import HAND_KINDS
+from scanner.values import HAND_KINDS, check_client
 from scanner.notes.treatment import (  # the summary itself and its files, offered here too (see __all__)
     KINDS,
     NOTHING,
@@ -140,8 +140,6 @@ def _period_words(since: str | None, until: str | None) -> str:
 
 def collect(vault: Vault, client: str, since: str | None = None, until: str | None = None) -> TreatmentSummary:
     """The client's summary for the range, read from the vault (BadInput when there is no session)."""
-    from scanner.notes.printing import check_client
-
     check_client(client)
     since, until = check_period(since, until)
     sessions = sessions_in_range(vault, client, since, until)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 if TYPE_CHECKING:
     from scanner.vault.vault import Vault
 
-from scanner.values import is_risk_field  # noqa: F401  -- also for the search index, which cannot import review
+from scanner.values import is_risk_field
 
 NO_RISK = "none"
 NOT_REVIEWED = "safety plan: not reviewed"

@@ -180,7 +180,7 @@ def reopen_field(vault: Vault, session: str | int, key: str) -> int:
 
 # -- keep as handwritten (SPEC section 6, issue 14) -------------------------------------
 
-KEEPABLE_KINDS = ("line", "text")
+KEEPABLE_KINDS = values.HAND_KINDS  # kept as written: the handwritten kinds (scanner.values)
 
 
 def keep_field(vault: Vault, session: str | int, key: str) -> dict[str, Any]:
