@@ -49,7 +49,7 @@ class MarkRead:
     fills: dict[str, float] = field(default_factory=dict)
 
 
-def box_ink(page: np.ndarray, bbox: list[float], inset: float = INSET) -> BoxInk:
+def box_ink(page: np.ndarray, bbox: Sequence[float], inset: float = INSET) -> BoxInk:
     """Firm and light ink shares inside the inset box, relative to the paper around it."""
     x0, y0, x1, y1 = to_px(bbox)
     w, h = x1 - x0, y1 - y0
@@ -78,7 +78,7 @@ def box_state(ink: BoxInk) -> tuple[str, float]:
 def read_marks(page: np.ndarray, kind: str, options: Sequence[tuple[str, Sequence[float]]],
                multiple: bool = False) -> MarkRead:
     """Read a checkbox, choice or scale field from its option boxes (value, bbox in points) on the registered page."""
-    inks = {str(value): box_ink(page, list(bbox)) for value, bbox in options}
+    inks = {str(value): box_ink(page, bbox) for value, bbox in options}
     states = {v: box_state(ink) for v, ink in inks.items()}
     fills = {v: round(ink.firm, 4) for v, ink in inks.items()}
     flags: list[str] = []

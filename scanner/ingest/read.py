@@ -120,7 +120,7 @@ class Reader:
         stamp = time.perf_counter()
         page = reg.warp(gray, registration)
         layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
-        payload = reg.read_qr(page, list(layout.qr))
+        payload = reg.read_qr(page, layout.qr)
         t["register"] = time.perf_counter() - stamp
         ref = _decode(payload)
         result.template, result.page = registration.template, registration.page
@@ -158,8 +158,8 @@ class Reader:
         poor = "poor_registration" in registration.flags
         # All handwritten lines of the page go through the line recogniser together.
         texts = [f for f in layout.fields if f.kind in HAND_KINDS]
-        jobs = [self.ocr.line_job(reg.crop(page, list(f.bbox))) if f.kind == "line"
-                else self.ocr.area_job(reg.crop(page, list(f.bbox)), _line_boxes(f)) for f in texts]
+        jobs = [self.ocr.line_job(reg.crop(page, f.bbox)) if f.kind == "line"
+                else self.ocr.area_job(reg.crop(page, f.bbox), _line_boxes(f)) for f in texts]
         ocr = dict(zip((f.key for f in texts), self.ocr.finish(jobs)))
         reads = []
         for f in layout.fields:
@@ -193,15 +193,15 @@ class Reader:
 
     def _header_guess(self, page: np.ndarray, layout: PageLayout) -> dict[str, Any]:
         header, cells = layout.header, layout.header_cells or {}
-        client = self.ocr.read_line(reg.crop(page, list(header["client"])))
+        client = self.ocr.read_line(reg.crop(page, header["client"]))
         guess: dict[str, Any] = {"client": client.text.strip(), "client_confidence": round(float(client.confidence), 3),
                                  "date": None, "session": ""}
         if cells.get("date"):
-            text, confidence, _flags = self.digits.read_cells([reg.crop(page, list(c)) for c in cells["date"]])
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["date"]])
             guess["date"] = _header_date(text, layout.date_order or "MDY")
             guess["date_confidence"] = round(float(confidence), 3)
         if cells.get("session"):
-            text, confidence, _flags = self.digits.read_cells([reg.crop(page, list(c)) for c in cells["session"]])
+            text, confidence, _flags = self.digits.read_cells([reg.crop(page, c) for c in cells["session"]])
             guess["session"] = text.lstrip("0")
             guess["session_confidence"] = round(float(confidence), 3)
         return guess
@@ -209,7 +209,7 @@ class Reader:
     def read_field(self, page: np.ndarray, f: FieldBox, page_no: int, res=None) -> FieldRead:
         """One field of a registered page; ``res`` is its OCR result when already read (``read_fields``)."""
         kind = f.kind
-        crop = reg.crop(page, list(f.bbox), CROP_MARGIN_PT)
+        crop = reg.crop(page, f.bbox, CROP_MARGIN_PT)
         raw: dict[str, Any] = {}
         vectors = None
         if kind in MARK_KINDS:
@@ -217,12 +217,12 @@ class Reader:
             value, confidence, flags = marks.value, marks.confidence, marks.flags
             raw["fills"] = {k: round(v, 4) for k, v in marks.fills.items()}
         elif kind == "digits":
-            cells = [reg.crop(page, list(c)) for c in f.cells]
+            cells = [reg.crop(page, c) for c in f.cells]
             value, confidence, flags = self.digits.read_cells(cells, _digit_range(f))
             confidence, flags = _check_digits(value, confidence, list(flags), f)
         else:
             if res is None:
-                inner = reg.crop(page, list(f.bbox))
+                inner = reg.crop(page, f.bbox)
                 res = self.ocr.read_line(inner) if kind == "line" else self.ocr.read_area(inner, _line_boxes(f))
             value, confidence, flags = res.text, res.confidence, list(res.flags)
             if getattr(res, "raw_text", None) and res.raw_text != res.text:

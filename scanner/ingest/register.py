@@ -165,13 +165,13 @@ def warp(gray: np.ndarray, reg: Registration) -> np.ndarray:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=255)
 
 
-def crop(page: np.ndarray, bbox: list[float], margin_pt: float = 0.0) -> np.ndarray:
+def crop(page: np.ndarray, bbox: Sequence[float], margin_pt: float = 0.0) -> np.ndarray:
     x0, y0, x1, y1 = to_px([bbox[0] - margin_pt, bbox[1] - margin_pt, bbox[2] + margin_pt, bbox[3] + margin_pt])
     h, w = page.shape[:2]
     return page[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
 
 
-def read_qr(page: np.ndarray, qr_bbox: list[float] | None) -> str | None:
+def read_qr(page: np.ndarray, qr_bbox: Sequence[float] | None) -> str | None:
     """Decode the page's QR code, first from its known place, then from the whole page."""
     import zxingcpp
 
