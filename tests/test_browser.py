@@ -215,3 +215,36 @@ def test_reopen_needs_a_deliberate_confirmation(vault, served, browser):
     page.wait_for_function("() => document.querySelector('#f-attendance').dataset.status === 'pending'")
     assert _statuses(app, s["session"])["attendance"]["status"] == "pending"
     assert len(answers) == 2 and "Reopen" in answers[0]
+
+
+def test_a_late_answer_does_not_put_back_an_older_count(vault, served, browser):
+    """The server answers in threads, so two confirmations can come back in either order.
+
+    The first confirmation's answer is held back until the second's has been
+    shown; the waiting count must stay at the newer figure, not the late one.
+    """
+    app, url, base = served
+    s = add_session(vault, pages=(1,))
+    page = _open(browser, url, [])
+    page.goto(f"{base}/session/{s['session']}")
+    total = page.locator("article.field").count()
+    held: list = []
+
+    def hold_the_first(route):
+        if not held:
+            held.append((route, route.fetch()))  # the server has answered; the page does not see it yet
+        else:
+            route.continue_()
+
+    page.route("**/field/*/confirm", hold_the_first)
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('article.field.saving') !== null")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => document.querySelector('[data-count=pending]').textContent === '{total - 2}'")
+    assert held, "the first confirmation never reached the server"
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_function("() => document.querySelectorAll('article.field.saving').length === 0")
+    page.wait_for_timeout(200)
+    assert page.locator("[data-count=pending]").text_content() == str(total - 2)
+    assert sum(f["status"] == "confirmed" for f in _statuses(app, s["session"]).values()) == 2

@@ -74,6 +74,17 @@ class ReviewState:
         self.guard = guard
         self.template_dirs = [Path(p) for p in template_dirs]
         self._searcher: Any = None
+        self._counted = 0
+
+    def count_stamp(self) -> int:
+        """A number that grows with every count taken, in the order the vault lock was held.
+
+        Call only inside ``holder.use()``. Responses can reach the page out of
+        order (the server answers in threads), so the page shows the counts of
+        the highest stamp it has seen, never an older count that arrived late.
+        """
+        self._counted += 1
+        return self._counted
 
     def lock_if_idle(self) -> bool:
         """Lock when the idle time has passed; True when the app is (now) locked."""

@@ -290,7 +290,8 @@ def _parse(row: dict[str, Any], typed: Any, layout: Any) -> Any:
 
 
 def _counts(vault: Vault, sheet_id: str) -> dict[str, int]:
-    return store.field_counts(vault, sheet_id)
+    """The session's waiting counts, stamped in the order they were taken (see ReviewState.count_stamp)."""
+    return {**store.field_counts(vault, sheet_id), "stamp": _state().count_stamp()}
 
 
 def _field_row(data: dict[str, Any], key: str) -> dict[str, Any]:

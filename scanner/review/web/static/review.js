@@ -154,7 +154,18 @@
     if (el) { el.textContent = text; el.classList.toggle("bad", !!bad); }
   }
 
+  var lastStamp = 0;  // answers can arrive out of order: only newer counts replace older ones
   function counts(d) {
+    var newer = typeof d.stamp !== "number" || d.stamp > lastStamp;
+    if (newer && typeof d.stamp === "number") { lastStamp = d.stamp; }
+    if (newer) { showCounts(d); }
+    var keepAll = document.getElementById("keep-private");
+    if (keepAll && !rows().some(function (r) { return r.hasAttribute("data-keepable") && !isDone(r); })) {
+      keepAll.hidden = true;
+    }
+  }
+
+  function showCounts(d) {
     var p = document.querySelector('[data-count="pending"]');
     var q = document.querySelector('[data-count="progress"]');
     if (p && typeof d.pending === "number") { p.textContent = d.pending; }
@@ -163,10 +174,6 @@
     if (link && d.progress_pending === 0) { link.classList.remove("is-disabled"); link.classList.add("btn-primary"); }
     var done = document.getElementById("all-done");
     if (done && d.pending === 0) { done.hidden = false; }
-    var keepAll = document.getElementById("keep-private");
-    if (keepAll && !rows().some(function (r) { return r.hasAttribute("data-keepable") && !isDone(r); })) {
-      keepAll.hidden = true;
-    }
   }
 
   function markKept(row) {
