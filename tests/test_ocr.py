@@ -176,6 +176,36 @@ def test_calibration_is_monotone_and_bounded():
     assert calibrate(100, True, LINE_READER) >= LOW_CONFIDENCE
 
 
+def _evidence(log_p: float, words: int, unknown: int = 0, names: int = 0):
+    from scanner.ingest.confidence import LineEvidence
+
+    return LineEvidence(log_p=log_p, log_p_text=log_p, chars=6 * words, words=words, min_char=0.9,
+                        unknown=unknown, changed=0, names=names)
+
+
+def test_line_confidence_is_monotone_and_keeps_unknown_words_doubtful():
+    from scanner.ingest.confidence import line_confidence
+
+    grid = np.linspace(-12, 0, 241)
+    for words in (1, 2, 5):
+        for unknown, names in ((0, 0), (1, 0), (1, 1), (2, 1)):
+            values = [line_confidence(_evidence(lp, words, unknown, names)) for lp in grid]
+            assert values == sorted(values) and all(0.0 <= v <= 1.0 for v in values)
+    for words in (1, 3):
+        # A misspelt or run-together word is never trusted, however sure the reader; a name alone neither.
+        assert line_confidence(_evidence(0.0, words, unknown=1)) < LOW_CONFIDENCE
+        assert line_confidence(_evidence(0.0, words, unknown=2, names=1)) < LOW_CONFIDENCE
+        assert line_confidence(_evidence(-0.01, words)) >= LOW_CONFIDENCE
+    assert line_confidence(_evidence(0.0, 1, unknown=1, names=1)) < LOW_CONFIDENCE
+    # Names among known words: sure only when the reader is nearly certain, and never surer than known words.
+    assert line_confidence(_evidence(-0.01, 3, unknown=2, names=2)) >= LOW_CONFIDENCE
+    assert line_confidence(_evidence(-0.2, 3, unknown=2, names=2)) < LOW_CONFIDENCE
+    for lp in grid:
+        assert line_confidence(_evidence(lp, 3, 1, 1)) <= line_confidence(_evidence(lp, 3))
+    # Several known words say more than one: the same score is at least as sure.
+    assert line_confidence(_evidence(-0.3, 3)) >= LOW_CONFIDENCE > line_confidence(_evidence(-0.3, 1))
+
+
 def test_no_temporary_files_are_written(tmp_path, monkeypatch):
     tmp, cwd = tmp_path / "tmp", tmp_path / "cwd"
     tmp.mkdir()

@@ -17,6 +17,7 @@ Modules, in pipeline order:
 - ``omr``: ticks, crosses and bubbles by firm and light ink against the paper around each box
 - ``digits``: comb cells read by a small MNIST-trained network (``DigitReader.read_cells``), range and date checks
 - ``ocr``: ``OcrEngine``: a field's ruled lines read in batched network runs, calibrated; Tesseract for areas without lines
+- ``confidence``: the calibration tables and ``calibrate``: a reader's score -> the probability a line is right
 - ``ink``: image preparation and the strokes of each ruled line
 - ``words``: the vocabulary and the shorthand-safe post-correction
 - ``ctcwords``: ``CtcCorrector``: a near vocabulary word replaces a non-word only if the network finds it nearly as likely

@@ -26,6 +26,15 @@ import cv2
 import numpy as np
 
 from scanner.errors import UsageError
+from scanner.ingest.confidence import (  # noqa: F401  (TESSERACT, LINE_READER, calibrate: also this module's API)
+    _CORRECTED_CAP,
+    LINE_READER,
+    TESSERACT,
+    LineEvidence,
+    calibrate,
+    line_confidence,
+    mean_word_confidence,
+)
 from scanner.ingest.ctcwords import (
     MAX_LOG_RATIO,
     CtcCorrector,
@@ -66,42 +75,6 @@ PSM_SINGLE_BLOCK = 6
 PSM_SINGLE_LINE = 7
 PSM_RAW_LINE = 13
 
-# Honest confidence: Tesseract's mean word confidence (0..100) mapped to the
-# probability that the whole line is exactly right. Points from isotonic
-# regression (``bench/ocr_eval.py --fit``) on synthetic handwriting-font lines
-# and on real handwritten words, rounded down where the two disagreed: on real
-# handwriting a mean of 90 is right about 60% of the time, on fonts 100%. Only
-# a mean above about 95 reaches LOW_CONFIDENCE. A line with a word that is
-# neither vocabulary, shorthand nor a number/code was almost never right on
-# real handwriting, so it never reaches LOW_CONFIDENCE.
-_CALIB_KNOWN: tuple[tuple[float, float], ...] = (
-    (0.0, 0.02), (60.0, 0.05), (75.0, 0.2), (85.0, 0.4), (90.0, 0.55), (93.0, 0.7), (95.0, 0.82), (97.0, 0.92), (100.0, 0.95),
-)
-_CALIB_UNKNOWN: tuple[tuple[float, float], ...] = ((0.0, 0.0), (80.0, 0.02), (90.0, 0.15), (100.0, 0.4))
-TESSERACT = "tesseract"
-LINE_READER = "ppocrv6"
-# The line recogniser (scanner/linerec.py, PP-OCRv6 small): the probability it
-# gives the text it read (CTC, over all alignments; 0..100) -> probability that
-# the line is exactly right. Isotonic fit (``bench/ocr_eval.py --fit``) on the
-# fit half of the real handwriting in ../shared/handwriting-dev (never the half
-# measured) and handwriting-font lines, rounded down: a known-word line scoring
-# 85-90 was right 71-83% of the time, 93-97 about 93%, 98 and above nearly
-# always. LOW_CONFIDENCE is reached at 90, where 96% of the fit half's wrong
-# lines were below it and 69% of its right ones at or above. A line with a word
-# that is neither vocabulary, shorthand nor a number/code was right 16% of the
-# time (half even at 100): it never reaches LOW_CONFIDENCE.
-_CALIB_LINE_KNOWN: tuple[tuple[float, float], ...] = (
-    (0.0, 0.0), (10.0, 0.08), (30.0, 0.25), (40.0, 0.45), (50.0, 0.55), (80.0, 0.65), (85.0, 0.7), (90.0, 0.8),
-    (93.0, 0.9), (98.0, 0.95), (100.0, 0.97),
-)
-_CALIB_LINE_UNKNOWN: tuple[tuple[float, float], ...] = ((0.0, 0.0), (30.0, 0.1), (90.0, 0.2), (97.0, 0.4), (100.0, 0.5))
-_CALIBRATION = {
-    TESSERACT: {True: _CALIB_KNOWN, False: _CALIB_UNKNOWN},
-    LINE_READER: {True: _CALIB_LINE_KNOWN, False: _CALIB_LINE_UNKNOWN},
-}
-# A line the post-correction changed is a guess on top of a reading: it is
-# always shown to the clinician as uncertain.
-_CORRECTED_CAP = 0.75
 
 
 @dataclass
@@ -132,21 +105,9 @@ class OcrResult:
     # What the confidence was calibrated from (0..100): Tesseract's mean word
     # score, or the line recogniser's probability of the text it read.
     score: float = 0.0
+    # What the line recogniser's confidence was made from (None for Tesseract).
+    evidence: LineEvidence | None = None
 
-
-# ------------------------------------------------------------ honest confidence
-
-
-def calibrate(mean_conf: float, all_known: bool, reader: str = TESSERACT) -> float:
-    """A reader's score (0..100, ``OcrResult.score``) -> probability the line is exactly right."""
-    table = _CALIBRATION[reader][all_known]
-    xs, ys = zip(*table)
-    return float(np.interp(mean_conf, xs, ys))
-
-
-def mean_word_confidence(words: list[tuple[str, float]]) -> float:
-    """The mean of the words' scores on Tesseract's 0..100 scale (0 with no words): what :func:`calibrate` takes."""
-    return 100.0 * float(np.mean([c for _, c in words])) if words else 0.0
 
 
 
@@ -341,7 +302,7 @@ class OcrEngine:
         # The network's probability of the text it read (over all its alignments).
         labels = self._corrector.labels(reading.text)
         score = 100.0 * float(np.exp(ctc_log_likelihood(lp, labels))) if labels else 0.0
-        tokens, changed, unknown = [], 0, 0
+        tokens, changed, unknown, names = [], 0, 0, 0
         spans = word_spans(reading.text, reading.starts, len(reading.probs))
         for a, b, f0, f1 in spans:
             token = reading.text[a:b]
@@ -360,10 +321,18 @@ class OcrEngine:
                 changed += 1
             elif not _is_known(core, self.shorthand):
                 unknown += 1
+                names += core.isupper() and core.isalpha()
             tokens.append(f"{lead}{fixed}{trail}")
         text = " ".join(tokens)
         mean = mean_word_confidence(words)
-        conf = calibrate(score, unknown == 0, LINE_READER)
+        final = self._corrector.labels(text) if text != reading.text else labels
+        evidence = LineEvidence(
+            log_p=float(ctc_log_likelihood(lp, labels)) if labels else -50.0,
+            log_p_text=float(ctc_log_likelihood(lp, final)) if final else -50.0,
+            chars=len(raw), words=len(spans), min_char=min(reading.char_conf, default=0.0),
+            unknown=unknown, changed=changed, names=names,
+        )
+        conf = line_confidence(evidence)
         if changed:
             conf = min(conf, _CORRECTED_CAP)
         flags = ["low_confidence"] if conf < LOW_CONFIDENCE else []
@@ -371,7 +340,7 @@ class OcrEngine:
         plausibility = (1.0 - min(unknown, tokens_n) / tokens_n) + mean / 100.0
         # The reading as the network made it, offered in review (and searched) beside a corrected one.
         return OcrResult(text, conf, flags, words, raw, plausibility, LINE_READER,
-                         alternative=raw if text != raw else "", score=score)
+                         alternative=raw if text != raw else "", score=score, evidence=evidence)
 
     # -- fields --------------------------------------------------------------------
 
