@@ -120,14 +120,12 @@ def font_day_lines(seed: int, pages: int, work: Path, seen: list) -> list[dict]:
     ib.new_vault(vault_dir, expected)
     seen.clear()
     _ingest(vault_dir, pdf)
-    kinds = {}
     wanted = []
     for e in expected:
         if e.get("blank"):
             continue
         for key, want in e["values"].items():
             if isinstance(want, str) and not want.isdigit():
-                kinds[key] = True
                 wanted.append((e["sheet_id"], key, "font-clinical", want))
     return _label(vault_dir, wanted, seen)
 
@@ -143,8 +141,9 @@ def matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 def report(name: str, conf: np.ndarray, y: np.ndarray) -> None:
     right, wrong = y, ~y
-    print(f"  {name}: {y.sum()} right, {(~y).sum()} wrong; right >= 0.8 {np.mean(conf[right] >= 0.8):.1%}, "
-          f"wrong < 0.8 {np.mean(conf[wrong] < 0.8):.1%}")
+    sure = f"{np.mean(conf[right] >= 0.8):.1%}" if right.any() else "-"
+    doubt = f"{np.mean(conf[wrong] < 0.8):.1%}" if wrong.any() else "-"
+    print(f"  {name}: {y.sum()} right, {(~y).sum()} wrong; right >= 0.8 {sure}, wrong < 0.8 {doubt}")
 
 
 def main(argv: list[str] | None = None) -> int:
