@@ -29,6 +29,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from bench import realhw_bench as rh  # noqa: E402  (after the path is set)
 
 
-def _record_lines() -> tuple[list[tuple[str, dict]], object]:
+def _record_lines() -> tuple[list[tuple[str, dict]], Any]:
     """Patch the engine so each finished line's (text, evidence) is appended to the list returned."""
     from scanner.ingest import ocr
 
