@@ -59,13 +59,19 @@ _SETUP = f"run `make setup` (it installs {MODEL_PACKAGE}=={MODEL_VERSION} --no-d
 
 def model_path() -> Path:
     """Where the recogniser's ONNX file is, checked against its SHA-256, without importing its package."""
+    path = _located()
+    stat = path.stat()
+    if _sha256(str(path), stat.st_size, stat.st_mtime_ns) != MODEL_SHA256:
+        raise UsageError(f"The handwriting line model {path} is not the expected file: {_SETUP}.")
+    return path
+
+
+def _located() -> Path:
+    """Where the recogniser's ONNX file is (not yet checked)."""
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     for folder in (spec.submodule_search_locations or []) if spec else []:
         path = Path(folder) / MODEL_FILE
         if path.is_file():
-            stat = path.stat()
-            if _sha256(str(path), stat.st_size, stat.st_mtime_ns) != MODEL_SHA256:
-                raise UsageError(f"The handwriting line model {path} is not the expected file: {_SETUP}.")
             return path
     raise UsageError(f"The handwriting line model is missing: {_SETUP}.")
 
@@ -117,10 +123,11 @@ class LineReader:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         default = path is None
-        path = path or model_path()
+        path = path or _located()
         try:
             model = path.read_bytes()
-            if default and hashlib.sha256(model).hexdigest() != MODEL_SHA256:  # changed since it was checked
+            # The bytes loaded are the bytes checked (no window for the file to change in between).
+            if default and hashlib.sha256(model).hexdigest() != MODEL_SHA256:
                 raise UsageError(f"The handwriting line model {path} is not the expected file: {_SETUP}.")
             labels = onnxcut.metadata(model)["character"].splitlines()
             # CTC class 0 is "no character"; the network's last class is the space.
