@@ -37,8 +37,11 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
     queue. Ingesting the same file twice adds nothing.
     """
     from scanner.ingest.pipeline import ingest as run_ingest
+    from scanner.ingest.pipeline import start_workers_early
     from scanner.ui import page_progress
 
+    if workers > 1 and app.vault_dir.is_dir():
+        start_workers_early()  # the readers' imports overlap the passphrase's key derivation
     vault = app.vault()
     with page_progress(enabled=not as_json) as progress:
         summary = run_ingest(vault, list(paths), workers=workers, remove_source=remove_source,

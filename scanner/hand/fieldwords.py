@@ -42,9 +42,10 @@ def draft_words(gray: np.ndarray, text: str, line_boxes: list[pixels.Box] | None
     if gray.size == 0 or min(gray.shape[:2]) < 4:
         return []  # too small to hold a word
     tokens = text.split()
-    words = wordsplit.split_words(gray, count=len(tokens), line_boxes=line_boxes) if tokens else None
+    lines = wordsplit.ink_lines(gray, line_boxes)  # cleaned once for both tries
+    words = wordsplit.cut_words(lines, count=len(tokens)) if tokens else None
     if words is None:
-        words = wordsplit.split_words(gray, count=None, line_boxes=line_boxes)
+        words = wordsplit.cut_words(lines, count=None)
     return words or []
 
 

@@ -203,8 +203,17 @@ def split_words(gray: np.ndarray, *, count: int | None = None,
     found from the gaps alone. ``line_boxes`` are the ruled lines (pixels in
     the crop, x0 y0 x1 y1) when the template gives them.
     """
+    return cut_words(ink_lines(gray, line_boxes), count)
+
+
+def ink_lines(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]] | None = None) -> list[tuple]:
+    """The crop's lines with their ink found and their strokes labelled: what :func:`cut_words` cuts.
+
+    The costly half of :func:`split_words`, so a caller trying a known word
+    count and then none cleans the lines once.
+    """
     gray = _as_gray(gray)
-    per_line = []  # (strip, labels, stats, components left to right, x-height)
+    per_line = []  # (strip origin, strip, mask, labels, stats, components left to right, x-height)
     for x0, y0, x1, y1 in _strips(gray, line_boxes):
         sub = gray[y0:y1, x0:x1]
         mask = ink_mask(sub)
@@ -217,6 +226,11 @@ def split_words(gray: np.ndarray, *, count: int | None = None,
             continue
         xh = max(2.0, _x_height(stats[comps, cv2.CC_STAT_HEIGHT].astype(np.float32)))
         per_line.append(((x0, y0), sub, mask, labels, stats, comps, xh))
+    return per_line
+
+
+def cut_words(per_line: list[tuple], count: int | None = None) -> list[Word] | None:
+    """Word images from :func:`ink_lines`, as :func:`split_words` cuts them (``count`` likewise)."""
     if not per_line:
         return [] if not count else None
     groups_by_line = _split_lines([(p[4], p[5], p[6]) for p in per_line], count)
@@ -231,7 +245,9 @@ def split_words(gray: np.ndarray, *, count: int | None = None,
             y0 = int(min(stats[i, cv2.CC_STAT_TOP] for i in ids))
             x1 = int(max(stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH] for i in ids))
             y1 = int(max(stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] for i in ids))
-            own = np.isin(labels[y0:y1, x0:x1], ids)
+            member = np.zeros(len(stats), dtype=bool)
+            member[ids] = True
+            own = member[labels[y0:y1, x0:x1]]
             own = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             out.append(Word((x0 + ox, y0 + oy, x1 + ox, y1 + oy), ln, (level[y0:y1, x0:x1] * own).astype(np.float32)))
     return out

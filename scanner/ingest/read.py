@@ -23,6 +23,12 @@ from scanner.pixels import CROP_MARGIN_PT
 
 from scanner.values import HAND_KINDS, MARK_KINDS
 JPEG_QUALITY = 85
+# Field crops (grey scans, lossless): zlib level 1, every row filtered by its left
+# neighbour, run-length matching. On a 20-page batch's 320 crops this took 0.31 s
+# and 9.2 MB where level 1 with the default adaptive filters took 0.55 s and
+# 10.1 MB (Paeth: 0.36 s, 8.2 MB; level 0: 0.23 s, 30 MB).
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
+              cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
 # A value read from a badly registered page is never trusted above this.
 POOR_REGISTRATION_CAP = 0.5
 # The header crop reaches this far above the boxes, to include their printed labels.
@@ -323,5 +329,5 @@ def encode_jpeg(gray: np.ndarray) -> bytes:
 def encode_png(gray: np.ndarray) -> bytes:
     if gray.size == 0:
         gray = np.full((4, 4), 255, np.uint8)
-    ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, buf = cv2.imencode(".png", gray, PNG_PARAMS)
     return buf.tobytes() if ok else b""
