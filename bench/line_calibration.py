@@ -131,7 +131,7 @@ def font_day_lines(seed: int, pages: int, work: Path, seen: list) -> list[dict]:
     return _label(vault_dir, wanted, seen)
 
 
-FEATURES = ("log_p", "log_p_text", "chars", "min_char", "unknown", "changed", "names", "words")
+FEATURES = ("log_p", "chars", "min_char", "unknown", "changed", "names", "words")
 
 
 def matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ def test_line_calibration_fits_saved_lines(tmp_path, capsys):
     for n in range(120):
         right = n % 3 != 0
         lp = -rnd.uniform(0, 0.3) if right else -rnd.uniform(0.2, 4)
-        rows.append({"log_p": lp, "log_p_text": lp, "chars": 12, "words": 2, "min_char": 0.9 if right else 0.5,
+        rows.append({"log_p": lp, "chars": 12, "words": 2, "min_char": 0.9 if right else 0.5,
                      "unknown": 0 if right else 1, "changed": 0, "names": 0, "right": right,
                      "source": "real-cursive" if n % 2 else "font-clinical", "want": "a b", "got": "a b"})
     saved = tmp_path / "lines.json"

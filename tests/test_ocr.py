@@ -179,7 +179,7 @@ def test_calibration_is_monotone_and_bounded():
 def _evidence(log_p: float, words: int, unknown: int = 0, names: int = 0):
     from scanner.ingest.confidence import LineEvidence
 
-    return LineEvidence(log_p=log_p, log_p_text=log_p, chars=6 * words, words=words, min_char=0.9,
+    return LineEvidence(log_p=log_p, chars=6 * words, words=words, min_char=0.9,
                         unknown=unknown, changed=0, names=names)
 
 

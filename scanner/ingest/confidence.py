@@ -78,7 +78,6 @@ class LineEvidence:
     """What one line reading's confidence is made from (the recogniser's own numbers, nothing learnt)."""
 
     log_p: float  # ln of the network's probability of its reading (CTC, over all alignments)
-    log_p_text: float  # ... of the text after post-correction (the same when nothing changed)
     chars: int  # characters read, spaces included
     words: int
     min_char: float  # the least sure character's probability (best path)

@@ -301,7 +301,8 @@ class OcrEngine:
         lp = log_probs(reading.probs)
         # The network's probability of the text it read (over all its alignments).
         labels = self._corrector.labels(reading.text)
-        score = 100.0 * float(np.exp(ctc_log_likelihood(lp, labels))) if labels else 0.0
+        log_p = float(ctc_log_likelihood(lp, labels)) if labels else -50.0
+        score = 100.0 * float(np.exp(log_p)) if labels else 0.0
         tokens, changed, unknown, names = [], 0, 0, 0
         spans = word_spans(reading.text, reading.starts, len(reading.probs))
         for a, b, f0, f1 in spans:
@@ -325,11 +326,8 @@ class OcrEngine:
             tokens.append(f"{lead}{fixed}{trail}")
         text = " ".join(tokens)
         mean = mean_word_confidence(words)
-        final = self._corrector.labels(text) if text != reading.text else labels
         evidence = LineEvidence(
-            log_p=float(ctc_log_likelihood(lp, labels)) if labels else -50.0,
-            log_p_text=float(ctc_log_likelihood(lp, final)) if final else -50.0,
-            chars=len(raw), words=len(spans), min_char=min(reading.char_conf, default=0.0),
+            log_p=log_p, chars=len(raw), words=len(spans), min_char=min(reading.char_conf, default=0.0),
             unknown=unknown, changed=changed, names=names,
         )
         conf = line_confidence(evidence)
