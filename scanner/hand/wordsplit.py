@@ -26,6 +26,7 @@ from scanner.ingest.ink import (
     _long_lines,
     darkness,
     ink_mask,
+    label_members,
     percentile_u8,
 )
 
@@ -245,9 +246,7 @@ def cut_words(per_line: list[tuple], count: int | None = None) -> list[Word] | N
             y0 = int(min(stats[i, cv2.CC_STAT_TOP] for i in ids))
             x1 = int(max(stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH] for i in ids))
             y1 = int(max(stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] for i in ids))
-            member = np.zeros(len(stats), dtype=bool)
-            member[ids] = True
-            own = member[labels[y0:y1, x0:x1]]
+            own = label_members(labels[y0:y1, x0:x1], len(stats), ids)
             own = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             out.append(Word((x0 + ox, y0 + oy, x1 + ox, y1 + oy), ln, (level[y0:y1, x0:x1] * own).astype(np.float32)))
     return out

@@ -242,10 +242,10 @@ def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]], *
         if overlaps[best] > 0:
             owned[best].append(i)
     _merge_overflow(owned, boxes, stats)
-    return [_members(labels, n, ids) if ids else np.zeros_like(mask) for ids in owned]
+    return [label_members(labels, n, ids) if ids else np.zeros_like(mask) for ids in owned]
 
 
-def _members(labels: np.ndarray, n: int, ids: list[int]) -> np.ndarray:
+def label_members(labels: np.ndarray, n: int, ids: list[int]) -> np.ndarray:
     """Where ``labels`` (0..n-1) is one of ``ids``: ``np.isin`` by table look-up."""
     table = np.zeros(n, dtype=bool)
     table[ids] = True
