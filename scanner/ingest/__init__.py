@@ -21,6 +21,7 @@ Modules, in pipeline order:
 - ``ink``: image preparation and the strokes of each ruled line
 - ``words``: the vocabulary and the shorthand-safe post-correction
 - ``ctcwords``: ``CtcCorrector``: a near vocabulary word replaces a non-word only if the network finds it nearly as likely
+- ``lexbeam``: the word-aware beam search: the likeliest text of the frames, words weighed by frequency (``wordfreq``)
 - ``linerec``: ``LineReader``: the PP-OCRv6 small line recogniser through ONNX Runtime (model checked by SHA-256)
 - ``onnxcut``: the recogniser's output layer cut in memory to the classes Inklock keeps (no new dependency)
 - ``pipeline``: the stream, the workers and the one writer; ``IngestSummary``; ``reread_unmatched`` for a page assigned in review

@@ -47,6 +47,48 @@ def ctc_log_likelihood(log_probs: np.ndarray, labels: list[int]) -> float:
     return float(np.logaddexp(alpha[-1], alpha[-2]))
 
 
+def ctc_align(probs: np.ndarray, labels: list[int]) -> tuple[list[int], list[float]] | None:
+    """The best alignment of ``labels`` to the frames (Viterbi): each label's first frame and its highest probability.
+
+    For a text the beam search chose (:mod:`scanner.ingest.lexbeam`), the
+    per-character frames and probabilities a best-path reading has. None when
+    the line has fewer frames than the text needs.
+    """
+    frames = probs.shape[0]
+    if not labels or frames < len(labels):
+        return None
+    lp = np.log(np.maximum(probs.astype(np.float64), _FLOOR))
+    ext = np.zeros(2 * len(labels) + 1, dtype=np.int64)
+    ext[1::2] = labels
+    n = len(ext)
+    skip = np.zeros(n, dtype=bool)
+    skip[2:] = (ext[2:] != 0) & (ext[2:] != ext[:-2])
+    score = np.full(n, -np.inf)
+    score[0], score[1] = lp[0, 0], lp[0, ext[1]]
+    back = np.zeros((frames, n), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
+    for t in range(1, frames):
+        step = np.concatenate(([-np.inf], score[:-1]))
+        jump = np.where(skip, np.concatenate(([-np.inf, -np.inf], score[:-2])), -np.inf)
+        choice = np.stack([score, step, jump])
+        back[t] = choice.argmax(axis=0)
+        score = choice.max(axis=0) + lp[t, ext]
+    s = n - 1 if score[n - 1] >= score[n - 2] else n - 2
+    path = np.empty(frames, dtype=np.int64)
+    for t in range(frames - 1, -1, -1):
+        path[t] = s
+        s -= int(back[t, s])
+    starts, confs = [-1] * len(labels), [0.0] * len(labels)
+    for t, state in enumerate(path.tolist()):
+        if state % 2:
+            k = state // 2
+            if starts[k] < 0:
+                starts[k] = t
+            confs[k] = max(confs[k], float(probs[t, ext[state]]))
+    if min(starts) < 0:
+        return None
+    return starts, confs
+
+
 def word_spans(text: str, starts: list[int], frames: int) -> list[tuple[int, int, int, int]]:
     """(first char, end char, first frame, end frame) of each space-separated word of a best-path reading."""
     spans, at = [], 0

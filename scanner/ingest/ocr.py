@@ -18,6 +18,7 @@ is only ever a draft for the clinician to confirm (SPEC section 4).
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from scanner.ingest.confidence import (  # noqa: F401  (TESSERACT, LINE_READER, 
 from scanner.ingest.ctcwords import (
     MAX_LOG_RATIO,
     CtcCorrector,
+    ctc_align,
     ctc_log_likelihood,
     log_probs,
     word_spans,
@@ -53,12 +55,14 @@ from scanner.ingest.ink import (
     percentile_u8,
     prepare,
 )
+from scanner.ingest.lexbeam import WordPrior, decode
 from scanner.ingest.linerec import LineReader, LineReading
 from scanner.ingest.words import (
     _EDGE,
     _is_known,
     _is_protected,
     _match_case,
+    _mostly_upper,
     _word_confidences,
     near_words,
     postcorrect,
@@ -184,7 +188,8 @@ class OcrEngine:
     """
 
     def __init__(self, shorthand: Shorthand | None = None, *, correct: bool = True, binarize: bool = False,
-                 reader: str = LINE_READER, line_image: str = "scan", max_log_ratio: float | None = None):
+                 reader: str = LINE_READER, line_image: str = "scan", max_log_ratio: float | None = None,
+                 lexicon: bool = True):
         if reader not in (LINE_READER, TESSERACT) or line_image not in LINE_IMAGES:
             raise ValueError(f"unknown reader {reader!r} or line image {line_image!r}")
         self.shorthand = shorthand or Shorthand()
@@ -193,6 +198,8 @@ class OcrEngine:
         self.reader = reader
         self.line_image = line_image
         self.max_log_ratio = max_log_ratio
+        self.lexicon = lexicon
+        self._prior: WordPrior | None = None
         self._api = None
         self._lines: Any = None
         self._corrector: Any = None
@@ -225,6 +232,8 @@ class OcrEngine:
             self._lines = LineReader()
             ratio = MAX_LOG_RATIO if self.max_log_ratio is None else self.max_log_ratio
             self._corrector = CtcCorrector(self._lines.chars, ratio)
+            if self.lexicon:
+                self._prior = WordPrior(self.shorthand)
         return self._lines
 
     def version(self) -> str:
@@ -296,14 +305,15 @@ class OcrEngine:
         raw = " ".join(reading.text.split())
         if not raw:
             return OcrResult("", 0.0, ["low_confidence"], [], "", reader=LINE_READER)
-        words = _word_confidences(reading.text, reading.char_conf)
         self._line_reader()
+        reading, changed = self._by_words(reading, raw)
+        words = _word_confidences(reading.text, reading.char_conf)
         lp = log_probs(reading.probs)
         # The network's probability of the text it read (over all its alignments).
         labels = self._corrector.labels(reading.text)
         log_p = float(ctc_log_likelihood(lp, labels)) if labels else -50.0
         score = 100.0 * float(np.exp(log_p)) if labels else 0.0
-        tokens, changed, unknown, names = [], 0, 0, 0
+        tokens, unknown, names = [], 0, 0
         spans = word_spans(reading.text, reading.starts, len(reading.probs))
         for a, b, f0, f1 in spans:
             token = reading.text[a:b]
@@ -339,6 +349,21 @@ class OcrEngine:
         # The reading as the network made it, offered in review (and searched) beside a corrected one.
         return OcrResult(text, conf, flags, words, raw, plausibility, LINE_READER,
                          alternative=raw if text != raw else "", score=score, evidence=evidence)
+
+    def _by_words(self, reading: LineReading, raw: str) -> tuple[LineReading, int]:
+        """The reading the word-aware beam search prefers (:mod:`scanner.ingest.lexbeam`), and how many words it changed."""
+        if self._prior is None or _mostly_upper(raw):
+            # Block capitals are names and headings more than words: read letter by letter, as written.
+            return reading, 0
+        chosen = decode(reading.probs, self._lines.chars, self._prior)
+        labels = self._corrector.labels(chosen) if chosen and chosen != raw else None
+        aligned = ctc_align(reading.probs, labels) if labels else None
+        if aligned is None:
+            return reading, 0
+        before, after = raw.split(), chosen.split()
+        matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+        changed = sum(j2 - j1 for op, _i1, _i2, j1, j2 in matcher.get_opcodes() if op != "equal")
+        return LineReading(chosen, aligned[1], reading.probs, aligned[0]), max(1, changed)
 
     # -- fields --------------------------------------------------------------------
 

@@ -18,14 +18,21 @@ import numpy as np
 from scanner.shorthand import Shorthand
 
 
+def _word_list(name: str) -> set[str]:
+    text = resources.files("scanner").joinpath("data", name).read_text(encoding="utf-8")
+    return {w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#")}
+
+
 @lru_cache(maxsize=1)
 def vocabulary() -> frozenset[str]:
     """Lower-case English words plus clinical terms (``scanner/data``)."""
-    words: set[str] = set()
-    for name in ("words.txt", "clinical.txt"):
-        text = resources.files("scanner").joinpath("data", name).read_text(encoding="utf-8")
-        words.update(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
-    return frozenset(words)
+    return frozenset(_word_list("words.txt") | _word_list("clinical.txt"))
+
+
+@lru_cache(maxsize=1)
+def clinical_words() -> frozenset[str]:
+    """The clinical terms alone (``scanner/data/clinical.txt``)."""
+    return frozenset(_word_list("clinical.txt"))
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,118 @@
+"""The word-aware beam search over the line recogniser's frames (scanner/ingest/lexbeam.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scanner.ingest.ctcwords import ctc_align
+from scanner.ingest.lexbeam import WordPrior, decode
+from scanner.shorthand import Shorthand
+
+CHARS = ["", " ", *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/0123456789"]
+INDEX = {c: i for i, c in enumerate(CHARS)}
+
+
+def frames(text: str, sure: float = 0.99) -> np.ndarray:
+    """Network output reading ``text`` one character every other frame (a blank between), each at ``sure``."""
+    rows = []
+    for c in text:
+        for k in (INDEX[c], 0):
+            row = np.full(len(CHARS), (1 - sure) / (len(CHARS) - 1))
+            row[k] = sure
+            rows.append(row)
+    return np.array(rows)
+
+
+def hesitate(probs: np.ndarray, at: int, options: dict[str, float]) -> np.ndarray:
+    """Frame ``at`` split between characters (the rest of its mass spread thin)."""
+    rest = (1 - sum(options.values())) / (len(CHARS) - len(options))
+    probs[at] = rest
+    for c, p in options.items():
+        probs[at, INDEX[c] if c else 0] = p
+    return probs
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return WordPrior(Shorthand())
+
+
+def best_path(probs: np.ndarray) -> str:
+    out, prev = [], 0
+    for k in probs.argmax(1):
+        if k and k != prev:
+            out.append(CHARS[k])
+        prev = k
+    return "".join(out)
+
+
+def test_a_common_word_wins_where_the_network_hesitated(prior):
+    # "thy" by a hair on the last letter: the text is "the".
+    probs = hesitate(frames("thy"), 4, {"y": 0.5, "e": 0.45})
+    assert best_path(probs) == "thy"
+    assert decode(probs, CHARS, prior) == "the"
+
+
+def test_what_was_read_clearly_stays_as_read(prior):
+    # A rare word, an unknown word, a name in capitals, shorthand and a code, each read clearly.
+    for text in ("thy", "Zorblat", "NARDONE", "f/u", "SI", "x20"):
+        assert decode(frames(text), CHARS, prior) == text, text
+
+
+def test_two_words_run_together_are_cut_where_a_space_was_likely(prior):
+    probs = frames("tothe")
+    # Between "to" and "the" the network half saw a space.
+    probs = np.insert(probs, 4, 0, axis=0)
+    hesitate(probs, 4, {" ": 0.4, "": 0.55})
+    assert best_path(probs) == "tothe"
+    assert decode(probs, CHARS, prior) == "to the"
+
+
+def test_an_unknown_word_pays_once_and_block_capitals_not_at_all(prior):
+    assert prior.word("the") > prior.word("thy") > prior.unknown
+    assert prior.word("Zorblat") == prior.unknown
+    assert prior.finished("Zorblat") == 0.0  # already paid when its spelling left the vocabulary
+    assert prior.finished("th") == prior.unknown  # a start of words, but no word
+    assert prior.word("NARDONE") == 0.0 and prior.word("12/03") == 0.0
+    assert prior.spelling_ok("thera") and not prior.spelling_ok("thx")
+
+
+def test_alignment_of_a_best_path_reading_gives_its_frames_and_probabilities():
+    probs = frames("to be", 0.9)
+    labels = [INDEX[c] for c in "to be"]
+    starts, confs = ctc_align(probs, labels)
+    assert starts == [0, 2, 4, 6, 8]
+    assert confs == pytest.approx([0.9] * 5)
+    assert ctc_align(probs[:3], labels) is None  # too few frames for the text
+
+
+def test_the_engine_takes_the_words_reading_and_keeps_it_doubtful():
+    """A reading the beam search changed is offered with the network's own as the alternative, below 0.8."""
+    from scanner.ingest.linerec import LineReading
+    from scanner.ingest.ocr import LOW_CONFIDENCE, OcrEngine
+
+    engine = OcrEngine()
+    chars = engine._line_reader().chars
+    index = {c: i for i, c in enumerate(chars)}
+    rows = []
+    for c in "we went to thy park":
+        for k in (index[c], 0):
+            row = np.full(len(chars), 0.01 / (len(chars) - 1))
+            row[k] = 0.99
+            rows.append(row)
+    probs = np.array(rows)
+    at = 2 * "we went to thy park".index("y")
+    probs[at] = 0.05 / (len(chars) - 2)
+    probs[at, index["y"]], probs[at, index["e"]] = 0.5, 0.45
+    text = "we went to thy park"
+    starts = [2 * i for i in range(len(text))]
+    conf = [float(probs[s].max()) for s in starts]
+    result = engine._finish_line(LineReading(text, conf, probs, starts))
+    assert result.text == "we went to the park"
+    assert result.alternative == "we went to thy park"
+    assert result.confidence < LOW_CONFIDENCE and "low_confidence" in result.flags
+    assert result.evidence is not None and result.evidence.changed >= 1
+    plain = OcrEngine(lexicon=False)
+    plain._line_reader()
+    assert plain._finish_line(LineReading(text, conf, probs, starts)).text == "we went to thy park"
