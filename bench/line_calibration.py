@@ -8,7 +8,9 @@ Each batch is ingested in this process (one worker, so every line's evidence,
 :class:`scanner.ingest.ocr.LineEvidence`, can be recorded as it is read), and
 every line read is labelled right or wrong against what was written on it.
 
-Prints a logistic fit of "the line is exactly right" on the evidence, the
+Prints isotonic fits of "the line is exactly right" on the beam search's
+share (``LineEvidence.share``) for lines of known words and of names, real and
+font apart; then a logistic fit of it on the evidence, the
 share of right lines at 0.8 or more and of wrong lines below it, for the fit
 and for a held-out part of the fit lines; ``--save FILE`` keeps the labelled
 lines (synthetic and dev-set words only, no health information) for a second
@@ -131,11 +133,11 @@ def font_day_lines(seed: int, pages: int, work: Path, seen: list) -> list[dict]:
     return _label(vault_dir, wanted, seen)
 
 
-FEATURES = ("log_p", "chars", "min_char", "unknown", "changed", "names", "words")
+FEATURES = ("log_p", "chars", "min_char", "unknown", "changed", "names", "words", "share")
 
 
 def matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([[float(r[f]) for f in FEATURES] for r in rows])
+    x = np.array([[float(-1.0 if r.get(f) is None else r[f]) for f in FEATURES] for r in rows])
     y = np.array([bool(r["right"]) for r in rows])
     return x, y
 
@@ -145,6 +147,38 @@ def report(name: str, conf: np.ndarray, y: np.ndarray) -> None:
     sure = f"{np.mean(conf[right] >= 0.8):.1%}" if right.any() else "-"
     doubt = f"{np.mean(conf[wrong] < 0.8):.1%}" if wrong.any() else "-"
     print(f"  {name}: {y.sum()} right, {(~y).sum()} wrong; right >= 0.8 {sure}, wrong < 0.8 {doubt}")
+
+
+SHARE_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 1.0)
+
+
+def _category(r: dict) -> str:
+    if r.get("share") is None or r["changed"] or r["words"] < 2:
+        return ""
+    if r["unknown"] == 0:
+        return "known"
+    return "names" if r["names"] == r["unknown"] else ""
+
+
+def share_tables(rows: list[dict]) -> None:
+    """Isotonic fits of "the line is exactly right" on the beam search's share, by kind of line and of writing.
+
+    The tables in ``scanner/ingest/confidence.py`` take, at each point, the
+    lower of the real-handwriting and the font fits.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    for cat in ("known", "names"):
+        for group in ("real", "font"):
+            sel = [r for r in rows if _category(r) == cat and r["source"].startswith(group)]
+            if len(sel) < 10:
+                continue
+            x = np.array([r["share"] for r in sel])
+            y = np.array([bool(r["right"]) for r in sel], dtype=float)
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
+            fit = iso.predict(np.array(SHARE_GRID))
+            print(f"share table, {cat} lines, {group} ({len(sel)} lines, {int(y.sum())} right): "
+                  + ", ".join(f"({g}, {v:.2f})" for g, v in zip(SHARE_GRID, fit)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             ocr.OcrEngine._finish_line = original  # type: ignore[method-assign]
         if args.save:
             args.save.write_text(json.dumps(rows))
+    share_tables(rows)
     from sklearn.linear_model import LogisticRegression
 
     x, y = matrix(rows)

@@ -112,7 +112,7 @@ def test_the_engine_takes_the_words_reading_and_keeps_it_doubtful():
     assert result.text == "we went to the park"
     assert result.alternative == "we went to thy park"
     assert result.confidence < LOW_CONFIDENCE and "low_confidence" in result.flags
-    assert result.evidence is not None and result.evidence.changed >= 1
+    assert result.evidence is not None and result.evidence.searched == 1 and result.evidence.changed == 0
     plain = OcrEngine(lexicon=False)
     plain._line_reader()
     assert plain._finish_line(LineReading(text, conf, probs, starts)).text == "we went to thy park"

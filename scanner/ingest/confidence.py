@@ -84,6 +84,9 @@ class LineEvidence:
     unknown: int  # words neither vocabulary, shorthand nor a number/code
     changed: int  # words post-correction replaced
     names: int  # of the unknown words, those in block capitals (names: no word list holds them)
+    # The word-aware beam search's weight on the text kept (0..1; scanner/ingest/lexbeam.py), None without it.
+    share: float | None = None
+    searched: int = 0  # words the beam search changed from the best path
 
 
 def calibrate(mean_conf: float, all_known: bool, reader: str = TESSERACT) -> float:

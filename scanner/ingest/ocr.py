@@ -55,7 +55,7 @@ from scanner.ingest.ink import (
     percentile_u8,
     prepare,
 )
-from scanner.ingest.lexbeam import WordPrior, decode
+from scanner.ingest.lexbeam import WordPrior, ranked
 from scanner.ingest.linerec import LineReader, LineReading
 from scanner.ingest.words import (
     _EDGE,
@@ -306,7 +306,8 @@ class OcrEngine:
         if not raw:
             return OcrResult("", 0.0, ["low_confidence"], [], "", reader=LINE_READER)
         self._line_reader()
-        reading, changed = self._by_words(reading, raw)
+        reading, searched, share = self._by_words(reading, raw)
+        changed = 0
         words = _word_confidences(reading.text, reading.char_conf)
         lp = log_probs(reading.probs)
         # The network's probability of the text it read (over all its alignments).
@@ -338,10 +339,10 @@ class OcrEngine:
         mean = mean_word_confidence(words)
         evidence = LineEvidence(
             log_p=log_p, chars=len(raw), words=len(spans), min_char=min(reading.char_conf, default=0.0),
-            unknown=unknown, changed=changed, names=names,
+            unknown=unknown, changed=changed, names=names, share=share, searched=searched,
         )
         conf = line_confidence(evidence)
-        if changed:
+        if changed or searched:
             conf = min(conf, _CORRECTED_CAP)
         flags = ["low_confidence"] if conf < LOW_CONFIDENCE else []
         tokens_n = max(1, len(spans))
@@ -350,20 +351,34 @@ class OcrEngine:
         return OcrResult(text, conf, flags, words, raw, plausibility, LINE_READER,
                          alternative=raw if text != raw else "", score=score, evidence=evidence)
 
-    def _by_words(self, reading: LineReading, raw: str) -> tuple[LineReading, int]:
-        """The reading the word-aware beam search prefers (:mod:`scanner.ingest.lexbeam`), and how many words it changed."""
-        if self._prior is None or _mostly_upper(raw):
-            # Block capitals are names and headings more than words: read letter by letter, as written.
-            return reading, 0
-        chosen = decode(reading.probs, self._lines.chars, self._prior)
-        labels = self._corrector.labels(chosen) if chosen and chosen != raw else None
+    def _by_words(self, reading: LineReading, raw: str) -> tuple[LineReading, int, float | None]:
+        """The reading the word-aware beam search prefers (:mod:`scanner.ingest.lexbeam`), the words it changed, its share.
+
+        The share is the beam's weight on the text kept (its score against all
+        the texts left in the beam): how clearly the network and the words
+        prefer it. Lines in block capitals keep the best path (names and
+        headings more than words: read letter by letter, as written); their
+        share is that of the best path's text in the beam (0 when it fell out).
+        """
+        if self._prior is None:
+            return reading, 0, None
+        texts = ranked(reading.probs, self._lines.chars, self._prior)
+        total = texts[0][1]
+        for _text, score in texts[1:]:
+            total = float(np.logaddexp(total, score))
+        chosen = texts[0][0]
+        if _mostly_upper(raw) or chosen == raw:
+            share = next((float(np.exp(score - total)) for text, score in texts if text == raw), 0.0)
+            return reading, 0, share
+        labels = self._corrector.labels(chosen) if chosen else None
         aligned = ctc_align(reading.probs, labels) if labels else None
         if aligned is None:
-            return reading, 0
+            return reading, 0, None
         before, after = raw.split(), chosen.split()
         matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
         changed = sum(j2 - j1 for op, _i1, _i2, j1, j2 in matcher.get_opcodes() if op != "equal")
-        return LineReading(chosen, aligned[1], reading.probs, aligned[0]), max(1, changed)
+        share = float(np.exp(texts[0][1] - total))
+        return LineReading(chosen, aligned[1], reading.probs, aligned[0]), max(1, changed), share
 
     # -- fields --------------------------------------------------------------------
 
