@@ -8,20 +8,14 @@ import pytest
 from scanner.ingest.ctcwords import ctc_align
 from scanner.ingest.lexbeam import WordPrior, decode
 from scanner.shorthand import Shorthand
+from tests.helpers import ctc_frames
 
 CHARS = ["", " ", *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/0123456789"]
 INDEX = {c: i for i, c in enumerate(CHARS)}
 
 
 def frames(text: str, sure: float = 0.99) -> np.ndarray:
-    """Network output reading ``text`` one character every other frame (a blank between), each at ``sure``."""
-    rows = []
-    for c in text:
-        for k in (INDEX[c], 0):
-            row = np.full(len(CHARS), (1 - sure) / (len(CHARS) - 1))
-            row[k] = sure
-            rows.append(row)
-    return np.array(rows)
+    return ctc_frames(text, CHARS, sure)
 
 
 def hesitate(probs: np.ndarray, at: int, options: dict[str, float]) -> np.ndarray:
@@ -95,13 +89,7 @@ def test_the_engine_takes_the_words_reading_and_keeps_it_doubtful():
     engine = OcrEngine()
     chars = engine._line_reader().chars
     index = {c: i for i, c in enumerate(chars)}
-    rows = []
-    for c in "we went to thy park":
-        for k in (index[c], 0):
-            row = np.full(len(chars), 0.01 / (len(chars) - 1))
-            row[k] = 0.99
-            rows.append(row)
-    probs = np.array(rows)
+    probs = ctc_frames("we went to thy park", chars)
     at = 2 * "we went to thy park".index("y")
     probs[at] = 0.05 / (len(chars) - 2)
     probs[at, index["y"]], probs[at, index["e"]] = 0.5, 0.45

@@ -17,6 +17,7 @@ from scanner.ingest.ink import ink_by_line, ink_mask, percentile_u8, slant
 from scanner.ingest.ocr import EMPTY_CONFIDENCE, LOW_CONFIDENCE, OcrEngine, calibrate
 from scanner.ingest.words import correct_word, normalise_case, postcorrect
 from scanner.shorthand import Shorthand
+from tests.helpers import ctc_frames
 
 pytest.importorskip("tesserocr")
 
@@ -454,28 +455,16 @@ def test_ctc_likelihood_sums_every_alignment():
     assert ctc_log_likelihood(lp, [1, 2, 1]) == -np.inf
 
 
-def _frames_for(word: str, chars: list[str], sure: float) -> np.ndarray:
-    """Network output that reads ``word`` one character every other frame, each with probability ``sure``."""
-    index = {c: i for i, c in enumerate(chars)}
-    rows = []
-    for c in word:
-        for k in (index[c], 0):
-            row = np.full(len(chars), (1 - sure) / (len(chars) - 1))
-            row[k] = sure
-            rows.append(row)
-    return np.array(rows)
-
-
 def test_ctc_correction_keeps_a_clear_reading_and_mends_an_unclear_one():
     """A non-word the network read clearly stays (no "Sunday" -> "Strictly"); an unsure one can become a word."""
     from scanner.ingest.ctcwords import CtcCorrector, log_probs
 
     chars = ["", *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]
     corrector = CtcCorrector(chars)
-    clear = log_probs(_frames_for("Sunday", chars, 0.99))
+    clear = log_probs(ctc_frames("Sunday", chars, 0.99))
     assert corrector.choose(clear, "Sunday", ["Strictly", "Sundae"]) == "Sunday"
     # "sleap": the network hesitated between e and a at the fourth letter.
-    unsure = _frames_for("sleap", chars, 0.9)
+    unsure = ctc_frames("sleap", chars, 0.9)
     index = {c: i for i, c in enumerate(chars)}
     unsure[6, index["a"]], unsure[6, index["e"]] = 0.5, 0.45
     assert corrector.choose(log_probs(unsure), "sleap", ["sleep", "steep"]) == "sleep"
