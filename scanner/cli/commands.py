@@ -36,13 +36,14 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
     skipped; pages that cannot be placed on a sheet wait in review's unmatched
     queue. Ingesting the same file twice adds nothing.
     """
-    from scanner.ingest.pipeline import ingest as run_ingest
-    from scanner.ingest.pipeline import start_workers_early
-    from scanner.ui import page_progress
+    from scanner.ingest.workers import start_early
 
     if workers > 1 and app.vault_dir.is_dir():
-        start_workers_early()  # the readers' imports overlap the passphrase's key derivation
+        start_early()  # the readers' imports and engines load while the passphrase's key is derived
+    from scanner.ui import page_progress
+
     vault = app.vault()
+    from scanner.ingest.pipeline import ingest as run_ingest  # (after the unlock: the server starts sooner)
     with page_progress(enabled=not as_json) as progress:
         summary = run_ingest(vault, list(paths), workers=workers, remove_source=remove_source,
                              extra_template_dirs=app.template_dirs(), progress=progress,

@@ -53,7 +53,7 @@ from scanner.ingest.ink import (
     percentile_u8,
     prepare,
 )
-from scanner.ingest.linerec import LineReader, LineReading
+from scanner.ingest.linerec import INPUT_HEIGHT, MIN_INPUT_WIDTH, LineReader, LineReading
 from scanner.ingest.words import (
     _EDGE,
     _is_known,
@@ -226,6 +226,11 @@ class OcrEngine:
             ratio = MAX_LOG_RATIO if self.max_log_ratio is None else self.max_log_ratio
             self._corrector = CtcCorrector(self._lines.chars, ratio)
         return self._lines
+
+    def load(self) -> None:
+        """Load both readers now rather than on first use (a worker's server does, before it forks them)."""
+        self._engine()
+        self._line_reader().read_batch([np.full((INPUT_HEIGHT, MIN_INPUT_WIDTH), 255, np.uint8)])
 
     def version(self) -> str:
         """The Tesseract version (for unruled blocks; recorded beside OCR results)."""
