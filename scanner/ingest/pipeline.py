@@ -20,7 +20,7 @@ from scanner.ingest import linerec
 from scanner.vault import store
 from scanner.vault import lock as vaultlock
 from scanner.errors import BadInput
-from scanner.ingest.pages import FileProblem, FileStart, PageImage, iter_pages, shown_path
+from scanner.ingest.pages import FileProblem, FileStart, PageImage, PageUnreadable, iter_pages, shown_path
 from scanner.ingest.read import PageResult, Reader
 from scanner.ingest.register import MarkerRegistry
 from scanner.ingest.workers import context as workers_context
@@ -143,7 +143,11 @@ def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, 
 def _work(page: PageImage) -> PageResult:
     assert _READER is not None
     try:
-        return _READER.process(shown_path(page.source), page.sha256, page.index, page.image)
+        gray = page.image  # a PDF's JPEG is decoded here, in the worker
+    except PageUnreadable as exc:  # as the loader would have said it (keyed by the source as it does)
+        return PageResult("error", str(page.source), page.sha256, page.index, message=exc.message)
+    try:
+        return _READER.process(shown_path(page.source), page.sha256, page.index, gray)
     except Exception as exc:  # noqa: BLE001 -- one page's failure must not lose the batch
         return PageResult("error", shown_path(page.source), page.sha256, page.index,
                           message=f"{shown_path(page.source)} page {page.index + 1} could not be read "
