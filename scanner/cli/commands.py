@@ -5,7 +5,6 @@ Commands that a later release fills in say so in one sentence and exit 2.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from pathlib import Path
 
@@ -44,12 +43,12 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
         start_early()  # the readers' imports and engines load while the passphrase's key is derived
     from scanner.ui import page_progress
 
-    # The pipeline's imports (0.4 s) run beside the key derivation, which leaves Python's lock free.
-    importing = _import_beside("scanner.ingest.pipeline")
+    # The pipeline's imports and look-ups (0.5 s) run beside the key derivation, which leaves Python's lock free.
+    preparing = _prepare_beside(app.template_dirs())
     try:
         vault = app.vault()
     finally:
-        importing.join()
+        preparing.join()
     from scanner.ingest.pipeline import ingest as run_ingest
     with page_progress(enabled=not as_json) as progress:
         summary = run_ingest(vault, list(paths), workers=workers, remove_source=remove_source,
@@ -67,13 +66,21 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
                        "everything else was stored (see the problems listed).")
 
 
-def _import_beside(module: str) -> threading.Thread:
-    """Import ``module`` in a thread of its own, started now; a failure is left for the import that follows to raise."""
+def _prepare_beside(template_dirs: list[Path]) -> threading.Thread:
+    """In a thread of its own, started now: import the pipeline, check the line model, look up the forms.
+
+    All three are cached, so the ingest's own calls afterwards are free; any
+    failure is left to those calls to report, in their order.
+    """
 
     def run() -> None:
         try:
-            importlib.import_module(module)
-        except BaseException:  # noqa: BLE001 -- the caller's own import says what is wrong
+            from scanner.ingest import linerec
+            from scanner.ingest.pipeline import build_registry
+
+            linerec.model_path()
+            build_registry(template_dirs)
+        except BaseException:  # noqa: BLE001 -- the ingest's own calls say what is wrong
             pass
 
     thread = threading.Thread(target=run, name="inklock-import", daemon=True)
