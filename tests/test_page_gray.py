@@ -34,3 +34,52 @@ def test_grey_and_colour_pages_read_as_grey():
     grey = Image.new("L", (30, 20), 77)
     out = _to_gray(grey)
     assert out.dtype == np.uint8 and out.shape == (20, 30) and (out == 77).all()
+
+
+def _pdf_pages(tmp_path, images: list[Image.Image], mode: str):
+    """iter_pages over a PDF of one JPEG page per image, saved by Pillow (DCTDecode, DeviceGray or DeviceRGB)."""
+    from scanner.ingest.pages import PageImage, iter_pages
+
+    path = tmp_path / f"scan-{mode}.pdf"
+    images[0].convert(mode).save(path, save_all=True, append_images=[i.convert(mode) for i in images[1:]], resolution=100)
+    return path, [p for p in iter_pages([path]) if isinstance(p, PageImage)]
+
+
+def test_a_pdfs_jpeg_page_goes_to_the_worker_as_its_bytes_and_reads_as_pikepdf_gives_it(tmp_path):
+    """Half a megabyte crosses the pipe instead of 9 MB of pixels; the pixels are the same."""
+    import pickle
+
+    import pikepdf
+    from pikepdf import PdfImage
+
+    rng = np.random.default_rng(5)
+    images = [Image.fromarray((rng.random((480, 640, 3)) * 255).astype(np.uint8)) for _ in range(2)]
+    for mode in ("L", "RGB", "CMYK"):
+        path, pages = _pdf_pages(tmp_path, images, mode)
+        with pikepdf.open(path) as pdf:
+            for page in pages:
+                assert bool(page.encoded) == (mode != "CMYK")  # a CMYK JPEG is decoded as before
+                sent = pickle.loads(pickle.dumps(page))
+                want = _to_gray(PdfImage(next(iter(pdf.pages[page.index].get_images().values()))).as_pil_image())
+                assert np.array_equal(sent.image, want)
+
+
+def test_a_pdfs_damaged_jpeg_is_one_unreadable_page_said_as_the_loader_says_it(tmp_path):
+    import pikepdf
+    import pytest
+
+    from scanner.ingest.pages import PageUnreadable
+
+    rng = np.random.default_rng(6)
+    path, _pages = _pdf_pages(tmp_path, [Image.fromarray((rng.random((480, 640)) * 255).astype(np.uint8))], "L")
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        image = next(iter(pdf.pages[0].get_images().values()))
+        data = image.read_raw_bytes()
+        image.write(data[: len(data) // 3], filter=pikepdf.Name.DCTDecode)  # cut short
+        pdf.save(path)
+    from scanner.ingest.pages import PageImage, iter_pages
+
+    (page,) = [p for p in iter_pages([path]) if isinstance(p, PageImage)]
+    with pytest.raises(PageUnreadable) as caught:
+        _ = page.image
+    assert caught.value.message.startswith(f"{path} page 1 could not be read (image file is truncated")

@@ -5,6 +5,7 @@ Commands that a later release fills in say so in one sentence and exit 2.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import click
@@ -36,13 +37,19 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
     skipped; pages that cannot be placed on a sheet wait in review's unmatched
     queue. Ingesting the same file twice adds nothing.
     """
-    from scanner.ingest.pipeline import ingest as run_ingest
-    from scanner.ingest.pipeline import start_workers_early
-    from scanner.ui import page_progress
+    from scanner.ingest.workers import start_early
 
     if workers > 1 and app.vault_dir.is_dir():
-        start_workers_early()  # the readers' imports overlap the passphrase's key derivation
-    vault = app.vault()
+        start_early()  # the readers' imports and engines load while the passphrase's key is derived
+    from scanner.ui import page_progress
+
+    # The pipeline's imports and look-ups (0.5 s) run beside the key derivation, which leaves Python's lock free.
+    preparing = _prepare_beside(app.template_dirs())
+    try:
+        vault = app.vault()
+    finally:
+        preparing.join()
+    from scanner.ingest.pipeline import ingest as run_ingest
     with page_progress(enabled=not as_json) as progress:
         summary = run_ingest(vault, list(paths), workers=workers, remove_source=remove_source,
                              extra_template_dirs=app.template_dirs(), progress=progress,
@@ -57,6 +64,28 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
     if summary.failed or summary.failed_files:
         raise BadInput(f"{summary.failed + summary.failed_files} page(s) or file(s) could not be read; "
                        "everything else was stored (see the problems listed).")
+
+
+def _prepare_beside(template_dirs: list[Path]) -> threading.Thread:
+    """In a thread of its own, started now: import the pipeline, check the line model, look up the forms.
+
+    All three are cached, so the ingest's own calls afterwards are free; any
+    failure is left to those calls to report, in their order.
+    """
+
+    def run() -> None:
+        try:
+            from scanner.ingest import linerec
+            from scanner.ingest.pipeline import build_registry
+
+            linerec.model_path()
+            build_registry(template_dirs)
+        except BaseException:  # noqa: BLE001 -- the ingest's own calls say what is wrong
+            pass
+
+    thread = threading.Thread(target=run, name="inklock-import", daemon=True)
+    thread.start()
+    return thread
 
 
 @click.command()

@@ -25,4 +25,6 @@ Modules, in pipeline order:
 - ``linerec``: ``LineReader``: the PP-OCRv6 small line recogniser through ONNX Runtime (model checked by SHA-256)
 - ``onnxcut``: the recogniser's output layer cut in memory to the classes Inklock keeps (no new dependency)
 - ``pipeline``: the stream, the workers and the one writer; ``IngestSummary``; ``reread_unmatched`` for a page assigned in review
+- ``workers``: the workers' start: a forkserver started before the unlock, that has imported the readers
+- ``warmup``: imported by that server only: the engines loaded there once, before it forks the workers
 """

@@ -56,7 +56,7 @@ from scanner.ingest.ink import (
     prepare,
 )
 from scanner.ingest.lexbeam import WordPrior, ranked
-from scanner.ingest.linerec import LineReader, LineReading
+from scanner.ingest.linerec import INPUT_HEIGHT, MIN_INPUT_WIDTH, LineReader, LineReading
 from scanner.ingest.words import (
     _EDGE,
     _is_known,
@@ -235,6 +235,11 @@ class OcrEngine:
             if self.lexicon:
                 self._prior = WordPrior(self.shorthand)
         return self._lines
+
+    def load(self) -> None:
+        """Load both readers now rather than on first use (a worker's server does, before it forks them)."""
+        self._engine()
+        self._line_reader().read_batch([np.full((INPUT_HEIGHT, MIN_INPUT_WIDTH), 255, np.uint8)])
 
     def version(self) -> str:
         """The Tesseract version (for unruled blocks; recorded beside OCR results)."""

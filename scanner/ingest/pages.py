@@ -10,6 +10,7 @@ through a pipe (no temp files). Problems with one file become a
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import warnings
@@ -36,15 +37,42 @@ MAX_PIXELS = 80_000_000
 MIN_RENDER_DPI = 50
 
 
+class PageUnreadable(Exception):
+    """A page whose image could not be decoded; ``message`` is the sentence its problem is reported with."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass
 class PageImage:
-    """One page of one input file, as an 8-bit grayscale array."""
+    """One page of one input file; ``image`` is its 8-bit grayscale array.
+
+    A scanner's JPEG taken out of a PDF comes as the file's own bytes
+    (``encoded``) and is decoded on first use of ``image``, so in the worker
+    that reads the page: the pipe to the workers carries its half megabyte,
+    not 9 MB of pixels (which cost 30 ms of both processes' time a page).
+    """
 
     source: Path
     sha256: str
     index: int  # 0-based page index within the source file
-    image: np.ndarray
+    pixels: np.ndarray | None
     dpi: float | None = None
+    encoded: bytes = b""
+
+    @property
+    def image(self) -> np.ndarray:
+        """The page as 8-bit grey; raises :class:`PageUnreadable` when its image cannot be decoded."""
+        if self.pixels is None:
+            try:
+                with _quiet():
+                    self.pixels = _decoded(self.encoded)
+            except Exception as exc:  # noqa: BLE001 -- a damaged image may break the decoder in any way
+                raise PageUnreadable(_page_problem(self.source, self.index, exc)) from exc
+            self.encoded = b""
+        return self.pixels
 
 
 @dataclass
@@ -149,6 +177,14 @@ def _check_size(img: Image.Image) -> None:
         raise Image.DecompressionBombError(f"{img.width} x {img.height} pixels")
 
 
+def _decoded(data: bytes) -> np.ndarray:
+    """A page's image file, held in memory, as 8-bit grey (what reading the file itself gives)."""
+    _limit_pixels()
+    img = Image.open(io.BytesIO(data))
+    _check_size(img)
+    return _to_gray(img)
+
+
 def _open_image(path: Path) -> Image.Image:
     _limit_pixels()
     return Image.open(path)
@@ -216,8 +252,12 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:160]
 
 
-def _single_image(page) -> Image.Image | None:
-    """The page's one embedded image if the page is just that (a scanner's page), else None."""
+def _single_image(page) -> Image.Image | bytes | None:
+    """The page's one embedded image if the page is just that (a scanner's page), else None.
+
+    A plain JPEG comes as its bytes (:func:`_plain_jpeg`), its size checked
+    from its header; any other image decoded.
+    """
     import pikepdf
     from pikepdf import PdfImage
 
@@ -236,9 +276,35 @@ def _single_image(page) -> Image.Image | None:
         raise Image.DecompressionBombError("image too large")
     if pdfimage.width * pdfimage.height < 250_000:
         return None  # a logo or stamp, not a page scan
+    jpeg = _plain_jpeg(pdfimage)
+    if jpeg is not None:
+        header = Image.open(io.BytesIO(jpeg))  # reads the header only
+        _check_size(header)  # the image data may state other dimensions than the PDF does
+        return jpeg
     pil = pdfimage.as_pil_image()
     _check_size(pil)  # the image data may state other dimensions than the PDF does
     return pil
+
+
+def _plain_jpeg(pdfimage) -> bytes | None:
+    """The image's JPEG file as stored, when it decodes to just what ``as_pil_image`` would give; else None.
+
+    That is one DCTDecode filter on a grey or ordinary (YCbCr) colour image,
+    8 bits, no mask: pikepdf then hands Pillow these very bytes itself (its
+    direct extraction, where the /Decode array does not apply).
+    """
+    try:
+        if pdfimage.filters != ["/DCTDecode"] or pdfimage.image_mask or pdfimage.bits_per_component != 8:
+            return None
+        if "/SMask" in pdfimage.obj or "/Mask" in pdfimage.obj:
+            return None
+        parms = pdfimage.filter_decodeparms[0][1]
+        transform = 1 if parms is None else parms.get("/ColorTransform", 1)
+        if not (pdfimage.mode == "L" or (pdfimage.mode == "RGB" and transform == 1)):
+            return None
+        return bytes(pdfimage.obj.read_raw_bytes())
+    except Exception:  # noqa: BLE001 -- anything unusual takes the decoding path, which says what is wrong
+        return None
 
 
 def _contents(page):
@@ -327,18 +393,24 @@ def _pdf_page(pdf, path: Path, sha: str, i: int) -> PageImage | FileProblem:
     try:
         with _quiet():
             page = pdf.pages[i]
-            pil = _single_image(page)
-            if pil is not None:
-                return PageImage(path, sha, i, _to_gray(pil), None)
+            found = _single_image(page)
+            if isinstance(found, bytes):
+                return PageImage(path, sha, i, None, None, found)  # decoded where it is read
+            if found is not None:
+                return PageImage(path, sha, i, _to_gray(found), None)
             gray, dpi = _render(path, i, page_inches(page))
             return PageImage(path, sha, i, gray, float(dpi))
-    except Image.DecompressionBombError:
-        return FileProblem(path, sha, f"{path} page {i + 1} is far too large to be a scanned page; "
-                           "it was not read.", i)
-    except MemoryError:
-        return FileProblem(path, sha, f"{path} page {i + 1} is too large to read in memory; it was not read.", i)
     except Exception as exc:  # noqa: BLE001 -- one bad page must not stop the batch
-        return FileProblem(path, sha, f"{path} page {i + 1} could not be read ({_short(exc)}).", i)
+        return FileProblem(path, sha, _page_problem(path, i, exc), i)
+
+
+def _page_problem(path: Path, i: int, exc: BaseException) -> str:
+    """What is said of page ``i`` of ``path`` that could not be read."""
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"{path} page {i + 1} is far too large to be a scanned page; it was not read."
+    if isinstance(exc, MemoryError):
+        return f"{path} page {i + 1} is too large to read in memory; it was not read."
+    return f"{path} page {i + 1} could not be read ({_short(exc)})."
 
 
 def iter_pages(paths: list[Path]) -> Iterator[FileStart | PageImage | FileProblem]:

@@ -9,7 +9,6 @@ are stored.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections import deque
@@ -21,19 +20,16 @@ from scanner.ingest import linerec
 from scanner.vault import store
 from scanner.vault import lock as vaultlock
 from scanner.errors import BadInput
-from scanner.ingest.pages import FileProblem, FileStart, PageImage, iter_pages, shown_path
+from scanner.ingest.pages import FileProblem, FileStart, PageImage, PageUnreadable, iter_pages, shown_path
 from scanner.ingest.read import PageResult, Reader
 from scanner.ingest.register import MarkerRegistry
+from scanner.ingest.workers import context as workers_context
 
 if TYPE_CHECKING:
     from scanner.vault.vault import Vault
 
 WORKERS = 2
 PREFETCH = 4  # pages in flight: memory stays flat whatever the batch size
-# What the workers' server imports once, before it forks them (``_context``).
-# (This module too: each worker would otherwise import it, and the store with it, to find _init_worker.)
-FORKSERVER_PRELOAD = ["scanner.ingest.read", "scanner.ingest.ocr", "scanner.ingest.digits", "scanner.ingest.pipeline",
-                      "cv2", "numpy"]
 
 
 @dataclass
@@ -147,7 +143,11 @@ def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, 
 def _work(page: PageImage) -> PageResult:
     assert _READER is not None
     try:
-        return _READER.process(shown_path(page.source), page.sha256, page.index, page.image)
+        gray = page.image  # a PDF's JPEG is decoded here, in the worker
+    except PageUnreadable as exc:  # as the loader would have said it (keyed by the source as it does)
+        return PageResult("error", str(page.source), page.sha256, page.index, message=exc.message)
+    try:
+        return _READER.process(shown_path(page.source), page.sha256, page.index, gray)
     except Exception as exc:  # noqa: BLE001 -- one page's failure must not lose the batch
         return PageResult("error", shown_path(page.source), page.sha256, page.index,
                           message=f"{shown_path(page.source)} page {page.index + 1} could not be read "
@@ -172,28 +172,6 @@ class _InlinePool:
 
     def join(self):
         pass
-
-
-def _context() -> Any:
-    """The workers' start method: a forkserver that has imported the readers, else spawn."""
-    context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(FORKSERVER_PRELOAD)
-    return context
-
-
-def start_workers_early() -> None:
-    """Start the workers' server now, so its imports (half a second) overlap the vault's unlock.
-
-    The command calls this before it asks for the passphrase; the pool made
-    later forks its workers from the same server (one per process, kept until
-    the process ends).
-    """
-    context = _context()
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
 
 
 # -- the pipeline --------------------------------------------------------------
@@ -232,7 +210,7 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
         # Not fork: a process that has already run OpenCV or OpenMP threads (a test
         # runner, the review app) can deadlock its forked children. The forkserver
         # starts clean once and preloads the reader, so later pools start quickly.
-        context = _context()
+        context = workers_context()
         # The workers watch this pipe: when this process ends, however it ends, they end too.
         parent_pipe, alive = context.Pipe(duplex=False)
         pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks,

@@ -75,6 +75,42 @@ class PageResult:
     header_guess: dict[str, Any] = field(default_factory=dict)
 
 
+# Engines loaded before this process forked its workers (``preload_engines``); one Reader takes them.
+_PRELOADED: dict[str, Any] = {}
+
+
+def preload_engines() -> None:
+    """Load the engines, and what a first page would load, now: a Reader made later here (or in a fork) takes them.
+
+    Run once by the workers' server (:mod:`scanner.ingest.warmup`) before it
+    forks the workers: the line recogniser (with one run on a blank line, which
+    sets up its buffers), Tesseract, the digit model, the vocabulary tables,
+    and the modules reading imports on first use. The same engines, loaded the
+    same way, read the same; only the loading moves.
+    """
+    import numpy.ma  # noqa: F401  (numpy's median imports it on first use)
+    import rapidfuzz.distance  # noqa: F401
+    import rapidfuzz.process  # noqa: F401
+    import threadpoolctl  # noqa: F401
+    import zxingcpp  # noqa: F401
+
+    import forms.payload  # noqa: F401
+    from scanner.ingest import words
+    from scanner.ingest.digits import DigitReader
+    from scanner.ingest.ocr import OcrEngine
+
+    ocr = OcrEngine()
+    ocr.load()
+    words.vocabulary()
+    words._vocabulary_by_length()
+    _PRELOADED.update(ocr=ocr, digits=DigitReader())
+
+
+def forget_preloaded() -> None:
+    """Drop what ``preload_engines`` loaded (after a failure: each Reader then loads its own)."""
+    _PRELOADED.clear()
+
+
 class Reader:
     """Everything a worker needs to read pages; build once per process."""
 
@@ -97,7 +133,11 @@ class Reader:
             from scanner.ingest.ocr import OcrEngine
             from scanner.shorthand import Shorthand
 
-            self._ocr = OcrEngine(Shorthand(self.abbreviations))
+            engine = _PRELOADED.pop("ocr", None)  # a worker's preloaded one, given this vault's shorthand
+            if engine is None:
+                engine = OcrEngine()
+            engine.shorthand = Shorthand(self.abbreviations)
+            self._ocr = engine
         return self._ocr
 
     @property
@@ -105,7 +145,7 @@ class Reader:
         if self._digits is None:
             from scanner.ingest.digits import DigitReader
 
-            self._digits = DigitReader()
+            self._digits = _PRELOADED.pop("digits", None) or DigitReader()
         return self._digits
 
     # -- the page pipeline, stage by stage ---------------------------------
