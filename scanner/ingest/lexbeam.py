@@ -160,6 +160,10 @@ def ranked(probs: np.ndarray, chars: list[str], prior: WordPrior, beam: int = BE
     for t in range(probs.shape[0]):
         row = logp[t]
         classes = [int(c) for c in np.flatnonzero(likely[t]) if c]
+        if not classes:
+            # Only the blank is likely here: every prefix stays, each one's probability times the blank's (same order).
+            beams = {p: (_lse(pb, pnb) + row[0], _NEG) for p, (pb, pnb) in beams.items()}
+            continue
         nxt: dict[str, list[float]] = {}
         add = partial(_add, nxt)
         for p, (pb, pnb) in beams.items():

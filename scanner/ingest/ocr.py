@@ -127,6 +127,9 @@ class OcrResult:
 # .078 and .074, fonts .021-.024 and .027-.035): ascenders and descenders made the
 # image tall, so the letters shrank at the network's 48 px.
 LINE_PAD = 0.5
+# A line whose every frame has one class at least this likely is read as the network read it, without the
+# word-aware search (scanner/ingest/lexbeam.py): on the fit half's real lines it changed none of them.
+CLEAR_FRAME = 0.98
 # How a line is given to the recogniser: "scan" is the grey crop as scanned
 # (other lines' strokes painted out); "ink" keeps only this line's ink, on clean
 # paper (guide lines gone). Measured in bench/ocr_eval.py; "scan" is the default.
@@ -364,8 +367,10 @@ class OcrEngine:
         prefer it. Lines in block capitals keep the best path (names and
         headings more than words: read letter by letter, as written); their
         share is that of the best path's text in the beam (0 when it fell out).
+        A line whose every frame the network was sure of is read as it is (no
+        share): the search would not change it, or only against the network.
         """
-        if self._prior is None:
+        if self._prior is None or float(reading.probs.max(axis=1).min()) >= CLEAR_FRAME:
             return reading, 0, None
         texts = ranked(reading.probs, self._lines.chars, self._prior)
         total = texts[0][1]
