@@ -77,6 +77,8 @@ def _word_scores() -> dict[str, float]:
     clinical = clinical_words()
     out = {}
     for w in vocabulary():
+        if len(w) == 1 and w not in "ai":
+            continue  # a lone letter is rarely a word: kept, it would cut an unclear word into letters
         f = freq.get(w, 0.0)
         if w in clinical:
             f = max(f, CLINICAL_FREQUENCY)
@@ -86,7 +88,7 @@ def _word_scores() -> dict[str, float]:
 
 @lru_cache(maxsize=1)
 def _prefixes() -> frozenset[str]:
-    return frozenset(w[:i] for w in vocabulary() for i in range(1, len(w) + 1))
+    return frozenset(w[:i] for w in _word_scores() for i in range(1, len(w) + 1))
 
 
 class WordPrior:
@@ -97,7 +99,9 @@ class WordPrior:
         self.shorthand = shorthand or Shorthand()
         self.weight, self.bonus, self.unknown = weight, bonus, unknown
         self._scores = _word_scores()
-        self._prefixes = _prefixes()
+        # Shorthand is spelt as it is written ("wks", "f/u"): its letters never leave the vocabulary's spellings.
+        self._prefixes = _prefixes() | {run[:i].lower() for short in self.shorthand.abbreviations
+                                        for run in _LETTERS.findall(short) for i in range(1, len(run) + 1)}
         self._shorthand_score = weight * math.log(SHORTHAND_FREQUENCY) + bonus
         self._cache: dict[str, float] = {}
 
@@ -116,8 +120,10 @@ class WordPrior:
         low = run.lower()
         if low in self._scores:
             return self.weight * self._scores[low] + self.bonus
-        if len(run) < 2 or run.isupper():
-            return 0.0  # a letter of a code ("x20"), or block capitals: a name or an acronym, read as written
+        if len(run) < 2:
+            return self.unknown / 2  # a lone letter other than "a" and "I": an initial at best
+        if run.isupper():
+            return 0.0  # block capitals: a name or an acronym, read as written
         if self.shorthand.is_shorthand(run):
             return self._shorthand_score
         return self.unknown
