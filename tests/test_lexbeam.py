@@ -104,3 +104,14 @@ def test_the_engine_takes_the_words_reading_and_keeps_it_doubtful():
     plain = OcrEngine(lexicon=False)
     plain._line_reader()
     assert plain._finish_line(LineReading(text, conf, probs, starts)).text == "we went to thy park"
+
+
+def test_shorthand_is_spelt_as_written_and_a_lone_letter_is_doubtful(prior):
+    # "wks" with a k the network half took for an o: shorthand, not the rarer word "woks".
+    probs = hesitate(frames("2 wks"), 6, {"k": 0.55, "o": 0.4})
+    assert decode(probs, CHARS, prior) == "2 wks"
+    assert prior.spelling_ok("wk")  # shorthand's spellings are spellings too
+    # A lone letter other than "a" or "I" is an initial at best: less likely than a word.
+    assert prior.word("e") < 0 < prior.word("a")
+    # Units and times are words: "3pm" is not a reason to drop the p.
+    assert prior.word("3pm") > prior.word("3m")
