@@ -115,3 +115,16 @@ def test_shorthand_is_spelt_as_written_and_a_lone_letter_is_doubtful(prior):
     assert prior.word("e") < 0 < prior.word("a")
     # Units and times are words: "3pm" is not a reason to drop the p.
     assert prior.word("3pm") > prior.word("3m")
+
+
+def test_an_engine_given_the_vaults_shorthand_after_loading_searches_with_it():
+    """A worker takes an engine loaded before the vault was known; its search must know the clinician's own shorthand."""
+    from scanner.ingest.ocr import OcrEngine
+
+    engine = OcrEngine()
+    engine.load()
+    assert not engine._word_prior().spelling_ok("zq")
+    engine.shorthand = Shorthand({"zqx": "a clinician's own abbreviation"})
+    prior = engine._word_prior()
+    assert prior.spelling_ok("zq") and prior.word("zqx") > prior.unknown
+    assert OcrEngine(lexicon=False)._word_prior() is None

@@ -100,9 +100,10 @@ class WordPrior:
         self.shorthand = shorthand or Shorthand()
         self.weight, self.bonus, self.unknown = weight, bonus, unknown
         self._scores = _word_scores()
+        self._prefixes = _prefixes()
         # Shorthand is spelt as it is written ("wks", "f/u"): its letters never leave the vocabulary's spellings.
-        self._prefixes = _prefixes() | {run[:i].lower() for short in self.shorthand.abbreviations
-                                        for run in _LETTERS.findall(short) for i in range(1, len(run) + 1)}
+        self._short_prefixes = {run[:i].lower() for short in self.shorthand.abbreviations
+                                for run in _LETTERS.findall(short) for i in range(1, len(run) + 1)}
         self._shorthand_score = weight * math.log(SHORTHAND_FREQUENCY) + bonus
         self._cache: dict[str, float] = {}
 
@@ -131,7 +132,10 @@ class WordPrior:
 
     def spelling_ok(self, run: str) -> bool:
         """False once a run of letters begins no vocabulary word (block capitals always pass)."""
-        return not run or (len(run) >= 2 and run.isupper()) or run.lower() in self._prefixes
+        if not run or (len(run) >= 2 and run.isupper()):
+            return True
+        low = run.lower()
+        return low in self._prefixes or low in self._short_prefixes
 
     def finished(self, token: str) -> float:
         """:meth:`word`, less what its runs already paid when their spelling left the vocabulary."""

@@ -195,14 +195,13 @@ class OcrEngine:
                  lexicon: bool = True):
         if reader not in (LINE_READER, TESSERACT) or line_image not in LINE_IMAGES:
             raise ValueError(f"unknown reader {reader!r} or line image {line_image!r}")
+        self.lexicon = lexicon
         self.shorthand = shorthand or Shorthand()
         self.correct = correct
         self.binarize = binarize
         self.reader = reader
         self.line_image = line_image
         self.max_log_ratio = max_log_ratio
-        self.lexicon = lexicon
-        self._prior: WordPrior | None = None
         self._api = None
         self._lines: Any = None
         self._corrector: Any = None
@@ -235,14 +234,31 @@ class OcrEngine:
             self._lines = LineReader()
             ratio = MAX_LOG_RATIO if self.max_log_ratio is None else self.max_log_ratio
             self._corrector = CtcCorrector(self._lines.chars, ratio)
-            if self.lexicon:
-                self._prior = WordPrior(self.shorthand)
         return self._lines
+
+    @property
+    def shorthand(self) -> Shorthand:
+        """The vault's abbreviations: kept as written by the correction, words to the beam search."""
+        return self._shorthand
+
+    @shorthand.setter
+    def shorthand(self, shorthand: Shorthand) -> None:
+        # A worker takes an engine loaded before it knew the vault (scanner.ingest.read.preload_engines):
+        # the beam search's word prior follows the shorthand it is given, never the one it was loaded with.
+        self._shorthand = shorthand
+        self._prior: WordPrior | None = None
+
+    def _word_prior(self) -> WordPrior | None:
+        """The beam search's word prior for this shorthand (made on first use), None without the search."""
+        if self.lexicon and self._prior is None:
+            self._prior = WordPrior(self._shorthand)
+        return self._prior
 
     def load(self) -> None:
         """Load both readers now rather than on first use (a worker's server does, before it forks them)."""
         self._engine()
         self._line_reader().read_batch([np.full((INPUT_HEIGHT, MIN_INPUT_WIDTH), 255, np.uint8)])
+        self._word_prior()  # the word tables it is made of stay loaded (cached) whatever shorthand comes later
 
     def version(self) -> str:
         """The Tesseract version (for unruled blocks; recorded beside OCR results)."""
@@ -370,9 +386,10 @@ class OcrEngine:
         A line whose every frame the network was sure of is read as it is (no
         share): the search would not change it, or only against the network.
         """
-        if self._prior is None or float(reading.probs.max(axis=1).min()) >= CLEAR_FRAME:
+        prior = self._word_prior()
+        if prior is None or float(reading.probs.max(axis=1).min()) >= CLEAR_FRAME:
             return reading, 0, None
-        texts = ranked(reading.probs, self._lines.chars, self._prior)
+        texts = ranked(reading.probs, self._lines.chars, prior)
         total = texts[0][1]
         for _text, score in texts[1:]:
             total = float(np.logaddexp(total, score))
