@@ -163,8 +163,9 @@ def _category(r: dict) -> str:
 def share_tables(rows: list[dict]) -> None:
     """Isotonic fits of "the line is exactly right" on the beam search's share, by kind of line and of writing.
 
-    The tables in ``scanner/ingest/confidence.py`` take, at each point, the
-    lower of the real-handwriting and the font fits.
+    No confidence uses the share yet (``scanner/ingest/lexbeam.py`` says why);
+    a table made of it should take, at each point, the lower of the
+    real-handwriting and the font fits, as the others do.
     """
     from sklearn.isotonic import IsotonicRegression
 

@@ -20,30 +20,37 @@ MAX_LOG_RATIO = 6.0
 _FLOOR = 1e-12
 
 
+def _extended(labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """CTC's state sequence for ``labels`` (a blank before, between and after them) and where a state may be
+    reached from two back (a label different from the one before the blank between them)."""
+    ext = np.zeros(2 * len(labels) + 1, dtype=np.int64)
+    ext[1::2] = labels
+    skip = np.zeros(len(ext), dtype=bool)
+    skip[2:] = (ext[2:] != 0) & (ext[2:] != ext[:-2])
+    return ext, skip
+
+
+def _moves(score: np.ndarray, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scores arriving at each state from one state back and from two back (where allowed)."""
+    step = np.concatenate(([-np.inf], score[:-1]))
+    jump = np.where(skip, np.concatenate(([-np.inf, -np.inf], score[:-2])), -np.inf)
+    return step, jump
+
+
 def ctc_log_likelihood(log_probs: np.ndarray, labels: list[int]) -> float:
     """log P(labels | frames) under CTC (class 0 is the blank); ``log_probs`` is frames x classes."""
     frames = log_probs.shape[0]
     if not labels:
         return float(log_probs[:, 0].sum())
-    ext = [0]
-    for k in labels:
-        ext += [k, 0]
-    n = len(ext)
     if frames < len(labels):
         return -np.inf
-    alpha = np.full(n, -np.inf)
+    ext, skip = _extended(labels)
+    alpha = np.full(len(ext), -np.inf)
     alpha[0] = log_probs[0, 0]
     alpha[1] = log_probs[0, ext[1]]
-    ext_a = np.array(ext)
-    # s may skip from s-2 when ext[s] is a label different from ext[s-2].
-    skip = np.zeros(n, dtype=bool)
-    skip[2:] = (ext_a[2:] != 0) & (ext_a[2:] != ext_a[:-2])
     for t in range(1, frames):
-        prev = alpha
-        stay = prev
-        step = np.concatenate(([-np.inf], prev[:-1]))
-        jump = np.where(skip, np.concatenate(([-np.inf, -np.inf], prev[:-2])), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + log_probs[t, ext_a]
+        step, jump = _moves(alpha, skip)
+        alpha = np.logaddexp(np.logaddexp(alpha, step), jump) + log_probs[t, ext]
     return float(np.logaddexp(alpha[-1], alpha[-2]))
 
 
@@ -58,18 +65,13 @@ def ctc_align(probs: np.ndarray, labels: list[int]) -> tuple[list[int], list[flo
     if not labels or frames < len(labels):
         return None
     lp = np.log(np.maximum(probs.astype(np.float64), _FLOOR))
-    ext = np.zeros(2 * len(labels) + 1, dtype=np.int64)
-    ext[1::2] = labels
+    ext, skip = _extended(labels)
     n = len(ext)
-    skip = np.zeros(n, dtype=bool)
-    skip[2:] = (ext[2:] != 0) & (ext[2:] != ext[:-2])
     score = np.full(n, -np.inf)
     score[0], score[1] = lp[0, 0], lp[0, ext[1]]
     back = np.zeros((frames, n), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
     for t in range(1, frames):
-        step = np.concatenate(([-np.inf], score[:-1]))
-        jump = np.where(skip, np.concatenate(([-np.inf, -np.inf], score[:-2])), -np.inf)
-        choice = np.stack([score, step, jump])
+        choice = np.stack([score, *_moves(score, skip)])
         back[t] = choice.argmax(axis=0)
         score = choice.max(axis=0) + lp[t, ext]
     s = n - 1 if score[n - 1] >= score[n - 2] else n - 2

@@ -202,8 +202,8 @@ def ranked(probs: np.ndarray, chars: list[str], prior: WordPrior, beam: int = BE
                         left = (ch.isalpha() and run is not None and len(run.group()) > 1
                                 and prior.spelling_ok(run.group()[:-1]) and not prior.spelling_ok(run.group()))
                         prior_of[q] = prior_of[p] + (prior.unknown if left else 0.0)
-        ranked = sorted(nxt.items(), key=lambda kv: _lse(kv[1][0], kv[1][1]) + prior_of[kv[0]], reverse=True)
-        beams = {p: (v[0], v[1]) for p, v in ranked[:beam]}
+        best = sorted(nxt.items(), key=lambda kv: _lse(kv[1][0], kv[1][1]) + prior_of[kv[0]], reverse=True)
+        beams = {p: (v[0], v[1]) for p, v in best[:beam]}
     texts: dict[str, float] = {}
     for p, (pb, pnb) in beams.items():
         score = _lse(pb, pnb) + prior_of[p]
@@ -212,3 +212,11 @@ def ranked(probs: np.ndarray, chars: list[str], prior: WordPrior, beam: int = BE
         text = " ".join(p.split())
         texts[text] = _lse(texts.get(text, _NEG), score)  # "to be" and "to be " are one text
     return sorted(texts.items(), key=lambda kv: kv[1], reverse=True)
+
+
+def share(texts: list[tuple[str, float]], text: str) -> float:
+    """The weight of ``text`` among the texts :func:`ranked` left (0 when it is not among them)."""
+    total = _NEG
+    for _t, score in texts:
+        total = _lse(total, score)
+    return next((math.exp(score - total) for t, score in texts if t == text), 0.0)

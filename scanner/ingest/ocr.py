@@ -55,7 +55,7 @@ from scanner.ingest.ink import (
     percentile_u8,
     prepare,
 )
-from scanner.ingest.lexbeam import WordPrior, ranked
+from scanner.ingest.lexbeam import WordPrior, ranked, share
 from scanner.ingest.linerec import INPUT_HEIGHT, MIN_INPUT_WIDTH, LineReader, LineReading
 from scanner.ingest.words import (
     _EDGE,
@@ -381,22 +381,18 @@ class OcrEngine:
         The share is the beam's weight on the text kept (its score against all
         the texts left in the beam): how clearly the network and the words
         prefer it. Lines in block capitals keep the best path (names and
-        headings more than words: read letter by letter, as written); their
-        share is that of the best path's text in the beam (0 when it fell out).
-        A line whose every frame the network was sure of is read as it is (no
-        share): the search would not change it, or only against the network.
+        headings more than words: read letter by letter, as written), and so
+        does a line whose every frame the network was sure of (the search would
+        not change it, or only against the network): neither is searched, and
+        has no share.
         """
         prior = self._word_prior()
-        if prior is None or float(reading.probs.max(axis=1).min()) >= CLEAR_FRAME:
+        if prior is None or _mostly_upper(raw) or float(reading.probs.max(axis=1).min()) >= CLEAR_FRAME:
             return reading, 0, None
         texts = ranked(reading.probs, self._lines.chars, prior)
-        total = texts[0][1]
-        for _text, score in texts[1:]:
-            total = float(np.logaddexp(total, score))
         chosen = texts[0][0]
-        if _mostly_upper(raw) or chosen == raw:
-            share = next((float(np.exp(score - total)) for text, score in texts if text == raw), 0.0)
-            return reading, 0, share
+        if chosen == raw:
+            return reading, 0, share(texts, raw)
         labels = self._corrector.labels(chosen) if chosen else None
         aligned = ctc_align(reading.probs, labels) if labels else None
         if aligned is None:
@@ -404,8 +400,7 @@ class OcrEngine:
         before, after = raw.split(), chosen.split()
         matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
         changed = sum(j2 - j1 for op, _i1, _i2, j1, j2 in matcher.get_opcodes() if op != "equal")
-        share = float(np.exp(texts[0][1] - total))
-        return LineReading(chosen, aligned[1], reading.probs, aligned[0]), max(1, changed), share
+        return LineReading(chosen, aligned[1], reading.probs, aligned[0]), max(1, changed), share(texts, chosen)
 
     # -- fields --------------------------------------------------------------------
 
