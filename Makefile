@@ -22,7 +22,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup apt venv demo lint test bench bench-small clean
 
+# The project's own modules are compiled here, as pip compiles the packages it installs: where
+# Python may not write its caches (PYTHONDONTWRITEBYTECODE), every command would otherwise
+# compile them again at start-up (0.2-0.3 s of each ingest's start).
 setup: apt venv
+	@$(PY) -m compileall -q scanner forms >/dev/null
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

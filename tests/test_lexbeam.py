@@ -128,3 +128,21 @@ def test_an_engine_given_the_vaults_shorthand_after_loading_searches_with_it():
     prior = engine._word_prior()
     assert prior.spelling_ok("zq") and prior.word("zqx") > prior.unknown
     assert OcrEngine(lexicon=False)._word_prior() is None
+
+
+def test_word_frequencies_read_from_wordfreqs_file_are_wordfreqs_own(monkeypatch):
+    """The fast read of wordfreq's data file gives wordfreq's figures, and a file it cannot read falls back to wordfreq."""
+    import importlib.util
+
+    import wordfreq
+
+    from scanner.ingest import lexbeam
+
+    words = {"the", "anxious", "sleep", "rumination", "zzqxv"}
+    every = wordfreq.get_frequency_dict("en")
+    want = {w: every[w] for w in words if w in every}
+    assert lexbeam._frequencies(words) == want
+    assert "zzqxv" not in want and want["the"] > want["anxious"] > 0
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # no data file where it is looked for
+    assert lexbeam._frequencies(words) == want

@@ -2,7 +2,7 @@
 
 Pure: it reads nothing from and writes nothing to the vault, so pages can be
 read in worker processes while one writer stores results (OCRmyPDF's pattern).
-Engines (the line recogniser, Tesseract, the digit model) are loaded once per worker.
+Engines (the line recogniser, the digit model; Tesseract when an unruled area needs it) are loaded once per worker.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def preload_engines() -> None:
 
     Run once by the workers' server (:mod:`scanner.ingest.warmup`) before it
     forks the workers: the line recogniser (with one run on a blank line, which
-    sets up its buffers), Tesseract, the digit model, the vocabulary tables,
+    sets up its buffers), the digit model, the vocabulary and word-frequency tables,
     and the modules reading imports on first use. The same engines, loaded the
     same way, read the same; only the loading moves.
     """
