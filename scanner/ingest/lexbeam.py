@@ -202,30 +202,31 @@ def ranked(probs: np.ndarray, chars: list[str], prior: WordPrior, beam: int = BE
     likely = probs > prune
     beams: dict[str, tuple[float, float]] = {"": (0.0, _NEG)}  # prefix -> (ends in blank, ends in a character)
     prior_of: dict[str, float] = {"": 0.0}
+    blanks = logp[:, 0].tolist()
     for t in range(probs.shape[0]):
-        row = logp[t]
-        classes = [int(c) for c in np.flatnonzero(likely[t]) if c]
+        # Python floats, not NumPy scalars: the same arithmetic, several times faster one number at a time.
+        blank = blanks[t]
+        classes = [(chars[c], float(logp[t, c])) for c in np.flatnonzero(likely[t]) if c]
         if not classes:
             # Only the blank is likely here: every prefix stays, each one's probability times the blank's (same order).
-            beams = {p: (_lse(pb, pnb) + row[0], _NEG) for p, (pb, pnb) in beams.items()}
+            beams = {p: (_lse(pb, pnb) + blank, _NEG) for p, (pb, pnb) in beams.items()}
             continue
         nxt: dict[str, list[float]] = {}
         add = partial(_add, nxt)
         for p, (pb, pnb) in beams.items():
             total = _lse(pb, pnb)
-            add(p, total + row[0], _NEG)
+            add(p, total + blank, _NEG)
             last = p[-1] if p else ""
-            for c in classes:
-                ch = chars[c]
+            for ch, lp in classes:
                 if ch == " " and (not p or last == " "):
-                    add(p, total + row[c], _NEG)  # no leading or double space: as a blank
+                    add(p, total + lp, _NEG)  # no leading or double space: as a blank
                     continue
                 q = p + ch
                 if ch == last:
-                    add(p, _NEG, pnb + row[c])  # the same character held
-                    add(q, _NEG, pb + row[c])   # a doubled letter needs a blank between
+                    add(p, _NEG, pnb + lp)  # the same character held
+                    add(q, _NEG, pb + lp)   # a doubled letter needs a blank between
                 else:
-                    add(q, _NEG, total + row[c])
+                    add(q, _NEG, total + lp)
                 if q not in prior_of:
                     if ch == " ":
                         prior_of[q] = prior_of[p] + prior.finished(p.rsplit(" ", 1)[-1])
