@@ -134,6 +134,12 @@ CLEAR_FRAME = 0.98
 # (other lines' strokes painted out); "ink" keeps only this line's ink, on clean
 # paper (guide lines gone). Measured in bench/ocr_eval.py; "scan" is the default.
 LINE_IMAGES = ("scan", "ink")
+# Other lines' strokes are painted out with this much paper round them (pixels at the
+# 300 dpi work resolution, a square): with 3 their blurred edges stayed as a ghost of
+# the words. Fit half, whole pipeline, five seeds: cursive .150 / .157 / .108 / .197 /
+# .141 with 3, .146 / .156 / .110 / ... with 5, .146 / .154 / .110 / .187 / .135 with 7;
+# capitals and font twins the same or better.
+FOREIGN_HALO = 7
 
 
 def whole_line(gray: np.ndarray, own: np.ndarray, other: np.ndarray | None, mode: str = "scan") -> np.ndarray:
@@ -155,7 +161,7 @@ def whole_line(gray: np.ndarray, own: np.ndarray, other: np.ndarray | None, mode
         keep = cv2.dilate(own[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         out[~keep] = paper
     elif other is not None:
-        foreign = cv2.dilate(other[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        foreign = cv2.dilate(other[y0:y1, x0:x1].astype(np.uint8), np.ones((FOREIGN_HALO,) * 2, np.uint8)) > 0
         foreign &= ~own[y0:y1, x0:x1]
         out[foreign] = paper
     return out
