@@ -281,6 +281,26 @@ def test_long_descender_stays_with_the_line_it_hangs_from():
     assert second.any(), "line two keeps its own writing"
 
 
+def test_broken_off_tail_half_way_down_the_next_box_goes_back_to_its_line():
+    # A descender whose faint middle fell under the ink threshold: its lower half,
+    # alone in line two's box, reaches past the box's middle but not to its rule.
+    crop = field_crop(["long pauses", ""])
+    image = Image.fromarray(crop)
+    ImageDraw.Draw(image).line([(300, 88), (292, 124)], fill=25, width=4)
+    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
+    first, second = ink_by_line(np.asarray(image), boxes)
+    assert first[95:120, 290:304].any(), "the tail belongs to line one"
+    assert not second.any()
+
+
+def test_a_short_word_on_its_own_rule_keeps_its_line():
+    # Little ink against the line above, but sitting on its own rule: writing, not a tail.
+    crop = field_crop(["long pauses between answers", "ok"])
+    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
+    first, second = ink_by_line(crop, boxes)
+    assert second.any() and not first[80:].any()
+
+
 def test_descender_makes_no_line_of_its_own(engine):
     result = engine.read_area(_descender_crop(), [(0, 0, 900, 80), (0, 80, 900, 160)])
     assert "\n" not in result.text
