@@ -268,14 +268,17 @@ def test_descender_stays_with_its_own_line():
     assert not second.any(), "line two has no writing of its own"
 
 
+def _lines_with_a_stroke(lines: list[str], start: tuple[int, int], end: tuple[int, int]):
+    """The two ruled lines' ink of a field written with ``lines`` and one extra pen stroke."""
+    image = Image.fromarray(field_crop(lines))
+    ImageDraw.Draw(image).line([start, end], fill=25, width=4)
+    return ink_by_line(np.asarray(image), [(0, 0, 900, 80), (0, 80, 900, 160)])
+
+
 def test_long_descender_stays_with_the_line_it_hangs_from():
     # A long s or a looped g: most of its height lies in the box below, but it
     # starts among line one's letters and has no letters of line two near it.
-    crop = field_crop(["long pauses", "more sleep"])
-    image = Image.fromarray(crop)
-    ImageDraw.Draw(image).line([(600, 50), (560, 150)], fill=25, width=4)
-    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
-    first, second = ink_by_line(np.asarray(image), boxes)
+    first, second = _lines_with_a_stroke(["long pauses", "more sleep"], (600, 50), (560, 150))
     assert first[120:145, 560:600].any(), "the descender belongs to line one"
     assert not second[120:145, 560:600].any()
     assert second.any(), "line two keeps its own writing"
@@ -284,11 +287,7 @@ def test_long_descender_stays_with_the_line_it_hangs_from():
 def test_broken_off_tail_half_way_down_the_next_box_goes_back_to_its_line():
     # A descender whose faint middle fell under the ink threshold: its lower half,
     # alone in line two's box, reaches past the box's middle but not to its rule.
-    crop = field_crop(["long pauses", ""])
-    image = Image.fromarray(crop)
-    ImageDraw.Draw(image).line([(300, 88), (292, 124)], fill=25, width=4)
-    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
-    first, second = ink_by_line(np.asarray(image), boxes)
+    first, second = _lines_with_a_stroke(["long pauses", ""], (300, 88), (292, 124))
     assert first[95:120, 290:304].any(), "the tail belongs to line one"
     assert not second.any()
 
