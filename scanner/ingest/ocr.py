@@ -134,11 +134,8 @@ CLEAR_FRAME = 0.98
 # (other lines' strokes painted out); "ink" keeps only this line's ink, on clean
 # paper (guide lines gone). Measured in bench/ocr_eval.py; "scan" is the default.
 LINE_IMAGES = ("scan", "ink")
-# Other lines' strokes are painted out with this much paper round them (pixels at the
-# 300 dpi work resolution, a square): with 3 their blurred edges stayed as a ghost of
-# the words. Fit half, whole pipeline, five seeds: cursive .150 / .157 / .108 / .197 /
-# .141 with 3, .146 / .156 / .110 / ... with 5, .146 / .154 / .110 / .187 / .135 with 7;
-# capitals and font twins the same or better.
+# Other lines' strokes are painted out with this much paper round them (px at 300 dpi): with 3 their
+# blurred edges left a ghost of the words (fit half, five seeds, cursive mean .151 with 3, .146 with 7).
 FOREIGN_HALO = 7
 
 
@@ -261,11 +258,7 @@ class OcrEngine:
         return self._prior
 
     def load(self) -> None:
-        """Load the line recogniser and the word tables now rather than on first use (a worker's server does).
-
-        Tesseract is left to load on first use (0.13 s): it reads only text
-        areas without ruled lines, which Inklock's own forms do not have.
-        """
+        """Load the line recogniser and word tables now (a worker's server does); Tesseract (unruled areas) on first use."""
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before anything here starts OpenMP (see _engine)
         self._line_reader().read_batch([np.full((INPUT_HEIGHT, MIN_INPUT_WIDTH), 255, np.uint8)])
         self._word_prior()  # the word tables it is made of stay loaded (cached) whatever shorthand comes later
