@@ -70,6 +70,17 @@ def test_a_session_that_did_not_take_place_gives_an_attendance_note(vault, answe
         assert "The next session is planned in 2 weeks." in text
 
 
+def test_a_cancelled_session_still_states_a_confirmed_risk_answer(vault):
+    session = confirmed(vault, attendance="cancelled", risk_si="with_plan", safety_plan=False)
+    for fmt in notes.FORMATS:
+        note = notes.draft_note(vault, session, fmt)
+        assert note.kind == "attendance"
+        assert [s.title for s in note.sections] == ["Attendance", "Risk", "Plan"]
+        text = txt(vault, session, fmt)
+        assert "Suicidal ideation" in text and "plan" in note.sections[1].text
+        assert "The safety plan was not reviewed." in text
+
+
 def test_late_and_attended_sessions_get_a_full_note(vault):
     session = confirmed(vault, attendance="late")
     note = notes.draft_note(vault, session, "soap")

@@ -205,6 +205,15 @@ def _attendance_sections(present: list, ctx, answer: str, fmt: str, shorthand: S
     items = [NoteItem(text, (_cite(att, ctx.values),)),
              NoteItem(f"No {ctx.noun} took place, so no clinical content is documented.", ())]
     sections = [NoteSection("AT", "Attendance", tuple(items))]
+    # A risk answer the clinician confirmed is stated whether or not the session took place
+    # (a call in place of a cancelled session can still find suicidal ideation with a plan).
+    screen = [f for f in present if prose.is_risk_item(f)]
+    if ctx.risk_endorsed:
+        text = prose.risk_text(screen, ctx.values)
+        safety = [f for f in present if prose.is_safety_plan(f)]
+        if any(ctx.values.get(f.key) is not True for f in safety):
+            text += " The safety plan was not reviewed."
+        sections.append(NoteSection("R", "Risk", (NoteItem(text, tuple(_cite(f, ctx.values) for f in screen + safety)),)))
     plan = [f for f in present if (f.sections or {}).get(fmt) == "P" and not prose.is_risk_item(f)
             and not prose.is_safety_plan(f) and not prose.role(f)]
     plan_items = tuple(NoteItem(t, tuple(_cite(f, ctx.values) for f in cited))
