@@ -178,6 +178,19 @@ def test_without_a_close_exemplar_the_ocr_draft_stands(vault):
     assert got == {"text": "tearfvl", "confidence": 0.25, "words": [{"word": "tearfvl", "source": "ocr", "distance": None}]}
 
 
+def test_a_word_the_reader_read_as_a_real_word_is_never_swapped_for_an_exemplar(vault):
+    # "insomnia" confirmed once (the only word the hand has taught, so nearness has nothing to be
+    # told from); later a crop the reader read as the real word "better" and the number "2": a known
+    # word or a number the reader read stands, so a suggestion never swaps a sound reading.
+    hand = writer(0)
+    first = add_session(vault, {"focus": ("", png(field_crop("focus", ["insomnia"], hand, 1)), 0.3)})
+    confirm.confirm_field(vault, first, "focus", value="insomnia")
+    later = add_session(vault, {"focus": ("better 2", png(field_crop("focus", ["insomnia 2"], hand, 7)), 0.2)},
+                        number=2)
+    got = exemplars.suggest(vault, field_id(vault, later, "focus"))
+    assert got["text"] == "better 2" and {w["source"] for w in got["words"]} == {"ocr"}
+
+
 def test_a_field_whose_words_do_not_match_its_crop_teaches_nothing(vault):
     session = add_session(vault, {"focus": ("", png(field_crop("focus", ["insomnia worse"], writer(0), 1)), 0.3)})
     confirm.confirm_field(vault, session, "focus", value="insomnia got much worse lately")  # 5 words, 2 written

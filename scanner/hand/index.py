@@ -14,6 +14,7 @@ anyone else's writing). Learning the exemplars is :mod:`scanner.hand.exemplars`.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, TYPE_CHECKING
@@ -22,7 +23,9 @@ import numpy as np
 
 from scanner.hand import crops, wordfeatures, wordsplit
 from scanner.hand.fieldwords import LEARN_KINDS, dims, normalise
-from scanner.vault import handstore
+from scanner.ingest import words
+from scanner.shorthand import Shorthand
+from scanner.vault import handstore, store
 
 if TYPE_CHECKING:
     from scanner.vault.vault import Vault
@@ -157,7 +160,8 @@ def _nearest(index: ExemplarIndex, queries: np.ndarray) -> list[tuple[int, float
         best = int(np.argmax(s))
         code = index.norm_codes[best]
         others = s[index.norm_codes != code]
-        out.append((int(index.ids[best]), float(1.0 - s[best]), float(1.0 - others.max()) if others.size else 2.0))
+        # With no other word to tell it from, nearness alone says nothing: no margin at all.
+        out.append((int(index.ids[best]), float(1.0 - s[best]), float(1.0 - (others.max() if others.size else s[best]))))
     return out
 
 
@@ -208,7 +212,10 @@ def suggest(vault: Vault, field_id: int) -> dict[str, Any]:
     out_words: list[dict[str, Any]] = []
     probs: list[float] = []
     lines: list[int] = []
+    shorthand = Shorthand.from_rows(store.abbreviation_rows(vault))
     for i, (w, (rid, dist, _other), ok) in enumerate(zip(words, found, accepted)):
+        if ok and i < len(tokens) and _stands(tokens[i], index.words[rid][0], shorthand):
+            ok = False  # what the reader read is a word, number or shorthand: never swapped for another word
         if ok:
             out_words.append({"word": index.words[rid][0], "source": "exemplar", "distance": round(dist, 4)})
             probs.append(confs[i])
@@ -222,6 +229,16 @@ def suggest(vault: Vault, field_id: int) -> dict[str, Any]:
             text += "\n" if lines[i] != lines[i - 1] else " "
         text += item["word"]
     return {"text": text, "confidence": round(float(np.prod(probs)), 3), "words": out_words}
+
+
+def _stands(read: str, named: str, shorthand: Shorthand) -> bool:
+    """Whether the reader's word stays against the exemplar's: it is a known word, a number or
+    shorthand, and not the exemplar's word itself (a suggestion must never be worse than the reading)."""
+    core = normalise(read)
+    if not core or core == normalise(named):
+        return False
+    return (core in words.vocabulary() or shorthand.is_shorthand(core)
+            or re.fullmatch(r"[0-9][0-9/.:,-]*", core) is not None)  # a number, a date, a time
 
 
 # ---------------------------------------------------------------- search by hand
