@@ -97,6 +97,18 @@ def test_backup_includes_uncheckpointed_writes(tmp_path, filled):
         assert [r["code"] for r in v.db["clients"].rows] == ["LATE1"]
 
 
+def test_backup_never_replaces_an_earlier_backup_without_force(tmp_path, filled, vcli):
+    backup = tmp_path / "b.tar"
+    assert vcli("--vault", filled["path"], "backup", backup)[0] == 0
+    first = backup.read_bytes()
+    code, _, err = vcli("--vault", filled["path"], "backup", backup)
+    assert code == 4 and "--force" in err and err.count("\n") == 1
+    assert backup.read_bytes() == first
+    assert vcli("--vault", filled["path"], "backup", backup, "--force")[0] == 0
+    code, _, err = vcli("--vault", filled["path"], "backup", tmp_path)  # a folder: exit 4, not a usage error
+    assert code == 4 and "folder" in err
+
+
 def test_restore_never_overwrites_without_force(tmp_path, filled, vcli):
     backup = tmp_path / "b.tar"
     assert vcli("--vault", filled["path"], "backup", backup)[0] == 0

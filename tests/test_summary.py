@@ -246,7 +246,7 @@ def test_refusals_write_nothing(vault, visits, summary_cli, tmp_path):
     r = summary_cli("summary", "--client", "C017", "--since", "yesterday", "--out", out)
     assert r.code == ExitCode.USAGE and "YYYY-MM-DD" in r.err
     r = summary_cli("summary", "--client", "C017", "--out", tmp_path / "missing" / "s.md")
-    assert r.code == ExitCode.USAGE
+    assert r.code == ExitCode.BAD_INPUT and "does not exist" in r.err
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".inklock-summary-")]
 
 

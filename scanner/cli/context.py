@@ -80,6 +80,16 @@ pass_app = click.make_pass_decorator(AppContext)
 """Decorator: pass the command the :class:`AppContext` the group made."""
 
 
+def output_file(_ctx: Any, _param: Any, value: Path | None) -> Path | None:
+    """Click callback for an output path: one that is not a place for a new file (a folder, a link,
+    a device, a missing folder) is refused with one sentence and exit 4 before any work is done."""
+    if value is not None:
+        from scanner.outfile import check_target
+
+        check_target(value)
+    return value
+
+
 def emit_json(data: Any) -> None:
     """Print one JSON document on stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))

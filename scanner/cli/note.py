@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from scanner.values import NOTE_FORMATS
-from scanner.cli.context import AppContext, pass_app
+from scanner.cli.context import AppContext, output_file, pass_app
 
 
 @click.command()
 @click.argument("session")
 @click.option("--format", "fmt", type=click.Choice(NOTE_FORMATS), required=True,
               help="Progress-note format.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=click.Path(path_type=Path), required=True, callback=output_file,
               help="The file to write: .md or .txt (to paste into an EHR), .pdf (to sign), .json (for systems).")
 @pass_app
 def note(app: AppContext, session: str, fmt: str, out: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from scanner.cli.context import AppContext, emit_json, pass_app
+from scanner.cli.context import AppContext, emit_json, output_file, pass_app
 from scanner.errors import UsageError
 
 
@@ -29,7 +29,7 @@ from scanner.errors import UsageError
 @click.option("--count", type=click.IntRange(1, 500), default=1, show_default=True, help="How many blank sheets.")
 @click.option("--page-size", type=click.Choice(["letter", "a4"]), default="letter", show_default=True,
               help="Paper size to print on.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=click.Path(path_type=Path), default=None, callback=output_file,
               help="The PDF to write, mode 0600 (default: inklock-<date>.pdf).")
 @click.option("--to-printer", "printer", is_flag=False, flag_value="", default=None, metavar="[NAME]",
               help="Send the packet to a CUPS printer (the default one, or NAME) through 'lp', from memory: "

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from scanner.cli.context import AppContext, emit_json, pass_app
+from scanner.cli.context import AppContext, emit_json, output_file, pass_app
 
 
 @click.command()
 @click.option("--client", required=True, help="Client code.")
 @click.option("--since", default=None, help="First session date to include, YYYY-MM-DD (default: the first).")
 @click.option("--until", default=None, help="Last session date to include, YYYY-MM-DD (default: the last).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=click.Path(path_type=Path), required=True, callback=output_file,
               help="The file to write: .md (to paste), .pdf (with a chart per measure) or .json.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (no clinical content).")
 @pass_app

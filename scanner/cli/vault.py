@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from scanner.cli.context import AppContext, emit_json, pass_app
+from scanner.cli.context import AppContext, emit_json, output_file, pass_app
 from scanner.errors import BadInput, Refused, UsageError
 
 NEW_PASSPHRASE_ENV = "INKLOCK_NEW_PASSPHRASE"
@@ -39,7 +39,8 @@ def _new_passphrase() -> str:
 @click.option(
     "--recovery-sheet",
     "sheet",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    callback=output_file,
     default=DEFAULT_SHEET,
     show_default=True,
     help="Where to write the recovery sheet PDF.",
@@ -107,12 +108,19 @@ def passwd(app: AppContext, recovery_code: str | None) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a backup that is already at FILE.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def backup(app: AppContext, file: Path, as_json: bool) -> None:
-    """Write an encrypted, verifiable single-file backup of the vault to FILE."""
+def backup(app: AppContext, file: Path, force: bool, as_json: bool) -> None:
+    """Write an encrypted, verifiable single-file backup of the vault to FILE (a new file, unless --force)."""
     from scanner.vault.backup import write_backup
+
+    if file.exists() or file.is_symlink():
+        output_file(None, None, file)  # a folder, a link or a device is refused (exit 4); missing folders are made
+    if file.exists() and not force:
+        # An earlier backup may be the only good copy: never replaced without being asked.
+        raise BadInput(f"{file} already exists (an earlier backup?); give a new file name, or --force to replace it.")
 
     summary = write_backup(app.vault(), file)
     if as_json:
