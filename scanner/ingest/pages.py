@@ -9,6 +9,8 @@ through a pipe (no temp files). Problems with one file become a
 
 from __future__ import annotations
 
+import re
+
 import hashlib
 import io
 import os
@@ -249,6 +251,8 @@ def _dpi(value) -> float | None:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().rstrip(".") or type(exc).__name__
+    # qpdf names the Python stream it read ("stream <_io.BufferedReader name='x.pdf'>: ..."): not for a person.
+    text = re.sub(r"^stream <[^>]*>:\s*", "", text)
     return text.splitlines()[0][:160]
 
 
