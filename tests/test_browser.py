@@ -237,6 +237,8 @@ def test_a_late_answer_does_not_put_back_an_older_count(vault, served, browser):
             route.continue_()
 
     page.route("**/field/*/confirm", hold_the_first)
+    # The page puts the first waiting field in focus once its script has run: keys before that go nowhere.
+    page.wait_for_function("() => document.activeElement && document.activeElement.closest('article.field') !== null")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelector('article.field.saving') !== null")
     page.keyboard.press("Enter")
