@@ -178,13 +178,19 @@ def test_without_a_close_exemplar_the_ocr_draft_stands(vault):
     assert got == {"text": "tearfvl", "confidence": 0.25, "words": [{"word": "tearfvl", "source": "ocr", "distance": None}]}
 
 
+def taught(vault, key: str, text: str, hand, seed: int, number: int = 1) -> int:
+    """A session whose ``key`` field holds ``text`` in ``hand``, confirmed as written: the hand learns its words."""
+    session = add_session(vault, {key: ("", png(field_crop(key, [text], hand, seed)), 0.3)}, number=number)
+    confirm.confirm_field(vault, session, key, value=text)
+    return session
+
+
 def test_a_word_the_reader_read_as_a_real_word_is_never_swapped_for_an_exemplar(vault):
     # "insomnia" confirmed once (the only word the hand has taught, so nearness has nothing to be
     # told from); later a crop the reader read as the real word "better" and the number "2": a known
     # word or a number the reader read stands, so a suggestion never swaps a sound reading.
     hand = writer(0)
-    first = add_session(vault, {"focus": ("", png(field_crop("focus", ["insomnia"], hand, 1)), 0.3)})
-    confirm.confirm_field(vault, first, "focus", value="insomnia")
+    taught(vault, "focus", "insomnia", hand, 1)
     later = add_session(vault, {"focus": ("better 2", png(field_crop("focus", ["insomnia 2"], hand, 7)), 0.2)},
                         number=2)
     got = exemplars.suggest(vault, field_id(vault, later, "focus"))
@@ -252,11 +258,8 @@ def test_search_finds_an_unconfirmed_crop_written_like_a_confirmed_word(vault):
     from scanner.vault.search import Searcher
 
     hand = writer(0)
-    first = add_session(vault, {"focus": ("", png(field_crop("focus", ["nightmares again"], hand, 1)), 0.3)})
-    confirm.confirm_field(vault, first, "focus", value="nightmares again")
-    other = add_session(vault, {"hypotheses": ("", png(field_crop("hypotheses", ["work stress"], hand, 2)), 0.3)},
-                        number=2)
-    confirm.confirm_field(vault, other, "hypotheses", value="work stress")
+    first = taught(vault, "focus", "nightmares again", hand, 1)
+    taught(vault, "hypotheses", "work stress", hand, 2, number=2)
     # OCR made nothing searchable of these drafts.
     draft = add_session(vault, {"plan": ("mghtmorcs", png(field_crop("plan", ["nightmares"], hand, 11)), 0.1),
                                 "hypotheses": ("vvork", png(field_crop("hypotheses", ["work"], hand, 12)), 0.1)},
