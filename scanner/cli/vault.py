@@ -114,10 +114,11 @@ def passwd(app: AppContext, recovery_code: str | None) -> None:
 @pass_app
 def backup(app: AppContext, file: Path, force: bool, as_json: bool) -> None:
     """Write an encrypted, verifiable single-file backup of the vault to FILE (a new file, unless --force)."""
+    from scanner.outfile import check_target
     from scanner.vault.backup import write_backup
 
     if file.exists() or file.is_symlink():
-        output_file(None, None, file)  # a folder, a link or a device is refused (exit 4); missing folders are made
+        check_target(file)  # a folder, a link or a device is refused (exit 4); missing folders are made
     if file.exists() and not force:
         # An earlier backup may be the only good copy: never replaced without being asked.
         raise BadInput(f"{file} already exists (an earlier backup?); give a new file name, or --force to replace it.")

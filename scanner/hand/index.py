@@ -212,7 +212,7 @@ def suggest(vault: Vault, field_id: int) -> dict[str, Any]:
     out_words: list[dict[str, Any]] = []
     probs: list[float] = []
     lines: list[int] = []
-    shorthand = Shorthand.from_rows(store.abbreviation_rows(vault))
+    shorthand = store.shorthand(vault)
     for i, (w, (rid, dist, _other), ok) in enumerate(zip(words, found, accepted)):
         if ok and i < len(tokens) and _stands(tokens[i], index.words[rid][0], shorthand):
             ok = False  # what the reader read is a word, number or shorthand: never swapped for another word

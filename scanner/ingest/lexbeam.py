@@ -99,15 +99,16 @@ def _frequencies(words: set[str]) -> dict[str, float]:
     """
     spec = importlib.util.find_spec("wordfreq")
     folders = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(folders[0]) / "data" / "large_en.msgpack.gz" if folders else None
     try:
+        if not folders:
+            raise FileNotFoundError("wordfreq's data folder")
         import msgpack
 
-        with gzip.open(path, "rb") as fh:  # type: ignore[arg-type]
+        with gzip.open(Path(folders[0]) / "data" / "large_en.msgpack.gz", "rb") as fh:
             data = msgpack.load(fh, raw=False)
         if data[0] != {"format": "cB", "version": 1}:
             raise ValueError("not a cBpack file")
-    except (TypeError, OSError, ValueError, ImportError, IndexError, KeyError):
+    except (OSError, ValueError, ImportError, IndexError, KeyError, TypeError):
         import wordfreq
 
         every = wordfreq.get_frequency_dict("en")

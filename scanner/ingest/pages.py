@@ -9,11 +9,10 @@ through a pipe (no temp files). Problems with one file become a
 
 from __future__ import annotations
 
-import re
-
 import hashlib
 import io
 import os
+import re
 import stat
 import warnings
 from contextlib import contextmanager

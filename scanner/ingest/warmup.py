@@ -3,8 +3,8 @@
 Imported only by the workers' server, last in its preload list
 (:data:`scanner.ingest.workers.FORKSERVER_PRELOAD`): the line recogniser,
 the digit model and the tables and modules the first page would load are
-loaded once there (Tesseract, for unruled text areas only, on first use), while the ingest process derives the vault key,
-and every worker forked afterwards starts with them instead of loading its own
+loaded once there (Tesseract, for unruled text areas only, on first use),
+while the ingest process derives the vault key, and every worker forked afterwards starts with them instead of loading its own
 after the unlock (:func:`scanner.ingest.read.preload_engines`). Nothing is
 read from a page and nothing is written anywhere. Should loading fail, the
 workers load the engines themselves, and say what is wrong as they always did.

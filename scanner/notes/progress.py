@@ -121,7 +121,7 @@ def progress_fields(vault: Vault, session: str | int) -> tuple[dict[str, Any], l
 
 def load_shorthand(vault: Vault) -> Shorthand:
     """The defaults plus the vault's ``abbreviations`` table (which overrides them)."""
-    return Shorthand.from_rows(store.abbreviation_rows(vault))
+    return store.shorthand(vault)
 
 
 def note_template(vault: Vault, sheet: dict[str, Any]):

@@ -85,6 +85,7 @@ from scanner.vault.store.notes import (  # noqa: F401
 )
 from scanner.vault.store.settings import (  # noqa: F401
     abbreviation_rows,
+    shorthand,
     get_meta,
     set_meta,
     get_settings,

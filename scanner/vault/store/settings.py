@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TYPE_CHECKING
 
+from scanner.shorthand import Shorthand
 from scanner.vault.store.base import now, transaction
 
 if TYPE_CHECKING:
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
 def abbreviation_rows(vault: Vault) -> list[dict[str, Any]]:
     """The vault's ``abbreviations`` rows ({"short", "long"})."""
     return list(vault.db.query("SELECT short, long FROM abbreviations"))
+
+
+def shorthand(vault: Vault) -> Shorthand:
+    """The defaults plus the vault's ``abbreviations`` table (which overrides them)."""
+    return Shorthand.from_rows(abbreviation_rows(vault))
 
 
 def get_meta(vault: Vault, key: str) -> str | None:
