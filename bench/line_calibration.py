@@ -9,8 +9,8 @@ Each batch is ingested in this process (one worker, so every line's evidence,
 every line read is labelled right or wrong against what was written on it.
 
 Prints isotonic fits of "the line is exactly right" on the beam search's
-share (``LineEvidence.share``) for lines of known words and of names, real and
-font apart; then a logistic fit of it on the evidence, the
+share (``LineEvidence.share``) for the lines judged by it (known words, the
+network's probability at least e^-3), real and font apart; then a logistic fit of it on the evidence, the
 share of right lines at 0.8 or more and of wrong lines below it, for the fit
 and for a held-out part of the fit lines; ``--save FILE`` keeps the labelled
 lines (synthetic and dev-set words only, no health information) for a second
@@ -149,36 +149,40 @@ def report(name: str, conf: np.ndarray, y: np.ndarray) -> None:
     print(f"  {name}: {y.sum()} right, {(~y).sum()} wrong; right >= 0.8 {sure}, wrong < 0.8 {doubt}")
 
 
-SHARE_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 1.0)
+SHARE_GRID = (0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
 
 
-def _category(r: dict) -> str:
-    if r.get("share") is None or r["changed"] or r["words"] < 2:
-        return ""
-    if r["unknown"] == 0:
-        return "known"
-    return "names" if r["names"] == r["unknown"] else ""
+def _judged_by_share(r: dict) -> bool:
+    """A line :func:`scanner.ingest.confidence.line_confidence` judges by the beam's share (words apart)."""
+    from scanner.ingest.confidence import BEAM_MIN_LOG_P
+
+    return (r.get("share") is not None and not r["changed"] and r["unknown"] == 0
+            and r["log_p"] >= BEAM_MIN_LOG_P)
 
 
 def share_tables(rows: list[dict]) -> None:
-    """Isotonic fits of "the line is exactly right" on the beam search's share, by kind of line and of writing.
+    """Isotonic fits of "the line is exactly right" on the beam search's share, real handwriting and fonts apart.
 
-    No confidence uses the share yet (``scanner/ingest/lexbeam.py`` says why);
-    a table made of it should take, at each point, the lower of the
-    real-handwriting and the font fits, as the others do.
+    These are the lines ``_CALIB_SHARE_KNOWN`` in ``scanner/ingest/confidence.py``
+    is for: every word known, none post-corrected, the network's own
+    probability of the text at least e^BEAM_MIN_LOG_P. The table takes, at
+    each point, the lower of the real-handwriting and the font fits, rounded
+    down, as the others do. Single words and lines apart, since a single word
+    needs a higher share (WORD_MIN_SHARE).
     """
     from sklearn.isotonic import IsotonicRegression
 
-    for cat in ("known", "names"):
+    for single in (False, True):
         for group in ("real", "font"):
-            sel = [r for r in rows if _category(r) == cat and r["source"].startswith(group)]
+            sel = [r for r in rows if _judged_by_share(r) and (r["words"] < 2) == single
+                   and r["source"].startswith(group)]
             if len(sel) < 10:
                 continue
             x = np.array([r["share"] for r in sel])
             y = np.array([bool(r["right"]) for r in sel], dtype=float)
             iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
             fit = iso.predict(np.array(SHARE_GRID))
-            print(f"share table, {cat} lines, {group} ({len(sel)} lines, {int(y.sum())} right): "
+            print(f"share table, {'single words' if single else 'lines'}, {group} ({len(sel)}, {int(y.sum())} right): "
                   + ", ".join(f"({g}, {v:.2f})" for g, v in zip(SHARE_GRID, fit)))
 
 

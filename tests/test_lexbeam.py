@@ -81,29 +81,48 @@ def test_alignment_of_a_best_path_reading_gives_its_frames_and_probabilities():
     assert ctc_align(probs[:3], labels) is None  # too few frames for the text
 
 
-def test_the_engine_takes_the_words_reading_and_keeps_it_doubtful():
-    """A reading the beam search changed is offered with the network's own as the alternative, below 0.8."""
+def _thy_or_the(chars: list[str], p_y: float, p_e: float):
+    """ "we went to thy park" with the network torn at the y between it and an e."""
     from scanner.ingest.linerec import LineReading
+
+    index = {c: i for i, c in enumerate(chars)}
+    text = "we went to thy park"
+    probs = ctc_frames(text, chars)
+    at = 2 * text.index("y")
+    probs[at] = (1.0 - p_y - p_e) / (len(chars) - 2)
+    probs[at, index["y"]], probs[at, index["e"]] = p_y, p_e
+    starts = [2 * i for i in range(len(text))]
+    return LineReading(text, [float(probs[s].max()) for s in starts], probs, starts)
+
+
+def test_the_engine_takes_the_words_reading_and_trusts_it_only_when_the_network_agrees():
+    """A reading the beam search changed is offered with the network's own as the alternative.
+
+    It is judged by the beam's share when the network itself finds the text
+    likely enough (here "the" at 0.45 against "thy" at 0.5); when the network
+    all but rules the text out (0.045 against 0.93) it stays below 0.8, however
+    much likelier the word makes it.
+    """
+    from scanner.ingest.confidence import BEAM_MIN_LOG_P
     from scanner.ingest.ocr import LOW_CONFIDENCE, OcrEngine
 
     engine = OcrEngine()
     chars = engine._line_reader().chars
-    index = {c: i for i, c in enumerate(chars)}
-    probs = ctc_frames("we went to thy park", chars)
-    at = 2 * "we went to thy park".index("y")
-    probs[at] = 0.05 / (len(chars) - 2)
-    probs[at, index["y"]], probs[at, index["e"]] = 0.5, 0.45
-    text = "we went to thy park"
-    starts = [2 * i for i in range(len(text))]
-    conf = [float(probs[s].max()) for s in starts]
-    result = engine._finish_line(LineReading(text, conf, probs, starts))
+    result = engine._finish_line(_thy_or_the(chars, 0.5, 0.45))
     assert result.text == "we went to the park"
     assert result.alternative == "we went to thy park"
-    assert result.confidence < LOW_CONFIDENCE and "low_confidence" in result.flags
     assert result.evidence is not None and result.evidence.searched == 1 and result.evidence.changed == 0
+    assert result.evidence.share is not None and result.evidence.share >= 0.95
+    assert result.confidence >= LOW_CONFIDENCE and not result.flags
+
+    doubted = engine._finish_line(_thy_or_the(chars, 0.93, 0.045))
+    assert doubted.text == "we went to the park" and doubted.evidence is not None
+    assert doubted.evidence.log_p < BEAM_MIN_LOG_P and doubted.evidence.searched == 1
+    assert doubted.confidence < LOW_CONFIDENCE and "low_confidence" in doubted.flags
+
     plain = OcrEngine(lexicon=False)
     plain._line_reader()
-    assert plain._finish_line(LineReading(text, conf, probs, starts)).text == "we went to thy park"
+    assert plain._finish_line(_thy_or_the(chars, 0.5, 0.45)).text == "we went to thy park"
 
 
 def test_shorthand_is_spelt_as_written_and_a_lone_letter_is_doubtful(prior):

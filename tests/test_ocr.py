@@ -207,6 +207,28 @@ def test_line_confidence_is_monotone_and_keeps_unknown_words_doubtful():
     assert line_confidence(_evidence(-0.3, 3)) >= LOW_CONFIDENCE > line_confidence(_evidence(-0.3, 1))
 
 
+
+def test_a_line_the_beam_search_read_is_judged_by_its_share_only_while_the_network_finds_it_likely():
+    from dataclasses import replace
+
+    from scanner.ingest.confidence import BEAM_MIN_LOG_P, WORD_MIN_SHARE, line_confidence
+
+    shares = np.linspace(0.0, 1.0, 201)
+    for words in (1, 3):
+        searched = replace(_evidence(-1.0, words), searched=1)
+        values = [line_confidence(replace(searched, share=float(s))) for s in shares]
+        assert values == sorted(values) and all(0.0 <= v <= 1.0 for v in values)
+        # Sure of known words once the beam is: a line at a share of 0.97, a single word only at WORD_MIN_SHARE.
+        assert line_confidence(replace(searched, share=WORD_MIN_SHARE)) >= LOW_CONFIDENCE
+        assert (line_confidence(replace(searched, share=0.97)) >= LOW_CONFIDENCE) == (words > 1)
+        assert line_confidence(replace(searched, share=0.8)) < LOW_CONFIDENCE
+        # The network all but rules the text out: a changed line stays doubtful however sure the beam.
+        unlikely = replace(searched, log_p=BEAM_MIN_LOG_P - 0.5, share=1.0)
+        assert line_confidence(unlikely) < LOW_CONFIDENCE
+        # An unknown word or a post-corrected word is never trusted by the share.
+        assert line_confidence(replace(searched, share=1.0, unknown=1)) < LOW_CONFIDENCE
+        assert line_confidence(replace(searched, share=1.0, changed=1)) < LOW_CONFIDENCE
+
 def test_no_temporary_files_are_written(tmp_path, monkeypatch):
     tmp, cwd = tmp_path / "tmp", tmp_path / "cwd"
     tmp.mkdir()

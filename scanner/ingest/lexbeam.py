@@ -21,13 +21,12 @@ prior to the network's own log-probability:
 
 The engine (:meth:`scanner.ingest.ocr.OcrEngine._finish_line`) uses this
 reading instead of the best path, except on lines in block capitals (names
-and headings, read as written); a line it changed counts as corrected, so
-its confidence stays below 0.8, and the best path is kept as the other
+and headings, read as written), and keeps the best path as the other
 reading. :func:`ranked` also gives the beam's weight on the text kept (its
-``share``), recorded in the line's evidence for ``bench/line_calibration.py``:
-on real handwriting it did not separate right lines from wrong ones well
-enough to raise a confidence (fit half: 19 right and 7 wrong cursive lines at
-a share of 0.95 or more), so no confidence uses it yet. The weights were chosen on lines of the *fit* half of the
+``share``): a line of known words is judged by it
+(:func:`scanner.ingest.confidence.line_confidence`) while the network itself
+gives the text at least e^-3; otherwise a line the search changed stays
+below 0.8. The weights were chosen on lines of the *fit* half of the
 real-handwriting dev set read through the whole pipeline (a flat optimum),
 never on the half measured: there, whole pipeline, cursive CER .169 / .180 /
 .170 became .150 / .163 / .110 (three seeds). Pure Python over each frame's

@@ -369,8 +369,6 @@ class OcrEngine:
             unknown=unknown, changed=changed, names=names, share=share, searched=searched,
         )
         conf = line_confidence(evidence)
-        if changed or searched:
-            conf = min(conf, _CORRECTED_CAP)
         flags = ["low_confidence"] if conf < LOW_CONFIDENCE else []
         tokens_n = max(1, len(spans))
         plausibility = (1.0 - min(unknown, tokens_n) / tokens_n) + mean / 100.0
