@@ -144,3 +144,12 @@ def test_debug_flag_accepted(cli, vault_dir, argv):
 def test_readme_says_how_to_start():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_the_demo_runs_the_whole_day_on_the_samples(cli, tmp_path):
+    """`inklock demo` (what `make demo` runs): print, ingest, read, confirm, note and search, exit 0."""
+    kept = tmp_path / "demo"
+    run = cli("demo", "--keep", kept)
+    assert run.code == 0, run.err
+    assert "Searched the vault" in run.out and "## Plan" in run.out
+    assert (kept / "vault").is_dir() and (kept / "note.md").is_file()

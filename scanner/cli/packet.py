@@ -50,6 +50,8 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
 
     A packet holds health information (and private text a template carries
     forward): --to-printer leaves no copy on disk; a file is written 0600.
+    Printing a sheet again (same client, date and form, nothing of it received
+    yet) prints that same sheet: it does not make a second session.
     """
     from scanner import values
     from scanner.notes import printing
@@ -78,6 +80,9 @@ def print_cmd(app: AppContext, template, client, date_, session, schedule, calen
         raise UsageError("Give either --out FILE or --to-printer, not both.")
     if printer is None:
         out = out or Path(f"inklock-{requests[0].date or 'blank'}.pdf")
+        from scanner.notes.document import output_kind
+
+        output_kind(out, ["pdf"], "packet")  # the packet is a PDF: 'x.docx' would be a PDF misnamed
     result = printing.print_packet(app.vault(), requests, out, page_size, app.template_dirs(), printer=printer)
     if calendar:
         result["skipped"] = [a.as_dict() for a in skipped]

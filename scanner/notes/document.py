@@ -244,7 +244,7 @@ def output_kind(out_path: str | Path, kinds: Iterable[str], what: str) -> str:
     kind = Path(out_path).suffix.lower().lstrip(".")
     kind = {"markdown": "md", "text": "txt"}.get(kind, kind)
     if kind not in kinds:
-        names = ", ".join(f".{k}" for k in kinds[:-1]) + f" or .{kinds[-1]}"
+        names = ", ".join(f".{k}" for k in kinds[:-1]) + f" or .{kinds[-1]}" if len(kinds) > 1 else f".{kinds[0]}"
         raise UsageError(f"Cannot tell the {what}'s file type from '{Path(out_path).name}'; name it {names}.")
     return kind
 

@@ -131,6 +131,7 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
     templates = {}
     specs = []
     planned_numbers: dict[str, int] = {}
+    reprinted: dict[str, dict[str, Any]] = {}  # sheet id -> its row: sheets printed again, not registered anew
     for req in requests:
         if req.template not in templates:
             try:
@@ -140,13 +141,18 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
             _keep_labels(vault, templates[req.template])
         template = templates[req.template]
         number = req.session
-        if req.client and number is None:
+        again = _printed_before(vault, req, template, page_size, reprinted) if req.client else None
+        if again is not None:
+            number = again["session_number"]
+            reprinted[again["sheet_id"]] = again
+        elif req.client and number is None:
             number = planned_numbers.get(req.client) or next_session_number(vault, req.client)
             planned_numbers[req.client] = number + 1
         carry = carry_values(vault, req.client, req.date, template) if req.client else {}
         notes = risk.last_screen(vault, req.client, req.date, template) if req.client else {}
-        specs.append(SheetSpec(sheet_id=new_sheet_id(), template=template, client=req.client,
-                               date=req.date if req.client else None, session=number, carry=carry, notes=notes))
+        specs.append(SheetSpec(sheet_id=again["sheet_id"] if again else new_sheet_id(), template=template,
+                               client=req.client, date=req.date if req.client else None, session=number,
+                               carry=carry, notes=notes))
     if printer is None:
         assert out is not None  # the CLI gives --out or a printer
         out = outfile.check_target(out)  # refused before anything is drawn or registered
@@ -164,22 +170,57 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
             tmpl = spec.template
             assert not isinstance(tmpl, str)  # specs made above hold the template itself
             date = None if spec.date is None else str(spec.date)
-            session_id = store.register_sheet(
+            again = reprinted.get(spec.sheet_id)
+            session_id = again["id"] if again else store.register_sheet(
                 vault, sheet_id=spec.sheet_id, template=tmpl.name,
                 template_version=tmpl.version, page_size=page_size, client=spec.client,
                 date=date, session_number=spec.session)
             sheets.append({"sheet_id": spec.sheet_id, "template": tmpl.name, "client": spec.client,
                            "date": date, "session": spec.session, "session_id": session_id,
-                           "pages": len(tmpl.pages)})
+                           "pages": len(tmpl.pages), "reprinted": again is not None})
         if printer is None:
             assert out is not None
             outfile.write_private(out, buffer.getvalue())
         else:
             job = send_to_printer(buffer.getvalue(), printer)
-    warnings = private_carry_warnings(specs)
+    warnings = [_reprint_line(row) for row in reprinted.values()] + private_carry_warnings(specs)
     if printer is not None:
         return {"pdf": None, "printer": printer or None, "job": job, "sheets": sheets, "warnings": warnings}
     return {"pdf": str(out), "sheets": sheets, "warnings": warnings}
+
+
+def _printed_before(vault: Vault, req: SheetRequest, template, page_size: str,
+                    planned: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The sheet to print again for ``req``, if one was printed for it and nothing of it has come back.
+
+    Printing a day twice (a jammed printer, a lost page) must not make every
+    session twice: a sheet of the same client, date, form and paper, with no
+    page received yet, is printed again under its own id, so whichever copy is
+    scanned fills that one session. A session number asked for that is taken
+    otherwise (another date, or pages already received) is refused.
+    """
+    assert req.client is not None
+    again = None if req.date is None else store.unreceived_sheet(
+        vault, client=req.client, date=req.date, template=template.name, template_version=template.version,
+        page_size=page_size, session_number=req.session, exclude=set(planned))
+    if again is not None or req.session is None:
+        return again
+    taken = store.numbered_sheet(vault, req.client, req.session)
+    if taken is not None:
+        if store.sheet_pages(vault, taken["sheet_id"]):
+            why = "pages of it were received"
+        elif taken["date"] != req.date:
+            why = f"it is dated {taken['date'] or 'by hand'}"
+        else:
+            why = f"it was printed as another form ({taken['template']}, {taken['page_size']})"
+        raise BadInput(f"{req.client} already has a session {req.session} (sheet {taken['sheet_id']}) and {why}: "
+                       "leave out --session for the next number, or give one not yet used.")
+    return None
+
+
+def _reprint_line(row: dict[str, Any]) -> str:
+    return (f"{row['client']} {row['date']}: sheet {row['sheet_id']} (session {row['session_number']}) printed "
+            "again, not as a new session (nothing of it was received yet); whichever copy is scanned fills it.")
 
 
 def private_carry_warnings(specs) -> list[str]:

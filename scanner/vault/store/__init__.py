@@ -31,6 +31,8 @@ from scanner.vault.store.sheets import (  # noqa: F401
     template_in_use,
     client_has_sheets,
     last_session_number,
+    unreceived_sheet,
+    numbered_sheet,
     last_confirmed_sheet,
     list_clients,
     sheet_header,

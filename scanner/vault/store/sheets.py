@@ -89,6 +89,35 @@ def last_session_number(vault: Vault, client: str) -> int | None:
     return row[0]
 
 
+def unreceived_sheet(vault: Vault, *, client: str, date: str, template: str, template_version: int,
+                     page_size: str, session_number: int | None = None,
+                     exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    """The first sheet printed for ``client`` on ``date`` as this form, not one page of it received yet.
+
+    What ``inklock print`` prints again rather than registering a new session:
+    same template (and version) and paper size, so the same layout reads it;
+    with ``session_number``, only that session. Sheets in ``exclude`` (already
+    planned in this packet) are passed over.
+    """
+    sql = ("SELECT * FROM sheets s WHERE client = ? AND date = ? AND template = ? AND template_version = ? "
+           "AND page_size = ? AND blank = 0 AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.sheet_id = s.sheet_id)")
+    args: list[Any] = [client, date, template, template_version, page_size]
+    if session_number is not None:
+        sql += " AND session_number = ?"
+        args.append(session_number)
+    for row in vault.db.query(sql + " ORDER BY id", args):
+        if row["sheet_id"] not in exclude:
+            return row
+    return None
+
+
+def numbered_sheet(vault: Vault, client: str, session_number: int) -> dict[str, Any] | None:
+    """The first sheet printed as session ``session_number`` of ``client``, or None."""
+    rows = list(vault.db.query("SELECT * FROM sheets WHERE client = ? AND session_number = ? ORDER BY id LIMIT 1",
+                               [client, session_number]))
+    return rows[0] if rows else None
+
+
 def last_confirmed_sheet(vault: Vault, client: str, template: str, keys: list[str],
                          before: str | None) -> tuple[str, str] | None:
     """(sheet id, date) of ``client``'s latest dated sheet of ``template`` (strictly before ``before``)
