@@ -53,3 +53,34 @@ def test_two_plain_marks_stay_unanswered():
     field = _field("choice")
     r = omr.read_marks(_page(field, {"0": ["check"], "2": ["cross"]}, 1), field["kind"], _options(field), field["multiple"])
     assert r.value is None and "multiple_marks" in r.flags
+
+
+def test_a_lone_box_scribbled_out_is_read_but_never_trusted():
+    """The sheet says a box scribbled out is cancelled: alone, it may be a cancel with nothing marked after it."""
+    field = _field("choice")
+    for seed in range(10):
+        r = omr.read_marks(_page(field, {"2": ["scribble"]}, seed), field["kind"], _options(field), field["multiple"])
+        assert r.value in ("2", None) and "heavy_mark" in r.flags and r.confidence <= 0.6
+
+
+def _faint_line(page: np.ndarray, bbox: list[float], darkness: float) -> None:
+    """A thin stroke across the box, ``darkness`` darker than the paper, blurred as a low-resolution scan blurs it."""
+    import cv2
+
+    x0, y0, x1, y1 = (int(v * PX_PER_PT) for v in bbox)
+    line = np.zeros(page.shape, np.float32)
+    cv2.line(line, (x0 + 3, y1 - 4), (x1 - 3, y0 + 4), 1.0, 2)
+    stroke = np.asarray(cv2.GaussianBlur(line, (0, 0), 1.2), np.float32)
+    page[:] = np.clip(page.astype(np.float32) * (1 - darkness * stroke / max(stroke.max(), 1e-6)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["choice", "checkbox"])
+def test_a_trace_of_ink_too_light_for_a_faint_mark_is_never_read_as_no_answer_with_confidence(kind):
+    field = _field(kind, n=4 if kind == "choice" else 1)
+    page = _page(field, {}, 0)
+    empty = omr.read_marks(page, field["kind"], _options(field), field["multiple"])
+    assert empty.value in (None, False) and empty.confidence >= 0.9 and not empty.flags  # plain paper stays sure
+    _faint_line(page, field["options"][0]["bbox"], 0.065)  # lighter than LIGHT_DARKNESS everywhere
+    traced = omr.read_marks(page, field["kind"], _options(field), field["multiple"])
+    assert traced.value in (None, False)  # not guessed as a tick ...
+    assert "ambiguous_mark" in traced.flags and traced.confidence < 0.8  # ... and not sure there is none

@@ -1,7 +1,8 @@
-"""Three safety rules of the reader, each of which no other test would miss if it went.
+"""Safety rules of the reader, each of which no other test would miss if it went.
 
-- a value read from a badly registered page is never trusted above
-  ``POOR_REGISTRATION_CAP`` and carries ``poor_registration``;
+- a value read from a badly registered page, or one scanned below the
+  resolutions the reader was measured at, is never trusted above
+  ``POOR_REGISTRATION_CAP`` and carries ``poor_registration`` or ``low_resolution``;
 - a line the post-correction changed is always shown as uncertain, on both
   readers (the line recogniser and Tesseract);
 - a number outside its field's range is flagged ``implausible`` and its
@@ -49,6 +50,24 @@ def test_a_badly_registered_page_is_never_trusted(page_and_reader, monkeypatch):
     for f in poor.fields:
         assert f.confidence <= POOR_REGISTRATION_CAP, (f.key, f.confidence)
         assert "poor_registration" in f.flags, f.key
+
+
+def test_a_page_scanned_below_the_resolutions_measured_is_never_trusted(page_and_reader):
+    import cv2
+
+    from scanner.ingest import register
+    from scanner.ingest.read import POOR_REGISTRATION_CAP
+
+    gray, reader = page_and_reader
+    good = reader.process("scan", "0" * 64, 0, gray)
+    assert "low_resolution" not in good.flags and good.scan_dpi and good.scan_dpi > register.LOW_RESOLUTION_DPI
+    scale = 0.8 * register.LOW_RESOLUTION_DPI / good.scan_dpi  # the same page, scanned at 80 dpi
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    low = reader.process("scan", "0" * 64, 0, small)
+    assert low.status == "identified" and "low_resolution" in low.flags
+    assert low.scan_dpi == pytest.approx(0.8 * register.LOW_RESOLUTION_DPI, rel=0.05)
+    for f in low.fields:
+        assert f.confidence <= POOR_REGISTRATION_CAP and "low_resolution" in f.flags, f.key
 
 
 # -- post-corrected text ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from scanner.vault import lock as vaultlock
 from scanner.errors import BadInput
 from scanner.ingest.pages import FileProblem, FileStart, PageImage, PageUnreadable, iter_pages, shown_path
 from scanner.ingest.read import PageResult, Reader
-from scanner.ingest.register import MarkerRegistry
+from scanner.ingest.register import LOW_RESOLUTION_DPI, MarkerRegistry
 from scanner.ingest.workers import context as workers_context
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ class IngestSummary:
     sessions: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     page_problems: dict[str, list[str]] = field(default_factory=dict)
+    # source -> resolution of each of its pages scanned below register.LOW_RESOLUTION_DPI
+    low_resolution: dict[str, list[float]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -67,6 +69,10 @@ class IngestSummary:
     def all_problems(self) -> list[str]:
         """One line per file problem; a file with many bad pages is one line, not one per page."""
         out = list(self.problems)
+        for source, dpis in self.low_resolution.items():
+            out.append(f"{source}: {len(dpis)} page(s) scanned at about {round(min(dpis))} dpi, below the "
+                       f"{round(LOW_RESOLUTION_DPI)} dpi Inklock was measured at: every field on them is marked for "
+                       "a closer look; scan at 300 dpi.")
         for source, messages in self.page_problems.items():
             if len(messages) == 1:
                 out.append(messages[0])
@@ -252,6 +258,8 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                     summary.sessions.append(outcome["session"])
                     summary.rescans += outcome["status"] == "rescan"
                     summary.kept_confirmed += outcome["kept_confirmed"]
+                    if "low_resolution" in result.flags and result.scan_dpi:
+                        summary.low_resolution.setdefault(result.source, []).append(result.scan_dpi)
             elif result.status == "unmatched":
                 store.save_unmatched(vault, result)
                 summary.unmatched += 1

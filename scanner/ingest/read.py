@@ -29,8 +29,10 @@ JPEG_QUALITY = 85
 # 10.1 MB (Paeth: 0.36 s, 8.2 MB; level 0: 0.23 s, 30 MB).
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-# A value read from a badly registered page is never trusted above this.
+# A value read from a badly registered page, or one scanned at too low a resolution
+# (``register.LOW_RESOLUTION_DPI``), is never trusted above this.
 POOR_REGISTRATION_CAP = 0.5
+UNTRUSTED_PAGE_FLAGS = ("poor_registration", "low_resolution")
 # The header crop reaches this far above the boxes, to include their printed labels.
 HEADER_LABEL_PT = 14.0
 
@@ -63,6 +65,7 @@ class PageResult:
     page_size: str | None = None
     sheet_id: str | None = None
     registration_error_px: float | None = None
+    scan_dpi: float | None = None  # the page's resolution in the scan (from its markers)
     flags: list[str] = field(default_factory=list)
     image_jpeg: bytes = b""
     thumb_jpeg: bytes = b""
@@ -187,6 +190,7 @@ class Reader:
         result.sheet_id = ref.sheet_id
         result.page_size = registration.page_size
         result.registration_error_px = round(registration.error_px, 2)
+        result.scan_dpi = round(registration.scan_dpi, 1) or None
         result.flags = list(registration.flags)
 
         stamp = time.perf_counter()
@@ -201,7 +205,7 @@ class Reader:
         return result
 
     def read_fields(self, page: np.ndarray, layout: PageLayout, registration: reg.Registration) -> list[FieldRead]:
-        poor = "poor_registration" in registration.flags
+        untrusted = [flag for flag in UNTRUSTED_PAGE_FLAGS if flag in registration.flags]
         # All handwritten lines of the page go through the line recogniser together.
         texts = [f for f in layout.fields if f.kind in HAND_KINDS]
         jobs = [self.ocr.line_job(reg.crop(page, f.bbox)) if f.kind == "line"
@@ -210,8 +214,8 @@ class Reader:
         reads = []
         for f in layout.fields:
             read = self.read_field(page, f, registration.page, ocr.get(f.key))
-            if poor:
-                read.flags = list(dict.fromkeys(read.flags + ["poor_registration"]))
+            if untrusted:
+                read.flags = list(dict.fromkeys(read.flags + untrusted))
                 read.confidence = min(read.confidence, POOR_REGISTRATION_CAP)
             reads.append(read)
         return reads

@@ -20,6 +20,12 @@ from scanner.pixels import PX_PER_PT, WORK_DPI, to_px  # noqa: F401  (reg.to_px,
 # Registration error (RMS of marker corners, px at WORK_DPI) above which a page is
 # flagged: 4 px is 0.5 mm, a quarter of the smallest box inset.
 POOR_REGISTRATION_PX = 4.0
+# Scanned below this resolution (the page's, from its markers), a page is flagged
+# ``low_resolution`` and nothing on it is trusted (:mod:`scanner.ingest.read`): the
+# reading was measured on scans of 100-600 dpi and phone photos of about 145-220 dpi
+# (generated pages: at 100 and 120 dpi no tick or wrong value went unflagged but one),
+# and below that nothing says how well it reads.
+LOW_RESOLUTION_DPI = 100.0
 DETECT_LONG_SIDE = 1400
 _CORNERS = ("tl", "tr", "br", "bl")
 
@@ -40,6 +46,25 @@ class Registration:
     markers_found: int
     flags: list[str] = field(default_factory=list)
     size_px: tuple[int, int] = (0, 0)  # (width, height) of the registered page
+    scan_dpi: float = 0.0  # the scan's resolution on the page (from the homography), 0 when unknown
+
+
+def scan_dpi(homography: np.ndarray, size_px: tuple[int, int]) -> float:
+    """The scan's resolution over the page: the page's area in the scan against its area at WORK_DPI.
+
+    The page's corners are mapped back into the scan (the inverse of the
+    homography), so a photo taken at a slant gives its mean resolution.
+    """
+    w, h = size_px
+    if w <= 0 or h <= 0:
+        return 0.0
+    try:
+        inverse = np.linalg.inv(homography)
+    except np.linalg.LinAlgError:
+        return 0.0
+    corners = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float32)
+    area = abs(float(cv2.contourArea(cv2.perspectiveTransform(corners, inverse).astype(np.float32))))
+    return WORK_DPI * float(np.sqrt(area / (w * h)))
 
 
 class MarkerRegistry:
@@ -172,6 +197,9 @@ def register(gray: np.ndarray, registry: MarkerRegistry, hits: list[MarkerHit] |
         best.flags.append("markers_missing")
     if best.markers_found < 2 or best.error_px > POOR_REGISTRATION_PX:
         best.flags.append("poor_registration")
+    best.scan_dpi = scan_dpi(best.homography, best.size_px)
+    if 0 < best.scan_dpi < LOW_RESOLUTION_DPI:
+        best.flags.append("low_resolution")
     return best
 
 

@@ -23,6 +23,7 @@ FLAG_WORDS = {
     "multiple_marks": "several marks",
     "heavy_mark": "crossed out?",
     "poor_registration": "page poorly aligned",
+    "low_resolution": "page scanned at low resolution",
     "empty": "empty",
     "rescan_differs": "rescan differs",
     "implausible": "outside the allowed range",
