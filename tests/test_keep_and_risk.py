@@ -144,6 +144,19 @@ def test_risk_answers_are_a_closer_look_first_with_a_badge_and_never_confirmed_i
     assert r.status_code == 200  # one by one it is confirmed
 
 
+def test_a_risk_question_left_unanswered_is_a_closer_look_and_never_confirmed_in_bulk(app, vault):
+    """A skipped suicide question read as "no answer" at 0.99 is not a "none": it is looked at one by one."""
+    s = add_session(vault, reads={"risk_si": (None, 0.99, ["empty"])})
+    client = login(app)
+    page = client.get(f"/session/{s['session']}", base_url=BASE).get_data(as_text=True)
+    attention = page[page.index('data-section="attention"'):page.index("</section>", page.index('data-section="attention"'))]
+    assert 'id="f-risk_si"' in attention and "data-risk" in article(page, "risk_si")
+    assert "data-risk" not in article(page, "risk_hi")  # answered "none": as before
+    r = post_json(client, app, f"/session/{s['session']}/confirm-many", {"fields": [{"key": "risk_si", "typed": ""}]})
+    assert r.status_code == 400 and "risk answer" in r.get_json()["error"]
+    assert field(vault, s["session"], "risk_si")["status"] == "pending"
+
+
 def test_a_range_flagged_value_is_refused_in_bulk(app, vault):
     s = add_session(vault, reads={"phq9": ("19", 0.9, ["range_corrected"])})
     client = login(app)

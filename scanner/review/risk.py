@@ -83,14 +83,20 @@ def risk_words(template, rows: Iterable[dict[str, Any]]) -> list[str]:
 
 def flagged_keys(template, rows: Iterable[dict[str, Any]]) -> set[str]:
     """Keys review must show for a closer look: risk fields answered other than "none",
-    and an unticked safety plan beside them. Never confirmed in bulk."""
+    and an unticked safety plan beside them; and a single-answer risk question left
+    without an answer (a skipped suicide question is not a "none"). Never confirmed in bulk."""
     rows = list(rows)
     by_key = {r["key"]: r for r in rows}
     risk, plans = risk_keys(template)
     out = {k for k in risk if k in by_key and _answers(shown_value(by_key[k]))}
     if out:
         out |= {k for k in plans if k in by_key and not shown_value(by_key[k])}
-    return out
+    return out | {f.key for f in template.fields
+                  if f.key in risk and f.key in by_key and not f.multiple and _unanswered(shown_value(by_key[f.key]))}
+
+
+def _unanswered(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _template(name: str, template_dirs: Iterable = (), cache: dict | None = None):
