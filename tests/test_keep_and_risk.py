@@ -157,6 +157,24 @@ def test_a_risk_question_left_unanswered_is_a_closer_look_and_never_confirmed_in
     assert field(vault, s["session"], "risk_si")["status"] == "pending"
 
 
+def test_a_reopened_field_offers_back_the_clinicians_answer_not_the_old_reading(app, vault):
+    """Reopening to change a correction starts from that correction (the dialog says its value goes back to waiting)."""
+    s = add_session(vault, reads={"attendance": ("late", 0.97, [])})
+    client = login(app)
+    base = f"/session/{s['session']}"
+    assert post_json(client, app, f"{base}/field/attendance/confirm", {"typed": "attended"}).json["ok"]
+    assert post_json(client, app, f"{base}/field/attendance/reopen", {}).status_code == 200
+    row = article(client.get(base, base_url=BASE).get_data(as_text=True), "attendance")
+    assert 'value="attended" checked' in row and 'value="late" checked' not in row
+    assert "your earlier answer" in row
+    shown = {f["key"]: f for f in store.show_session(vault, s["session"])["fields"]}["attendance"]
+    assert shown["reopened"] and shown["reopened_value"] == "attended" and shown["value"] == "late"
+    # Confirmed again, it is an ordinary confirmed field; a field never reopened is not marked.
+    assert post_json(client, app, f"{base}/field/attendance/confirm", {"typed": "attended"}).json["ok"]
+    again = {f["key"]: f for f in store.show_session(vault, s["session"])["fields"]}
+    assert not again["attendance"]["reopened"] and not again["focus"]["reopened"]
+
+
 def test_a_range_flagged_value_is_refused_in_bulk(app, vault):
     s = add_session(vault, reads={"phq9": ("19", 0.9, ["range_corrected"])})
     client = login(app)

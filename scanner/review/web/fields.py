@@ -31,6 +31,7 @@ FLAG_WORDS = {
     "empty_cell": "a digit cell is empty",
     "risk": "risk answer",
     "cancelled_mark": "a box was scribbled out: the other mark was read",
+    "reopened": "reopened: your earlier answer is shown",
 }
 # Flags on a value a check found wrong (outside the field's range): never
 # confirmed by one key as shown; the clinician types it or presses the key twice.
@@ -157,14 +158,17 @@ def build_views(fields: list[dict[str, Any]], layout: Any,
         page, order, g = geo.get(f["key"], (f["page"], 1000 + i, None))
         confirmed = f["status"] == "confirmed"
         at_risk = f["key"] in risk
-        shown = f["confirmed_value"] if confirmed else f["value"]
+        reopened = not confirmed and bool(f.get("reopened"))
+        # A reopened field offers back what the clinician had confirmed, not the old reading.
+        shown = f["confirmed_value"] if confirmed else f["reopened_value"] if reopened else f["value"]
         text = as_text(f["kind"], shown)
         suggestion = None
         low = f["confidence"] < LOW_CONFIDENCE or "low_confidence" in f["flags"]
-        if not confirmed and f["kind"] in WRITTEN_KINDS and low and text.strip():
+        if not confirmed and not reopened and f["kind"] in WRITTEN_KINDS and low and text.strip():
             # SPEC 6: a doubtful transcription is offered, not typed in for the clinician.
             suggestion, text = text, ""
-        from_hand = _hand((hand or {}).get(f["id"])) if not confirmed and low and f["kind"] in HAND_KINDS else None
+        from_hand = (_hand((hand or {}).get(f["id"])) if not confirmed and not reopened and low
+                     and f["kind"] in HAND_KINDS else None)
         if from_hand is not None:
             suggestion, text = from_hand["text"], ""
         alternative = (f.get("alternative") or "").strip() if suggestion is not None else ""
@@ -172,8 +176,8 @@ def build_views(fields: list[dict[str, Any]], layout: Any,
             id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
             label=g.field.label if g is not None else f["key"].replace("_", " ").capitalize(),
             help=g.field.help if g is not None else None, status=f["status"], confidence=float(f["confidence"]),
-            flags=list(f["flags"]) + (["risk"] if at_risk else []),
-            attention=at_risk or needs_attention(float(f["confidence"]), list(f["flags"])),
+            flags=list(f["flags"]) + (["risk"] if at_risk else []) + (["reopened"] if reopened else []),
+            attention=at_risk or reopened or needs_attention(float(f["confidence"]), list(f["flags"])),
             shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
             multiple=bool(g is not None and g.field.multiple) or isinstance(shown, list),
             bbox=g.bbox if g is not None else None,

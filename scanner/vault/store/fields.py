@@ -47,15 +47,22 @@ def list_sessions(vault: Vault, client: str | None = None, pending: bool = False
 
 
 def session_fields(vault: Vault, sheet_id: str) -> list[dict[str, Any]]:
-    rows = vault.db.query("SELECT * FROM fields WHERE sheet_id = ? ORDER BY page, id", [sheet_id])
-    return [
-        {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
-         "value": loads(r["value"]), "confidence": round(float(r["confidence"]), 3),
-         "flags": loads(r["flags"]) or [], "status": field_status(r["status"], r["kept_at"]),
-         "confirmed_value": loads(r["confirmed_value"]), "crop_file": r["crop_file"], "id": r["id"],
-         "alternative": r["alternative"]}
-        for r in rows
-    ]
+    """A sheet's fields; ``reopened`` when a field's last edit was a reopen, with ``reopened_value``
+    the value the clinician had confirmed (what review offers back, rather than the old reading)."""
+    rows = vault.db.query(
+        "SELECT f.*, e.action AS last_action, e.old AS last_old FROM fields f LEFT JOIN edits e ON e.id = "
+        "(SELECT MAX(id) FROM edits WHERE field_id = f.id) WHERE f.sheet_id = ? ORDER BY f.page, f.id", [sheet_id])
+    out = []
+    for r in rows:
+        reopened = r["status"] == "pending" and r["last_action"] == "reopen"
+        out.append(
+            {"key": r["key"], "kind": r["kind"], "privacy": r["privacy"], "page": r["page"],
+             "value": loads(r["value"]), "confidence": round(float(r["confidence"]), 3),
+             "flags": loads(r["flags"]) or [], "status": field_status(r["status"], r["kept_at"]),
+             "confirmed_value": loads(r["confirmed_value"]), "crop_file": r["crop_file"], "id": r["id"],
+             "alternative": r["alternative"], "reopened": reopened,
+             "reopened_value": loads(r["last_old"]) if reopened else None})
+    return out
 
 
 def field_status(status: str, kept_at: str | None) -> str:
