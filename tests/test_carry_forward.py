@@ -103,6 +103,18 @@ def test_an_unconfirmed_value_is_not_carried(vault, tmp_path):
     assert "Session-related tasks" in private_page and "Draft task" not in private_page
 
 
+def test_a_private_item_kept_as_handwritten_is_pointed_to_not_read_onto_paper(vault, tmp_path):
+    """Kept as written, the answer is on last time's sheet: the next one says so (not "nothing recorded")
+    and prints none of its unverified reading."""
+    add_sheet(vault, {"session_tasks": "Older confirmed task"}, date="2026-01-05")
+    session = add_sheet(vault, {"session_tasks": "Draft reading of the task"}, date="2026-01-12", number=2,
+                        confirm=["attendance"])
+    store.keep_field(vault, session, "session_tasks")
+    _progress_page, private_page = print_sheet(vault, tmp_path, "2026-01-19")
+    assert "From last time (Mon 12 Jan 2026): kept as handwritten on that sheet" in private_page
+    assert "Draft reading" not in private_page and "Older confirmed task" not in private_page
+
+
 def test_nothing_is_carried_without_an_earlier_session(vault, tmp_path):
     progress_page, private_page = print_sheet(vault, tmp_path, "2026-01-05", client="NEW1")
     assert "From last time: nothing recorded." in progress_page

@@ -88,16 +88,25 @@ def carry_values(vault: Vault, client: str, before: str | None, template) -> dic
     printed earlier never leaks backwards; undated sheets cannot be placed in
     time and are skipped). Only confirmed values: a pending read is a draft.
     An empty confirmed answer there means the item was closed, so nothing is
-    carried rather than an older answer. Returns {key: (text, date)}.
+    carried rather than an older answer. A private field kept as handwritten
+    there (never transcribed) prints as such: its handwriting is not read onto
+    paper, and it is not "nothing recorded" either. Returns {key: (text, date)}.
     """
     fields = {f.key: f for f in template.fields if f.carry_forward}
     if not fields:
         return {}
-    latest: dict[str, tuple[Any, str]] = {}
+    latest: dict[str, tuple[Any, str, bool]] = {}
     for row in store.confirmed_before(vault, client, fields, before):
-        latest.setdefault(row["key"], (store.loads(row["confirmed_value"]), row["date"]))
-    return {key: (_carry_text(fields[key], value), when) for key, (value, when) in latest.items()
-            if value not in (None, "", [], False) and _carry_text(fields[key], value)}
+        latest.setdefault(row["key"], (store.loads(row["confirmed_value"]), row["date"], bool(row["kept"])))
+    out = {}
+    for key, (value, when, kept) in latest.items():
+        text = KEPT_AS_WRITTEN if kept else _carry_text(fields[key], value)
+        if text and (kept or value not in (None, "", [], False)):
+            out[key] = (text, when)
+    return out
+
+
+KEPT_AS_WRITTEN = "kept as handwritten on that sheet (not transcribed): see it there."
 
 
 def _carry_text(field, value: Any) -> str:

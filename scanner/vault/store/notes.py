@@ -61,11 +61,15 @@ def _date_filter(sql: str, params: list[Any], since: str | None, until: str | No
 
 def confirmed_before(vault: Vault, client: str, keys: Iterable[str], before: str | None) -> list[dict[str, Any]]:
     """Confirmed values of fields ``keys`` in ``client``'s dated sheets (strictly before ``before``),
-    newest sheet first: rows of key, confirmed_value (JSON text) and date (carry-forward)."""
+    newest sheet first: rows of key, confirmed_value (JSON text), date and kept (carry-forward).
+
+    A private field kept as handwritten (never transcribed) comes as a row too, with
+    ``kept`` 1 and no value: its answer is on that sheet, not "nothing recorded"."""
     keys = list(keys)
     marks = ",".join("?" for _ in keys)
-    sql = (f"SELECT f.key, f.confirmed_value, s.date FROM fields f JOIN sheets s ON s.sheet_id = f.sheet_id "
-           f"WHERE s.client = ? AND f.status = 'confirmed' AND f.key IN ({marks}) AND s.date IS NOT NULL")
+    sql = (f"SELECT f.key, f.confirmed_value, s.date, f.status = 'pending' AS kept FROM fields f "
+           f"JOIN sheets s ON s.sheet_id = f.sheet_id WHERE s.client = ? AND f.key IN ({marks}) "
+           f"AND (f.status = 'confirmed' OR (f.status = 'pending' AND f.kept_at IS NOT NULL)) AND s.date IS NOT NULL")
     params: list[Any] = [client, *keys]
     if before:
         sql += " AND s.date < ?"
