@@ -152,8 +152,15 @@ def test_correct_a_misread_field_by_keyboard_then_export_a_soap_note(vault, serv
     assert rows["phq9"]["confirmed_value"] == "12"
     assert all(f["status"] == "confirmed" for f in rows.values())
 
-    # With everything confirmed the focus rests on the note link: Enter opens the SOAP preview.
+    # With everything confirmed the focus rests on the note link: Esc and k go back to the fields
+    # (no dead end for the keyboard); back on the link, Enter opens the SOAP preview.
     assert page.evaluate("() => document.activeElement.id") == "note-link"
+    keys.press("Escape")
+    assert page.evaluate("() => document.activeElement.matches('article.field.current')")
+    page.focus("#note-link")
+    keys.press("k")
+    assert page.evaluate("() => document.activeElement.matches('article.field.current')")
+    page.focus("#note-link")
     keys.press("Enter")
     page.wait_for_url(f"{base}/session/{s['session']}/note?format=soap")
     preview = page.locator("#note-preview").text_content()

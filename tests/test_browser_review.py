@@ -128,7 +128,7 @@ def test_readings_keep_their_line_breaks_and_the_other_reading_can_be_edited(vau
     box = page.locator("#f-focus .text-in")
     assert box.evaluate("b => b === document.activeElement") and box.input_value() == "Sleep and work"
     assert box.get_attribute("spellcheck") == "true"
-    assert bar.get_by_text("confirm what you typed").is_visible() and not bar.get_by_text("use the reading").is_visible()
+    assert bar.get_by_text("confirm as edited").is_visible() and not bar.get_by_text("confirm the reading").is_visible()
     page.keyboard.type(" stress")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelector('#f-focus').getAttribute('data-status') === 'confirmed'")

@@ -360,7 +360,15 @@
       }
       return;
     }
-    if (/^(INPUT|TEXTAREA|SELECT|BUTTON|A)$/.test(t.tagName) && t.closest && !t.closest("article.field")) { return; }
+    if (/^(INPUT|TEXTAREA|SELECT|BUTTON|A)$/.test(t.tagName) && t.closest && !t.closest("article.field")) {
+      // On a link or button outside the fields (the note link, the page tabs) j, k and Esc go back to the fields.
+      var back = /^(A|BUTTON)$/.test(t.tagName) && current && !e.ctrlKey && !e.metaKey &&
+        (e.key === "Escape" || ((e.key === "j" || e.key === "k") && singleKeysOn()));
+      if (!back) { return; }
+      e.preventDefault();
+      if (e.key === "Escape") { select(current); } else { move(e.key === "j" ? 1 : -1); }
+      return;
+    }
     if (t.tagName === "BUTTON" && (e.key === "Enter" || e.key === " ")) { return; }
     if (e.ctrlKey || e.metaKey) { return; }
     if (!current) { return; }
