@@ -113,6 +113,30 @@ def test_a_range_flagged_digit_needs_a_second_deliberate_press(vault, served, br
     assert not problems, problems
 
 
+def test_a_value_the_server_refuses_leaves_the_focus_in_its_box_to_put_it_right(vault, served, browser):
+    app, url, base = served
+    s = add_session(vault)
+    problems: list[str] = []
+    page = _open(browser, url, problems)
+    page.goto(f"{base}/session/{s['session']}")
+    for _ in range(40):
+        if _current(page) == "gad7":
+            break
+        page.keyboard.press("j")
+    assert _current(page) == "gad7"
+    page.keyboard.press("e")
+    page.keyboard.type("25")  # GAD-7 goes to 21
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#f-gad7 [data-msg]').textContent.length > 0")
+    page.wait_for_function("() => document.activeElement === document.querySelector('#f-gad7 .text-in')")
+    assert _current(page) == "gad7" and _statuses(app, s["session"])["gad7"]["status"] == "pending"
+    page.keyboard.type("15")  # the box's text is selected: typing replaces it
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#f-gad7').getAttribute('data-status') === 'confirmed'")
+    assert _statuses(app, s["session"])["gad7"]["confirmed_value"] == "15"
+    assert [p for p in problems if "status of 400" not in p] == [], problems  # the refused value
+
+
 def test_readings_keep_their_line_breaks_and_the_other_reading_can_be_edited(vault, served, browser):
     app, url, base = served
     s = add_session(vault, reads={"client_response": ("sleep better\nless worry", 0.5, ["low_confidence"]),

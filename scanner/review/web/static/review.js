@@ -268,7 +268,8 @@
     post(base + "/field/" + encodeURIComponent(row.getAttribute("data-key")) + "/confirm", { typed: typed })
       .then(function (d) { markConfirmed(row, d.text); counts(d); })
       .catch(function (err) {
-        if (err.message !== "locked") { say(row, err.message, true); select(row); }
+        // Refused (a value out of range, say): back in the box to put it right, not one key away.
+        if (err.message !== "locked") { busy.delete(row); say(row, err.message, true); edit(row); }
       })
       .then(function () { busy.delete(row); row.classList.remove("saving"); });
   }
