@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
-# No markup: file names and handwritten values may contain [brackets].
-console = Console(stderr=False, highlight=False, markup=False)
-err_console = Console(stderr=True, highlight=False, markup=False)
+# No markup: file names and handwritten values may contain [brackets]. Sentences are
+# left for the terminal to wrap (soft wrap), not broken at 80 columns mid-sentence.
+console = Console(stderr=False, highlight=False, markup=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 @contextmanager
@@ -82,10 +83,13 @@ def print_session(data: dict[str, Any]) -> None:
     for p in data["pages"]:
         console.print(f"  page {p['page']} (version {p['version']}): registration error "
                       f"{p['registration_error_px']} px {' '.join(p['flags'])}")
-    table = Table("field", "privacy", "value", "conf.", "flags", "status")
+    # A field's key is never cut short (the value column gives way); conf. and flags are the reading's.
+    table = Table(Column("field", no_wrap=True), "privacy", "value", "conf.", "flags", "status")
     for f in data["fields"]:
-        shown = f["confirmed_value"] if f["status"] == "confirmed" else f["value"]
-        table.add_row(f["key"], f["privacy"], _fmt(shown), f"{f['confidence']:.2f}", " ".join(f["flags"]), f["status"])
+        confirmed = f["status"] == "confirmed"
+        shown = f["confirmed_value"] if confirmed else f["value"]
+        status = "confirmed, corrected" if confirmed and f["confirmed_value"] != f["value"] else f["status"]
+        table.add_row(f["key"], f["privacy"], _fmt(shown), f"{f['confidence']:.2f}", " ".join(f["flags"]), status)
     console.print(table)
 
 

@@ -1,4 +1,4 @@
-"""Printing a sheet again: a jammed printer or a lost page must not make a second session."""
+"""Printing a sheet again (a jammed printer or a lost page makes no second session); a sheet printed, not scanned."""
 
 from __future__ import annotations
 
@@ -58,3 +58,10 @@ def test_a_packet_that_is_not_named_pdf_is_refused(cli, vault_dir, tmp_path):
     run = _print(cli, vault_dir, tmp_path / "today.docx")
     assert run.code == 2 and ".pdf" in run.err and not (tmp_path / "today.docx").exists()
     assert _sessions(cli, vault_dir) == []
+
+
+def test_a_note_for_a_sheet_not_yet_scanned_says_so_in_one_sentence(cli, vault_dir, tmp_path):
+    assert _print(cli, vault_dir, tmp_path / "a.pdf").code == 0
+    run = cli("--vault", vault_dir, "note", "1", "--format", "soap", "--out", tmp_path / "note.md")
+    assert run.code == 3 and "no scanned page yet" in run.err and run.err.count("\n") == 1
+    assert "attendance" not in run.err and not (tmp_path / "note.md").exists()

@@ -85,7 +85,7 @@ def _snippet(text: str):
 
 def print_results(query: str, results: list[dict]) -> None:
     """A table of hits, one section per session."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from scanner.ui import console
 
@@ -93,7 +93,8 @@ def print_results(query: str, results: list[dict]) -> None:
         console.print(f"Nothing found for {query!r}.")
         return
     sessions = len({r["session"] for r in results})
-    table = Table("session", "date", "client", "field", "status", "match", "snippet")
+    table = Table("session", Column("date", no_wrap=True), "client", Column("field", no_wrap=True), "status", "match",
+                  "snippet")
     last = None
     for r in results:
         first = r["session"] != last

@@ -252,6 +252,9 @@ def draft_note(vault: Vault, session: str | int, fmt: str) -> ProgressNote:
     sheet, fields = progress_fields(vault, session)
     template = note_template(vault, sheet)
     missing = [f.key for f in template.fields if f.privacy == "progress" and f.key not in {r["key"] for r in fields}]
+    if missing and not store.sheet_pages(vault, sheet["sheet_id"]):
+        raise UnconfirmedFields(f"Session {sheet['id']} has no scanned page yet: ingest its sheet, confirm its "
+                                "fields, then draft the note; no note was written.", missing)
     if missing:
         raise UnconfirmedFields(
             f"Session {sheet['id']} has progress fields not scanned or confirmed yet: {', '.join(missing)}; "
