@@ -56,10 +56,13 @@ def print_sessions(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("No sessions.")
         return
-    table = Table("session", "sheet", "template", "client", "date", "pages", "pending")
+    # "session" is the number commands take; "no." the client's session number printed on the sheet.
+    table = Table("session", "sheet", "template", "client", Column("date", no_wrap=True), "no.", "pages", "pending")
     for r in rows:
+        number = "" if r.get("session_number") is None else str(r["session_number"])
         table.add_row(str(r["session"]), r["sheet_id"], r["template"], r["client"] or "(blank sheet)",
-                      r["date"] or "", ",".join(str(p) for p in r["pages"]) or "-", str(r["pending"]))
+                      r["date"] or "", number, ",".join(str(p) for p in r["pages"]) or "-",
+                      str(r["pending"]) if r["pages"] else "-")
     console.print(table)
     for r in rows:  # risk answers under the table, in full (a column would be cut short)
         if r.get("risk"):

@@ -199,6 +199,8 @@ def test_unconfirmed_field_refuses_with_exit_3_and_writes_nothing(vault, note_cl
     r = cli("note", str(session), "--format", "soap", "--out", out)
     assert r.code == 0, r.err
     assert "tearful" in subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
+    # It says whose note it wrote: the vault's session number with the client, date and the sheet's number.
+    assert f"session {session} (client C017, 2026-11-27, their session 3)" in r.out
 
 
 def test_missing_progress_page_refuses(vault, tmp_path):

@@ -168,7 +168,9 @@ def test_sign_is_refused_with_one_sentence_until_a_name_is_set(vault, run):
     run("settings", "--name", "Dr Ada Example")
     r = run("sign", session, "--format", "birp")
     assert r.code == 0, r.err
-    assert r.out.startswith(f"Signed the BIRP note of session {session} as Dr Ada Example at ")
+    # The session is named with whose it is, so a number typed from the paper cannot pass for another client's.
+    assert r.out.startswith(f"Signed the BIRP note of session {session} (client ")
+    assert " as Dr Ada Example at " in r.out
 
 
 # ---------------------------------------------------------------- sign and lock

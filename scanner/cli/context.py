@@ -93,3 +93,18 @@ def output_file(_ctx: Any, _param: Any, value: Path | None) -> Path | None:
 def emit_json(data: Any) -> None:
     """Print one JSON document on stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def session_words(vault: Any, session: str | int) -> str:
+    """The words for a session: "session 3 (client C-104, 2025-03-04, their session 7)".
+
+    The vault's number, which commands take, with whose session it is and the
+    number printed on the sheet: a number typed from the paper that names
+    another client's session shows it at once.
+    """
+    from scanner.vault import store
+
+    sheet = store.get_sheet(vault, session)
+    parts = [f"client {sheet['client']}" if sheet["client"] else "blank sheet", sheet["date"],
+             f"their session {sheet['session_number']}" if sheet["session_number"] is not None else None]
+    return f"session {sheet['id']} ({', '.join(str(p) for p in parts if p)})"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from scanner.values import NOTE_FORMATS
-from scanner.cli.context import AppContext, output_file, pass_app
+from scanner.cli.context import AppContext, output_file, pass_app, session_words
 
 
 @click.command()
@@ -34,5 +34,6 @@ def note(app: AppContext, session: str, fmt: str, out: Path) -> None:
     from scanner.notes import progress as notes
 
     notes.kind_of(out)  # a bad file name is a usage error before the vault is unlocked
-    written = notes.write_note(app.vault(), session, fmt, out)
-    click.echo(f"Wrote {written}: {fmt.upper()} progress note for session {session}.")
+    vault = app.vault()
+    written = notes.write_note(vault, session, fmt, out)
+    click.echo(f"Wrote {written}: {fmt.upper()} progress note for {session_words(vault, session)}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from scanner.values import NOTE_FORMATS
-from scanner.cli.context import AppContext, emit_json, pass_app
+from scanner.cli.context import AppContext, emit_json, pass_app, session_words
 
 
 @click.command()
@@ -63,7 +63,8 @@ def sign(app: AppContext, session: str, fmt: str, confirm_code: bool, as_json: b
     content = signed["content"]
     who = notes.clinician_line(signed["signer"])
     what = "attendance note" if content.get("kind") == "attendance" else f"{signed['format'].upper()} note"
-    click.echo(f"Signed the {what} of session {signed['session']} as {who} at {notes.when(signed['signed_at'])}.")
+    click.echo(f"Signed the {what} of {session_words(app.vault(), signed['session'])} as {who} at "
+               f"{notes.when(signed['signed_at'])}.")
     if content.get("service_code") and not content.get("code_confirmed"):
         click.echo(f"Service code {content['service_code']} stays a suggestion (not confirmed; --confirm-code confirms it).")
 
