@@ -175,6 +175,28 @@ def test_a_reopened_field_offers_back_the_clinicians_answer_not_the_old_reading(
     assert not again["attendance"]["reopened"] and not again["focus"]["reopened"]
 
 
+def test_a_no_show_on_a_sheet_with_session_content_is_a_closer_look(app, vault):
+    """Attendance read as "no-show" beside a length, a mood and a focus: one of them is wrong; review says so."""
+    s = add_session(vault, reads={"attendance": ("no-show", 0.99, [])})
+    client = login(app)
+    page = client.get(f"/session/{s['session']}", base_url=BASE).get_data(as_text=True)
+    attention = page[page.index('data-section="attention"'):page.index("</section>", page.index('data-section="attention"'))]
+    assert 'id="f-attendance"' in attention and "session content" in article(page, "attendance")
+
+
+def test_a_no_show_with_only_a_risk_screen_and_a_plan_is_no_conflict():
+    from forms.model import get_template
+    from scanner.notes import prose
+
+    fields = get_template("session").fields
+    empty = {f.key: None for f in fields}
+    called = dict(empty, attendance="no-show", session_format="phone", risk_si="passive", plan="call to rebook")
+    assert prose.attendance_conflict(fields, called) is None  # a call in place of the session
+    assert prose.attendance_conflict(fields, dict(called, session_length="38-52")) == "attendance"
+    assert prose.attendance_conflict(fields, dict(called, mood=["anxious"])) == "attendance"
+    assert prose.attendance_conflict(fields, dict(called, attendance="attended", mood=["anxious"])) is None
+
+
 def test_a_range_flagged_value_is_refused_in_bulk(app, vault):
     s = add_session(vault, reads={"phq9": ("19", 0.9, ["range_corrected"])})
     client = login(app)

@@ -228,6 +228,13 @@ def is_risk_item(f) -> bool:
     return prose.is_risk_item(f)
 
 
+def attendance_conflict(template, rows) -> str | None:
+    """The attendance field of a session's field rows that says it did not take place while the sheet
+    holds session content (:func:`scanner.notes.prose.attendance_conflict`), read or confirmed."""
+    values = {r["key"]: r["confirmed_value"] if r["status"] == "confirmed" else r["value"] for r in rows}
+    return prose.attendance_conflict(template.fields, values)
+
+
 def risk_words(template, values: dict[str, Any]) -> list[str]:
     """A session's endorsed risk answers in words ('suicidal ideation: active, with plan'), plus
     'safety plan: not reviewed' beside them; empty when the screen found nothing."""

@@ -32,6 +32,7 @@ FLAG_WORDS = {
     "risk": "risk answer",
     "cancelled_mark": "a box was scribbled out: the other mark was read",
     "reopened": "reopened: your earlier answer is shown",
+    "conflict": "says the session did not take place, yet the sheet has session content",
 }
 # Flags on a value a check found wrong (outside the field's range): never
 # confirmed by one key as shown; the clinician types it or presses the key twice.
@@ -142,15 +143,16 @@ def _hand(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def build_views(fields: list[dict[str, Any]], layout: Any,
-                hand: dict[int, dict[str, Any]] | None = None, risk: set[str] | frozenset[str] = frozenset()
-                ) -> list[FieldView]:
+                hand: dict[int, dict[str, Any]] | None = None, risk: set[str] | frozenset[str] = frozenset(),
+                conflicts: set[str] | frozenset[str] = frozenset()) -> list[FieldView]:
     """Rows for every field of a session, in review order (see :func:`review_order`).
 
     ``hand``: field id -> :func:`scanner.hand.exemplars.suggest` result. For a
     doubtful written field it replaces the OCR text as the suggestion, shown
     beside an empty box like any suggestion (never typed in for the clinician).
     ``risk``: keys of risk answers (:func:`scanner.review.risk.flagged_keys`): always
-    for a closer look, first, never in a bulk confirmation.
+    for a closer look, first, never in a bulk confirmation. ``conflicts``: keys another
+    answer contradicts (an attendance of "no-show" on a sheet with session content).
     """
     geo = layout_fields(layout)
     views = []
@@ -176,8 +178,10 @@ def build_views(fields: list[dict[str, Any]], layout: Any,
             id=f["id"], key=f["key"], kind=f["kind"], privacy=f["privacy"], page=page, order=order,
             label=g.field.label if g is not None else f["key"].replace("_", " ").capitalize(),
             help=g.field.help if g is not None else None, status=f["status"], confidence=float(f["confidence"]),
-            flags=list(f["flags"]) + (["risk"] if at_risk else []) + (["reopened"] if reopened else []),
-            attention=at_risk or reopened or needs_attention(float(f["confidence"]), list(f["flags"])),
+            flags=(list(f["flags"]) + (["risk"] if at_risk else []) + (["reopened"] if reopened else [])
+                   + (["conflict"] if f["key"] in conflicts and not confirmed else [])),
+            attention=(at_risk or reopened or (f["key"] in conflicts and not confirmed)
+                       or needs_attention(float(f["confidence"]), list(f["flags"]))),
             shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
             multiple=bool(g is not None and g.field.multiple) or isinstance(shown, list),
             bbox=g.bbox if g is not None else None,

@@ -207,8 +207,9 @@ def _session_data(vault: Vault, session: int) -> dict[str, Any]:
     template, layout, problem = _state().form(sheet["template"], sheet["page_size"])
     at_risk = risk.flagged_keys(template, shown["fields"]) if template is not None else set()
     words = risk.risk_words(template, shown["fields"]) if template is not None else []
+    conflict = notes.attendance_conflict(template, shown["fields"]) if template is not None else None
     return {"sheet": sheet, "show": shown, "layout": layout, "problem": problem, "risk_keys": at_risk,
-            "risk": words}
+            "risk": words, "conflicts": {conflict} if conflict else set()}
 
 
 def session_page(session: int) -> str:
@@ -216,7 +217,7 @@ def session_page(session: int) -> str:
         data = _session_data(vault, session)
         hand = _hand_suggestions(vault, data["show"]["fields"])
     show, layout = data["show"], data["layout"]
-    views = fv.build_views(show["fields"], layout, hand, data["risk_keys"])
+    views = fv.build_views(show["fields"], layout, hand, data["risk_keys"], data["conflicts"])
     titles = {p.number: p.title for p in layout.pages} if layout else {}
     received = {p["page"] for p in show["pages"]}
     overlays = [
