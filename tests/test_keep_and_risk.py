@@ -186,15 +186,15 @@ def test_a_no_show_on_a_sheet_with_session_content_is_a_closer_look(app, vault):
 
 def test_a_no_show_with_only_a_risk_screen_and_a_plan_is_no_conflict():
     from forms.model import get_template
-    from scanner.notes import prose
+    from scanner.notes import progress as notes
 
     fields = get_template("session").fields
     empty = {f.key: None for f in fields}
     called = dict(empty, attendance="no-show", session_format="phone", risk_si="passive", plan="call to rebook")
-    assert prose.attendance_conflict(fields, called) is None  # a call in place of the session
-    assert prose.attendance_conflict(fields, dict(called, session_length="38-52")) == "attendance"
-    assert prose.attendance_conflict(fields, dict(called, mood=["anxious"])) == "attendance"
-    assert prose.attendance_conflict(fields, dict(called, attendance="attended", mood=["anxious"])) is None
+    assert notes.conflicting_attendance(fields, called) is None  # a call in place of the session
+    assert notes.conflicting_attendance(fields, dict(called, session_length="38-52")) == "attendance"
+    assert notes.conflicting_attendance(fields, dict(called, mood=["anxious"])) == "attendance"
+    assert notes.conflicting_attendance(fields, dict(called, attendance="attended", mood=["anxious"])) is None
 
 
 def test_a_range_flagged_value_is_refused_in_bulk(app, vault):

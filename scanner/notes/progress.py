@@ -229,10 +229,30 @@ def is_risk_item(f) -> bool:
 
 
 def attendance_conflict(template, rows) -> str | None:
-    """The attendance field of a session's field rows that says it did not take place while the sheet
-    holds session content (:func:`scanner.notes.prose.attendance_conflict`), read or confirmed."""
+    """The attendance field of a session's field rows (read or confirmed values) that says the session
+    did not take place while the sheet holds session content (:func:`conflicting_attendance`)."""
     values = {r["key"]: r["confirmed_value"] if r["status"] == "confirmed" else r["value"] for r in rows}
-    return prose.attendance_conflict(template.fields, values)
+    return conflicting_attendance(template.fields, values)
+
+
+def conflicting_attendance(fields, values: dict[str, Any]) -> str | None:
+    """The attendance field's key when it says the session did not take place yet the sheet holds
+    what only a session gives (its length, or subjective, objective or assessment content), else None.
+
+    Risk answers and the format do not count: a call in place of a missed
+    session can still screen for risk. Review shows such a field for a closer look.
+    """
+    if prose.did_not_attend(fields, values) is None:
+        return None
+    for f in fields:
+        if (getattr(f, "privacy", "progress") != "progress" or prose.role(f) in ("attendance", "format")
+                or prose.is_risk_item(f) or prose.is_safety_plan(f)):
+            continue
+        if prose.role(f) != "duration" and (f.sections or {}).get("soap") not in ("S", "O", "A"):
+            continue
+        if values.get(f.key) not in (None, "", [], False):
+            return next(a.key for a in fields if prose.role(a) == "attendance")
+    return None
 
 
 def risk_words(template, values: dict[str, Any]) -> list[str]:

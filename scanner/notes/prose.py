@@ -125,26 +125,6 @@ def did_not_attend(fields, values: dict[str, Any]) -> str | None:
     return answer if answer in NOT_ATTENDED else None
 
 
-def attendance_conflict(fields, values: dict[str, Any]) -> str | None:
-    """The attendance field's key when it says the session did not take place yet the sheet holds
-    what only a session gives (its length, or subjective, objective or assessment content), else None.
-
-    Risk answers and the format do not count: a call in place of a missed
-    session can still screen for risk. Review shows such a field for a closer look.
-    """
-    if did_not_attend(fields, values) is None:
-        return None
-    for f in fields:
-        if (getattr(f, "privacy", "progress") != "progress" or role(f) in ("attendance", "format")
-                or is_risk_item(f) or is_safety_plan(f)):
-            continue
-        if role(f) != "duration" and (f.sections or {}).get("soap") not in ("S", "O", "A"):
-            continue
-        if values.get(f.key) not in (None, "", [], False):
-            return next(a.key for a in fields if role(a) == "attendance")
-    return None
-
-
 def duration_words(fields, values: dict[str, Any]) -> tuple[bool, str | None]:
     """(has a duration field, its answer as '38-52' or '45'); the answer is None when left blank."""
     for f in fields:
