@@ -18,6 +18,24 @@ def _current(page) -> str:
     return page.evaluate("() => document.querySelector('article.field.current').getAttribute('data-key')")
 
 
+def _session_page(served, browser, s) -> tuple:
+    """A browser on the review page of session ``s``; (page, console problems)."""
+    _app, url, base = served
+    problems: list[str] = []
+    page = _open(browser, url, problems)
+    page.goto(f"{base}/session/{s['session']}")
+    return page, problems
+
+
+def _walk_to(page, key: str, press: str = "j") -> None:
+    """Press ``press`` until the field ``key`` is the current one."""
+    for _ in range(40):
+        if _current(page) == key:
+            break
+        page.keyboard.press(press)
+    assert _current(page) == key
+
+
 def _wait_count(page, name: str, value: int) -> None:
     page.wait_for_function(f"() => document.querySelector('[data-count={name}]').textContent === '{value}'",
                            timeout=20000)
@@ -86,11 +104,7 @@ def test_risk_answers_are_never_in_a_bulk_confirm_and_carry_a_badge(vault, serve
         return r.status; }""")
     assert status == 400
     assert _statuses(app, s["session"])["risk_si"]["status"] == "pending"
-    for _ in range(40):
-        if _current(page) == "risk_si":
-            break
-        page.keyboard.press("k")
-    assert _current(page) == "risk_si"
+    _walk_to(page, "risk_si", "k")
     page.keyboard.press("Enter")  # one key, on its own, after looking at it
     page.wait_for_function("() => document.querySelector('#f-risk_si').getAttribute('data-status') === 'confirmed'")
     assert [p for p in problems if "status of 400" not in p] == [], problems  # the refused fetch above
@@ -99,9 +113,7 @@ def test_risk_answers_are_never_in_a_bulk_confirm_and_carry_a_badge(vault, serve
 def test_a_range_flagged_digit_needs_a_second_deliberate_press(vault, served, browser):
     app, url, base = served
     s = add_session(vault, reads={"phq9": ("19", 0.9, ["range_corrected"])})
-    problems: list[str] = []
-    page = _open(browser, url, problems)
-    page.goto(f"{base}/session/{s['session']}")
+    page, problems = _session_page(served, browser, s)
     assert _current(page) == "phq9"
     page.keyboard.press("Enter")
     assert "range check" in page.locator("#f-phq9 [data-msg]").inner_text()
@@ -116,14 +128,8 @@ def test_a_range_flagged_digit_needs_a_second_deliberate_press(vault, served, br
 def test_a_value_the_server_refuses_leaves_the_focus_in_its_box_to_put_it_right(vault, served, browser):
     app, url, base = served
     s = add_session(vault)
-    problems: list[str] = []
-    page = _open(browser, url, problems)
-    page.goto(f"{base}/session/{s['session']}")
-    for _ in range(40):
-        if _current(page) == "gad7":
-            break
-        page.keyboard.press("j")
-    assert _current(page) == "gad7"
+    page, problems = _session_page(served, browser, s)
+    _walk_to(page, "gad7", "j")
     page.keyboard.press("e")
     page.keyboard.type("25")  # GAD-7 goes to 21
     page.keyboard.press("Enter")
@@ -142,9 +148,7 @@ def test_readings_keep_their_line_breaks_and_the_other_reading_can_be_edited(vau
     s = add_session(vault, reads={"client_response": ("sleep better\nless worry", 0.5, ["low_confidence"]),
                                   "focus": ("Slep and wrk", 0.4, ["low_confidence"])},
                     alternatives={"focus": "Sleep and work"})
-    problems: list[str] = []
-    page = _open(browser, url, problems)
-    page.goto(f"{base}/session/{s['session']}")
+    page, problems = _session_page(served, browser, s)
     assert _current(page) == "focus"
     bar = page.locator("#keys")
     assert bar.get_by_text("edit the reading").is_visible() and bar.get_by_text("edit the other reading").is_visible()
@@ -171,9 +175,7 @@ def test_readings_keep_their_line_breaks_and_the_other_reading_can_be_edited(vau
 def test_single_key_shortcuts_can_be_turned_off_and_it_is_remembered(vault, served, browser):
     app, url, base = served
     s = add_session(vault)
-    problems: list[str] = []
-    page = _open(browser, url, problems)
-    page.goto(f"{base}/session/{s['session']}")
+    page, problems = _session_page(served, browser, s)
     first = _current(page)
     page.keyboard.press("j")
     assert _current(page) != first
@@ -198,9 +200,7 @@ def test_single_key_shortcuts_can_be_turned_off_and_it_is_remembered(vault, serv
 def test_the_page_follows_the_system_dark_mode(vault, served, browser):
     app, url, base = served
     s = add_session(vault)
-    problems: list[str] = []
-    page = _open(browser, url, problems)
-    page.goto(f"{base}/session/{s['session']}")
+    page, problems = _session_page(served, browser, s)
     backgrounds = {}
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)

@@ -83,3 +83,50 @@ def test_a_pdfs_damaged_jpeg_is_one_unreadable_page_said_as_the_loader_says_it(t
     with pytest.raises(PageUnreadable) as caught:
         _ = page.image
     assert caught.value.message.startswith(f"{path} page 1 could not be read (image file is truncated")
+
+
+def test_a_16_bit_grey_scan_keeps_its_ink_and_paper(tmp_path):
+    """Pillow's convert("L") clips 16-bit values at 255: the page came out white and passed for a blank back."""
+    from pathlib import Path
+
+    from scanner.ingest.pages import PageImage, iter_pages
+
+    page = np.full((40, 60), 242 * 257, np.uint16)
+    page[10:30, 10:50] = 25 * 257  # ink
+    for name, kwargs in (("scan.png", {}), ("scan.tif", {}), ("scan-be.tif", {"big": True})):
+        path = Path(tmp_path) / name
+        image = Image.fromarray(page.byteswap().view(page.dtype.newbyteorder()) if kwargs else page)
+        image.save(path)
+        [gray] = [p.image for p in iter_pages([path]) if isinstance(p, PageImage)]
+        assert gray.dtype == np.uint8 and abs(int(gray[20, 30]) - 25) <= 1 and abs(int(gray[2, 2]) - 242) <= 1, name
+
+
+def test_a_written_back_is_never_a_blank_page_and_specks_are():
+    """Small block capitals in a thin pen on a sheet's back were judged blank (and never stored)."""
+    import cv2
+
+    from scanner.ingest.register import is_blank
+
+    rng = np.random.default_rng(3)
+    paper = np.clip(rng.normal(245, 2, (3300, 2550)), 0, 255).astype(np.uint8)  # letter at 300 dpi
+    specks = paper.copy()
+    for _ in range(60):  # dust: dots of 0.1-0.2 mm
+        y, x = (int(v) for v in rng.integers(200, 2300, 2))
+        cv2.circle(specks, (x, y), int(rng.integers(1, 3)), int(rng.integers(40, 160)), -1)
+    assert is_blank(paper) and is_blank(specks)
+    written = specks.copy()
+    cv2.putText(written, "CONTINUED FROM FRONT: CLIENT REPORTED", (400, 600), cv2.FONT_HERSHEY_PLAIN, 1.6, 40, 1)
+    assert not is_blank(written)
+
+
+def test_a_file_whose_page_was_judged_blank_is_looked_at_again_not_called_already_stored(cli, vault_dir, tmp_path):
+    """Nothing of a blank page is stored, so "already in the vault" would not be true of it."""
+    import json
+
+    path = tmp_path / "back.png"
+    Image.new("L", (850, 1100), 246).save(path)
+    for _ in range(2):
+        run = cli("--vault", vault_dir, "ingest", path, "--json", "--workers", "1")
+        assert run.code == 0, run.err
+        summary = json.loads(run.out)
+        assert summary["blank"] == 1 and summary["duplicates"] == 0

@@ -161,9 +161,26 @@ def _to_gray(img: Image.Image) -> np.ndarray:
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, img)
-    if img.mode in ("1", "I;16", "I", "F"):
-        img = img.convert("L") if img.mode == "1" else ImageOps.autocontrast(img.convert("L"))
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode.startswith("I") or img.mode == "F":
+        return _deep_to_gray(img)
     return np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.uint8)
+
+
+def _deep_to_gray(img: Image.Image) -> np.ndarray:
+    """A 16-bit (or 32-bit, or float) grey page as 8-bit grey, by its own bit depth.
+
+    Pillow's ``convert("L")`` clips such values at 255: a 16-bit scan (paper near
+    62,000) came out all white but its darkest ink, and the page passed for a blank back.
+    """
+    values = np.asarray(img, dtype=np.float32)
+    top = float(values.max()) if values.size else 0.0
+    if img.mode == "F" and top <= 1.0:
+        values = values * 255.0
+    elif top > 255.0:
+        values = values / (257.0 if top <= 65535.0 else top / 255.0)
+    return np.clip(values + 0.5, 0, 255).astype(np.uint8)
 
 
 def _limit_pixels() -> None:

@@ -305,7 +305,9 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
             if isinstance(item, FileStart):
                 summary.files += 1
                 total_known += item.pages
-                if item.sha256 in tallies or store.source_seen(vault, item.sha256):  # also twice in one batch
+                # Seen before: skipped whole, unless some of its pages were judged blank then (nothing of
+                # them was stored, so "already in the vault" would not be true of them): those are read again.
+                if item.sha256 in tallies or store.source_fully_stored(vault, item.sha256):  # also twice in one batch
                     skipping.add(item.sha256)
                     summary.pages += item.pages
                     summary.duplicates += item.pages

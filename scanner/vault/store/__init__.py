@@ -42,6 +42,7 @@ from scanner.vault.store.sheets import (  # noqa: F401
 )
 from scanner.vault.store.pages import (  # noqa: F401
     source_seen,
+    source_fully_stored,
     page_stored,
     record_source,
     save_unmatched,

@@ -23,6 +23,18 @@ def source_seen(vault: Vault, sha256: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def source_fully_stored(vault: Vault, sha256: str) -> bool:
+    """Whether a source file was ingested before with every page of it stored (identified or
+    unmatched): a page judged blank then left nothing, so it is looked at again."""
+    seen = source_seen(vault, sha256)
+    if seen is None:
+        return False
+    row = vault.db.execute(
+        "SELECT COUNT(*) FROM (SELECT source_index FROM pages WHERE source_sha256 = ? "
+        "UNION SELECT source_index FROM unmatched WHERE source_sha256 = ?)", [sha256, sha256]).fetchone()
+    return int(row[0]) >= int(seen["pages"])
+
+
 def page_stored(vault: Vault, sha256: str, index: int) -> bool:
     """Whether this page of this source file is already in the vault (resume after a crash)."""
     q1 = vault.db.execute("SELECT 1 FROM pages WHERE source_sha256 = ? AND source_index = ?", [sha256, index]).fetchone()
