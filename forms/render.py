@@ -39,7 +39,7 @@ from forms.geometry import (
     page_layouts,
 )
 from forms.model import Template, get_template
-from forms.payload import encode
+from forms.payload import PACKET_CREATOR, PACKET_TITLE, encode
 
 __all__ = ["SheetSpec", "render_sheets", "GUIDE_GREY", "RULE_GREY"]
 
@@ -295,8 +295,8 @@ def render_sheets(
     w, h = PAGE_SIZES[page_size]
     target = str(out_path) if isinstance(out_path, Path) else out_path
     c = Canvas(target, pagesize=(w, h), invariant=1, pageCompression=1)
-    c.setTitle("Inklock sheets")
-    c.setCreator("Inklock")
+    c.setTitle(PACKET_TITLE)  # also how ingest knows a packet that was never printed (scanner.ingest.pages)
+    c.setCreator(PACKET_CREATOR)
     painter = _Painter(c, h)
     layouts: dict[int, tuple[Template, list[PageLayout]]] = {}
     drawn_forms: set[str] = set()

@@ -39,7 +39,8 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
         f"{'the scanner ' + data['device'] if data.get('device') else str(data['files']) + ' file(s)'} "
         f"in {data['seconds']:.1f} s: "
         f"{data['identified']} read, {data['unmatched']} unmatched (to assign in review), "
-        f"{data['blank']} blank, {data['duplicates']} already in the vault, {data['failed']} failed."
+        f"{data['blank']} blank, {data['duplicates']} already in the vault, {data['failed']} failed"
+        + (f"; {data['failed_files']} file(s) could not be read." if data.get("failed_files") else ".")
     )
     if data.get("rescans"):
         console.print(f"{data['rescans']} page(s) were rescans: kept as new versions; "

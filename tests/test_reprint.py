@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 
 def _sessions(cli, vault_dir) -> list[dict]:
@@ -29,8 +30,15 @@ def test_a_sheet_printed_twice_is_one_session_and_either_copy_fills_it(cli, vaul
     assert third.code == 0 and json.loads(third.out)["sheets"][0]["sheet_id"] == a["sheet_id"]
     assert len(_sessions(cli, vault_dir)) == 1
 
-    # The second copy, scanned, is that session's page.
+    # The packet itself is no scan: refused in one sentence, nothing stored.
     run = cli("--vault", vault_dir, "ingest", tmp_path / "b.pdf", "--json", "--workers", "1")
+    assert run.code != 0 and "packet Inklock printed" in " ".join(json.loads(run.out)["problems"])
+    assert not _sessions(cli, vault_dir)[0]["pages"]
+    # The second copy, scanned, is that session's page.
+    subprocess.run(["pdftoppm", "-r", "200", "-gray", "-png", "-f", "1", "-l", "1", str(tmp_path / "b.pdf"),
+                    str(tmp_path / "scan")], check=True)
+    [scan] = tmp_path.glob("scan*.png")
+    run = cli("--vault", vault_dir, "ingest", scan, "--json", "--workers", "1")
     assert run.code == 0, run.err
     [session] = _sessions(cli, vault_dir)
     assert session["sheet_id"] == a["sheet_id"] and session["pages"]

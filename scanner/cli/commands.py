@@ -62,8 +62,9 @@ def ingest(app: AppContext, paths: tuple[Path, ...], as_json: bool, remove_sourc
 
         print_ingest_summary(data)
     if summary.failed or summary.failed_files:
-        stored = summary.identified + summary.unmatched + summary.blank
-        rest = ("everything else was stored" if stored else "nothing was stored")
+        stored = summary.identified + summary.unmatched
+        rest = ("everything else was stored" if stored
+                else "nothing new was stored" if summary.duplicates or summary.blank else "nothing was stored")
         raise BadInput(f"{summary.failed + summary.failed_files} page(s) or file(s) could not be read; "
                        f"{rest} (see the problems listed).")
 

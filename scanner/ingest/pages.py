@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from scanner.errors import BadInput
+from forms.payload import PACKET_CREATOR, PACKET_TITLE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 PDF_SUFFIXES = {".pdf"}
@@ -403,9 +404,23 @@ def _pdf_pages(path: Path, sha: str) -> Iterator[FileStart | PageImage | FilePro
         if n == 0:
             yield FileProblem(path, sha, f"{path} has no pages.")
             return
+        if _printed_packet(pdf):
+            # Read as a scan, its empty fields would mark every session received with nothing written.
+            yield FileProblem(path, sha, f"{path} is a packet Inklock printed, not a scan: print it, write on it "
+                                         "and scan the pages; nothing was stored.")
+            return
         yield FileStart(path, sha, n)
         for i in range(n):
             yield _pdf_page(pdf, path, sha, i)
+
+
+def _printed_packet(pdf) -> bool:
+    """Whether a PDF is one of Inklock's own packets (forms.render names itself in the PDF's information)."""
+    try:
+        info = pdf.docinfo
+        return str(info.get("/Creator", "")) == PACKET_CREATOR and str(info.get("/Title", "")) == PACKET_TITLE
+    except Exception:  # noqa: BLE001 -- a damaged information dictionary is no packet of ours
+        return False
 
 
 def _pdf_page(pdf, path: Path, sha: str, i: int) -> PageImage | FileProblem:

@@ -9,6 +9,7 @@ are stored.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -70,7 +71,7 @@ class IngestSummary:
         """One line per file problem; a file with many bad pages is one line, not one per page."""
         out = list(self.problems)
         for source, dpis in self.low_resolution.items():
-            out.append(f"{source}: {len(dpis)} page(s) scanned at about {round(min(dpis))} dpi, below the "
+            out.append(f"{source}: {len(dpis)} page(s) scanned at about {math.floor(min(dpis))} dpi, below the "
                        f"{round(LOW_RESOLUTION_DPI)} dpi Inklock was measured at: every field on them is marked for "
                        "a closer look; scan at 300 dpi.")
         for source, messages in self.page_problems.items():
