@@ -47,6 +47,8 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
                       f"{data['kept_confirmed']} confirmed value(s) left as confirmed.")
     if data["sessions"]:
         console.print("Sessions touched: " + ", ".join(str(s) for s in data["sessions"]))
+    for page in data.get("unmatched_pages", []):
+        console.print(f"  unmatched: {page}")
     for problem in data["problems"]:
         err_console.print(f"  problem: {problem}")
     for removed in data["removed"]:

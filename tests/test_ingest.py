@@ -114,6 +114,8 @@ def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tm
     assert summary["unmatched"] == 1 and summary["identified"] == 0
     row = day_vault.db.execute("SELECT reason, guess, thumb_file FROM unmatched").fetchone()
     assert "QR" in row[0]
+    [why] = summary["unmatched_pages"]  # the summary says which page and why, as the review queue does
+    assert "noqr.pdf page 1: " in why and row[0] in why
     assert json.loads(row[1])["template"] == "session"
     assert day_vault.get_file(row[2])[:2] == b"\xff\xd8"  # a JPEG thumbnail, decrypted
 
@@ -123,6 +125,7 @@ def test_sheet_not_printed_from_this_vault_is_unmatched(vault, cli):
     assert summary["unmatched"] == 6 and summary["blank"] == 1
     reasons = [r[0] for r in vault.db.execute("SELECT reason FROM unmatched")]
     assert all("not printed from this vault" in r for r in reasons)
+    assert len(summary["unmatched_pages"]) == 6 and all("not printed from this vault" in u for u in summary["unmatched_pages"])
 
 
 def test_bad_files_do_not_stop_the_batch(day_vault, cli, tmp_path):

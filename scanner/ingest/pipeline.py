@@ -58,6 +58,8 @@ class IngestSummary:
     sessions: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     page_problems: dict[str, list[str]] = field(default_factory=dict)
+    # "<file> page <n>: <why>" for each page kept as unmatched (assigned or discarded in review)
+    unmatched_pages: list[str] = field(default_factory=list)
     # source -> resolution of each of its pages scanned below register.LOW_RESOLUTION_DPI
     low_resolution: dict[str, list[float]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
@@ -84,7 +86,8 @@ class IngestSummary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "files": self.files, "pages": self.pages, "identified": self.identified,
-            "unmatched": self.unmatched, "blank": self.blank, "duplicates": self.duplicates,
+            "unmatched": self.unmatched, "unmatched_pages": [shown_path(u) for u in self.unmatched_pages],
+            "blank": self.blank, "duplicates": self.duplicates,
             "failed": self.failed, "failed_files": self.failed_files, "rescans": self.rescans,
             "kept_confirmed": self.kept_confirmed, "sessions": sorted(set(self.sessions)),
             "problems": self.all_problems(), "removed": [shown_path(r) for r in self.removed],
@@ -254,6 +257,8 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                 outcome = store.save_page(vault, result)
                 if outcome["status"] == "unmatched":
                     summary.unmatched += 1
+                    summary.unmatched_pages.append(
+                        f"{result.source} page {result.index + 1}: sheet {result.sheet_id} was not printed from this vault")
                 else:
                     summary.identified += 1
                     summary.sessions.append(outcome["session"])
@@ -264,6 +269,7 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
             elif result.status == "unmatched":
                 store.save_unmatched(vault, result)
                 summary.unmatched += 1
+                summary.unmatched_pages.append(f"{result.source} page {result.index + 1}: {result.message}")
             elif result.status == "blank":
                 summary.blank += 1
             else:
