@@ -73,3 +73,16 @@ def test_a_note_for_a_sheet_not_yet_scanned_says_so_in_one_sentence(cli, vault_d
     run = cli("--vault", vault_dir, "note", "1", "--format", "soap", "--out", tmp_path / "note.md")
     assert run.code == 3 and "no scanned page yet" in run.err and run.err.count("\n") == 1
     assert "attendance" not in run.err and not (tmp_path / "note.md").exists()
+
+
+def test_a_session_is_found_by_the_clients_number_printed_on_the_sheet(cli, vault_dir, tmp_path):
+    """CLIENT/N is the client's session N, as the sheet prints it; the vault's own number may differ."""
+    assert cli("--vault", vault_dir, "print", "session", "--client", "C-001", "--date", "2026-12-01",
+               "--out", tmp_path / "other.pdf").code == 0  # vault session 1, another client
+    assert _print(cli, vault_dir, tmp_path / "a.pdf", "--session", "7").code == 0  # vault session 2
+    run = cli("--vault", vault_dir, "show", "C-017/7", "--json")
+    assert run.code == 0, run.err
+    shown = json.loads(run.out)
+    assert shown["session"] == 2 and shown["client"] == "C-017" and shown["session_number"] == 7
+    missing = cli("--vault", vault_dir, "show", "C-017/8")
+    assert missing.code == 4 and "no session 8" in missing.err

@@ -46,6 +46,10 @@ def cli(ctx: click.Context, vault_dir: Path | None, debug: bool) -> None:
       inklock sign SESSION                         sign it; changes become addenda
       inklock search "sleep"
 
+    SESSION is the number 'inklock sessions' shows, the sheet id printed on
+    the sheet, or CLIENT/N: the client's session N, as printed on the sheet
+    (inklock note C017/7 --format soap --out note.md).
+
     The passphrase is asked for in the terminal; INKLOCK_PASSPHRASE is read
     instead for automation and tests.
     """

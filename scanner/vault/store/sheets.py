@@ -42,9 +42,21 @@ def sheet_forms(vault: Vault) -> list[tuple[str, str]]:
 
 
 def get_sheet(vault: Vault, session: str | int) -> dict[str, Any]:
-    """A sheet by session number or sheet id; BadInput when there is none."""
+    """A sheet by session number, sheet id, or CLIENT/N (the client's session N, as printed on the
+    sheet); BadInput when there is none, or when CLIENT/N names more than one."""
     text = str(session).strip()
     rows = []
+    client, slash, number = text.rpartition("/")
+    if slash and number.isascii() and number.isdigit() and len(number) <= 6:
+        rows = list(vault.db.query("SELECT * FROM sheets WHERE client = ? AND session_number = ? ORDER BY id",
+                                   [client, int(number)]))
+        if not rows:
+            raise BadInput(f"{shown(client)} has no session {number} in this vault; 'inklock sessions --client "
+                           f"{shown(client)}' lists theirs.")
+        if len(rows) > 1:
+            raise BadInput(f"{shown(client)} has {len(rows)} sheets numbered session {number} "
+                           f"({', '.join(str(r['id']) for r in rows)}); give the session by one of those numbers.")
+        return rows[0]
     if text.isascii() and text.isdigit() and len(text) <= 18:
         rows = list(vault.db.query("SELECT * FROM sheets WHERE id = ?", [int(text)]))
     if not rows:
