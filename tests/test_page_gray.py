@@ -130,3 +130,25 @@ def test_a_file_whose_page_was_judged_blank_is_looked_at_again_not_called_alread
         assert run.code == 0, run.err
         summary = json.loads(run.out)
         assert summary["blank"] == 1 and summary["duplicates"] == 0
+
+
+def test_a_pdf_image_stored_inverted_with_a_decode_array_reads_as_drawn(tmp_path):
+    """/Decode [1 0] turns the stored values over; pikepdf's extraction skips it, so such a page is rendered."""
+    import pikepdf
+
+    from scanner.ingest.pages import PageImage, iter_pages
+
+    page = np.full((1100, 850), 240, np.uint8)
+    page[100:300, 100:400] = 20  # ink
+    stored = Image.fromarray(255 - page)  # the negative, as stored
+    path = tmp_path / "scan.pdf"
+    stored.save(path, resolution=100)
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        image = next(iter(pdf.pages[0].get_images().values()))
+        image.Decode = pikepdf.Array([1, 0])
+        pdf.save(path)
+    [gray] = [p.image for p in iter_pages([path]) if isinstance(p, PageImage)]
+    k = gray.shape[0] / 1100  # the page as rendered, at whatever resolution
+    ink = gray[int(150 * k):int(250 * k), int(150 * k):int(350 * k)].mean()
+    paper = gray[int(600 * k):int(900 * k), int(200 * k):int(600 * k)].mean()
+    assert ink < 80 and paper > 200, (ink, paper)

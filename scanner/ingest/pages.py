@@ -297,6 +297,8 @@ def _single_image(page) -> Image.Image | bytes | None:
         raise Image.DecompressionBombError("image too large")
     if pdfimage.width * pdfimage.height < 250_000:
         return None  # a logo or stamp, not a page scan
+    if _decode_changed(pdfimage):
+        return None  # pikepdf's extraction skips /Decode (an inverted image came out a negative): render it
     jpeg = _plain_jpeg(pdfimage)
     if jpeg is not None:
         header = Image.open(io.BytesIO(jpeg))  # reads the header only
@@ -305,6 +307,20 @@ def _single_image(page) -> Image.Image | bytes | None:
     pil = pdfimage.as_pil_image()
     _check_size(pil)  # the image data may state other dimensions than the PDF does
     return pil
+
+
+def _decode_changed(pdfimage) -> bool:
+    """Whether a grey image's /Decode array maps its values other than as stored ([0 1]).
+
+    Only grey: a CMYK JPEG's [1 0 1 0 1 0 1 0] is the Adobe convention, which the decoder already handles.
+    """
+    try:
+        decode = pdfimage.obj.get("/Decode")
+        if decode is None or pdfimage.mode != "L":
+            return False
+        return [float(v) for v in decode] != [0.0, 1.0]
+    except Exception:  # noqa: BLE001 -- an unreadable array: let the renderer judge it
+        return True
 
 
 def _plain_jpeg(pdfimage) -> bytes | None:
