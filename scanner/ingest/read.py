@@ -173,6 +173,9 @@ class Reader:
         t["register"] = time.perf_counter() - stamp
         ref = _decode(payload)
         result.template, result.page = registration.template, registration.page
+        by_eye = ref is None
+        if by_eye:
+            ref = self._printed_sheet_id(page, layout, registration)
         if ref is None:
             return self._unmatched(result, gray, "the QR code could not be read", t,
                                    guess={"template": registration.template, "page": registration.page})
@@ -191,7 +194,7 @@ class Reader:
         result.page_size = registration.page_size
         result.registration_error_px = round(registration.error_px, 2)
         result.scan_dpi = round(registration.scan_dpi, 1) or None
-        result.flags = list(registration.flags)
+        result.flags = list(registration.flags) + (["qr_unread"] if by_eye else [])
 
         stamp = time.perf_counter()
         result.fields = self.read_fields(page, layout, registration)
@@ -203,6 +206,21 @@ class Reader:
         t["encode"] = time.perf_counter() - stamp
         result.timings = t
         return result
+
+    def _printed_sheet_id(self, page: np.ndarray, layout: PageLayout, registration: reg.Registration):
+        """The sheet id printed beside the QR code ("SHEET 7KQ2M9XD"), read by Tesseract, when the QR is not
+        readable (a pen stroke, a sticky note): taken only if it is a sheet this vault printed."""
+        from forms.payload import SHEET_ID_ALPHABET, SHEET_ID_LENGTH, SheetRef
+        from scanner.ingest.ocr import PSM_SINGLE_LINE
+
+        code = next((c for c, name in self.codes.items() if name == registration.template), None)
+        crop = reg.crop(page, layout.sheet_id, margin_pt=3)
+        if code is None or crop.size == 0 or not self.sheet_sizes:
+            return None
+        text, _words = self.ocr._recognise(crop, PSM_SINGLE_LINE)
+        found = {t for t in text.upper().split() if len(t) == SHEET_ID_LENGTH and set(t) <= set(SHEET_ID_ALPHABET)}
+        known = [t for t in found if t in self.sheet_sizes]
+        return SheetRef(code, 0, known[0], registration.page) if len(known) == 1 else None
 
     def read_fields(self, page: np.ndarray, layout: PageLayout, registration: reg.Registration) -> list[FieldRead]:
         untrusted = [flag for flag in UNTRUSTED_PAGE_FLAGS if flag in registration.flags]

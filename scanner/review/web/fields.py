@@ -24,6 +24,7 @@ FLAG_WORDS = {
     "heavy_mark": "crossed out?",
     "poor_registration": "page poorly aligned",
     "low_resolution": "page scanned at low resolution",
+    "qr_unread": "page known by its printed sheet id (its QR code could not be read)",
     "empty": "empty",
     "rescan_differs": "rescan differs",
     "implausible": "outside the allowed range",
