@@ -101,15 +101,18 @@ def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tm
     gray = images[entry["source_index"]].copy()
     registry, _codes = build_registry()
     registration = reg.register(gray, registry)
-    qr = registry.page_layout(registration.template, registration.page, registration.page_size)["qr"]
-    # Paint over the QR code where it sits on the scan (through the inverse homography).
-    x0, y0, x1, y1 = (v * reg.PX_PER_PT for v in qr)
-    corners = np.array([[[x0, y0]], [[x1, y0]], [[x1, y1]], [[x0, y1]]], dtype=np.float32)
+    layout = registry.page_layout(registration.template, registration.page, registration.page_size)
+    # Paint over the QR code and the sheet id printed beside it (else that id names the sheet, see
+    # tests/test_sheet_id_fallback.py) where they sit on the scan (through the inverse homography).
     import cv2
 
     inverse = np.linalg.inv(registration.homography)
-    polygon = cv2.perspectiveTransform(corners, inverse).astype(np.int32)
-    cv2.fillConvexPoly(gray, polygon, 255)
+    for box in (layout["qr"], layout["sheet_id"]):
+        x0, y0, x1, y1 = (v * reg.PX_PER_PT for v in box)
+        corners = np.array([[[x0 - 4, y0 - 4]], [[x1 + 4, y0 - 4]], [[x1 + 4, y1 + 4]], [[x0 - 4, y1 + 4]]],
+                           dtype=np.float32)
+        polygon = cv2.perspectiveTransform(corners, inverse).astype(np.int32)
+        cv2.fillConvexPoly(gray, polygon, 255)
     summary = json.loads(cli("ingest", "--json", write_pdf([gray], tmp_path / "noqr.pdf")).out)
     assert summary["unmatched"] == 1 and summary["identified"] == 0
     row = day_vault.db.execute("SELECT reason, guess, thumb_file FROM unmatched").fetchone()
