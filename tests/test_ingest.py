@@ -11,6 +11,8 @@ import pikepdf
 import pytest
 from PIL import Image
 
+from tests.helpers import paint_over
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 
@@ -93,26 +95,12 @@ def test_rescan_is_new_version_and_keeps_confirmed(day_vault, expected, cli, tmp
 
 
 def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):
-    from scanner.ingest.pipeline import build_registry
-    from scanner.ingest import register as reg
-
     images = pdf_pages(SAMPLES / "day.pdf")
     entry = next(p for p in expected["pages"] if not p["blank"] and p["preset"] == "scanner")
     gray = images[entry["source_index"]].copy()
-    registry, _codes = build_registry()
-    registration = reg.register(gray, registry)
-    layout = registry.page_layout(registration.template, registration.page, registration.page_size)
-    # Paint over the QR code and the sheet id printed beside it (else that id names the sheet, see
-    # tests/test_sheet_id_fallback.py) where they sit on the scan (through the inverse homography).
-    import cv2
-
-    inverse = np.linalg.inv(registration.homography)
-    for box in (layout["qr"], layout["sheet_id"]):
-        x0, y0, x1, y1 = (v * reg.PX_PER_PT for v in box)
-        corners = np.array([[[x0 - 4, y0 - 4]], [[x1 + 4, y0 - 4]], [[x1 + 4, y1 + 4]], [[x0 - 4, y1 + 4]]],
-                           dtype=np.float32)
-        polygon = cv2.perspectiveTransform(corners, inverse).astype(np.int32)
-        cv2.fillConvexPoly(gray, polygon, 255)
+    # Neither the QR code nor the sheet id printed beside it (that alone names the sheet,
+    # tests/test_sheet_id_fallback.py) can be read.
+    gray = paint_over(gray)
     summary = json.loads(cli("ingest", "--json", write_pdf([gray], tmp_path / "noqr.pdf")).out)
     assert summary["unmatched"] == 1 and summary["identified"] == 0
     row = day_vault.db.execute("SELECT reason, guess, thumb_file FROM unmatched").fetchone()

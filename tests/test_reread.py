@@ -8,37 +8,20 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 import tools.synth as synth
 from test_web import BASE, add_unmatched, app, clock, csrf, login  # noqa: F401 -- fixtures
+from tests.helpers import paint_over
 
 HEADER = {"client": "K-12", "date": "2026-11-27", "session": "4"}
 
 
-def paint_over_qr(gray: np.ndarray) -> np.ndarray:
-    """The page with its QR code painted white where it sits on the scan (as tests/test_ingest.py does)."""
-    from scanner.ingest import register as reg
-    from scanner.ingest.pipeline import build_registry
-
-    registry, _codes = build_registry()
-    registration = reg.register(gray, registry)
-    assert registration is not None
-    qr = registry.page_layout(registration.template, registration.page, registration.page_size)["qr"]
-    x0, y0, x1, y1 = (v * reg.PX_PER_PT for v in qr)
-    corners = np.array([[[x0, y0]], [[x1, y0]], [[x1, y1]], [[x0, y1]]], dtype=np.float32)
-    polygon = cv2.perspectiveTransform(corners, np.linalg.inv(registration.homography)).astype(np.int32)
-    out = gray.copy()
-    cv2.fillConvexPoly(out, polygon, 255)
-    return out
-
-
 @pytest.fixture
 def scanned(vault, cli, tmp_path):
-    """A blank sheet whose page 1 lost its QR code: page 2 is identified, page 1 waits as unmatched."""
+    """A blank sheet whose page 1 lost its QR code and printed sheet id: page 2 is identified, page 1 waits as unmatched."""
     from forms.render import SheetSpec
     from scanner.vault import store
     from scanner.ingest.pages import PageImage, iter_pages
@@ -50,7 +33,7 @@ def scanned(vault, cli, tmp_path):
                                       headers={sheet_id: HEADER}, out_path=tmp_path / "clean.pdf")
     images = {expected[p.index]["page"]: p.image for p in iter_pages([tmp_path / "clean.pdf"])
               if isinstance(p, PageImage)}
-    pages = [Image.fromarray(paint_over_qr(images[1])), Image.fromarray(images[2])]
+    pages = [Image.fromarray(paint_over(images[1])), Image.fromarray(images[2])]
     pages[0].save(tmp_path / "scan.pdf", save_all=True, append_images=pages[1:], resolution=300)
     summary = json.loads(cli("ingest", "--json", tmp_path / "scan.pdf").out)
     assert summary["identified"] == 1 and summary["unmatched"] == 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tools.synth as synth
+from tests.helpers import paint_over
 
 SHEET = "K7Q2M9XD"
 
@@ -17,23 +18,12 @@ SHEET = "K7Q2M9XD"
 @pytest.fixture(scope="module")
 def page_without_qr():
     from forms.render import SheetSpec
-    from scanner.ingest import register as reg
     from scanner.ingest.pipeline import build_registry
 
     gray, _expected = synth.make_sheet_page("session", SheetSpec(SHEET, "session", client="C-017", date="2026-12-01",
                                                                  session=4), 1, None, np.random.default_rng(5))
     registry, codes = build_registry()
-    registration = reg.register(gray, registry)
-    assert registration is not None
-    layout = registry.page_layout(registration.template, registration.page, registration.page_size)
-    # A sticky note over the QR code: paper where the scan had it (mapped back from the straightened page).
-    import cv2
-
-    x0, y0, x1, y1 = (v * reg.PX_PER_PT for v in layout.qr)
-    corners = np.array([[[x0 - 6, y0 - 6]], [[x1 + 6, y0 - 6]], [[x1 + 6, y1 + 6]], [[x0 - 6, y1 + 6]]], np.float32)
-    polygon = cv2.perspectiveTransform(corners, np.linalg.inv(registration.homography)).astype(np.int32)
-    covered = gray.copy()
-    cv2.fillConvexPoly(covered, polygon, 250)
+    covered = paint_over(gray, ("qr",), fill=250)  # a sticky note over the QR code; the printed id is left
     return covered, registry, codes
 
 
