@@ -19,11 +19,11 @@ __all__ = ["FORMAT", "PayloadError", "SheetRef", "check_char", "decode", "encode
 
 FORMAT = "IL1"
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-# Sheet ids are read by people too (printed in clear text): leave out 0/O, 1/I/L, U/V.
 # A packet's PDF information (forms.render writes it): ingest refuses such a file, since a packet
 # read as a scan would mark its sessions received with nothing written (scanner.ingest.pages).
 PACKET_TITLE = "Inklock sheets"
 PACKET_CREATOR = "Inklock"
+# Sheet ids are read by people too (printed in clear text): leave out 0/O, 1/I/L, U/V.
 SHEET_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
 SHEET_ID_LENGTH = 8
 _SHEET_ID = re.compile(r"^[0-9A-Z]{8}$")

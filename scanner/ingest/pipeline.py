@@ -257,8 +257,7 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                 outcome = store.save_page(vault, result)
                 if outcome["status"] == "unmatched":
                     summary.unmatched += 1
-                    summary.unmatched_pages.append(
-                        f"{result.source} page {result.index + 1}: sheet {result.sheet_id} was not printed from this vault")
+                    summary.unmatched_pages.append(f"{result.source} page {result.index + 1}: {outcome['reason']}")
                 else:
                     summary.identified += 1
                     summary.sessions.append(outcome["session"])

@@ -214,7 +214,7 @@ def _printed_before(vault: Vault, req: SheetRequest, template, page_size: str,
         page_size=page_size, session_number=req.session, exclude=set(planned))
     if again is not None or req.session is None:
         return again
-    taken = store.numbered_sheet(vault, req.client, req.session)
+    taken = next(iter(store.numbered_sheets(vault, req.client, req.session)), None)
     if taken is not None:
         if store.sheet_pages(vault, taken["sheet_id"]):
             why = "pages of it were received"

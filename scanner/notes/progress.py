@@ -228,13 +228,6 @@ def is_risk_item(f) -> bool:
     return prose.is_risk_item(f)
 
 
-def attendance_conflict(template, rows) -> str | None:
-    """The attendance field of a session's field rows (read or confirmed values) that says the session
-    did not take place while the sheet holds session content (:func:`conflicting_attendance`)."""
-    values = {r["key"]: r["confirmed_value"] if r["status"] == "confirmed" else r["value"] for r in rows}
-    return conflicting_attendance(template.fields, values)
-
-
 def conflicting_attendance(fields, values: dict[str, Any]) -> str | None:
     """The attendance field's key when it says the session did not take place yet the sheet holds
     what only a session gives (its length, or subjective, objective or assessment content), else None.

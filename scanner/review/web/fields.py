@@ -162,6 +162,7 @@ def build_views(fields: list[dict[str, Any]], layout: Any,
         confirmed = f["status"] == "confirmed"
         at_risk = f["key"] in risk
         reopened = not confirmed and bool(f.get("reopened"))
+        conflict = not confirmed and f["key"] in conflicts
         # A reopened field offers back what the clinician had confirmed, not the old reading.
         shown = f["confirmed_value"] if confirmed else f["reopened_value"] if reopened else f["value"]
         text = as_text(f["kind"], shown)
@@ -180,9 +181,8 @@ def build_views(fields: list[dict[str, Any]], layout: Any,
             label=g.field.label if g is not None else f["key"].replace("_", " ").capitalize(),
             help=g.field.help if g is not None else None, status=f["status"], confidence=float(f["confidence"]),
             flags=(list(f["flags"]) + (["risk"] if at_risk else []) + (["reopened"] if reopened else [])
-                   + (["conflict"] if f["key"] in conflicts and not confirmed else [])),
-            attention=(at_risk or reopened or (f["key"] in conflicts and not confirmed)
-                       or needs_attention(float(f["confidence"]), list(f["flags"]))),
+                   + (["conflict"] if conflict else [])),
+            attention=at_risk or reopened or conflict or needs_attention(float(f["confidence"]), list(f["flags"])),
             shown=shown, text=text, suggestion=suggestion, options=_options(f["kind"], g, shown),
             multiple=bool(g is not None and g.field.multiple) or isinstance(shown, list),
             bbox=g.bbox if g is not None else None,

@@ -207,7 +207,8 @@ def _session_data(vault: Vault, session: int) -> dict[str, Any]:
     template, layout, problem = _state().form(sheet["template"], sheet["page_size"])
     at_risk = risk.flagged_keys(template, shown["fields"]) if template is not None else set()
     words = risk.risk_words(template, shown["fields"]) if template is not None else []
-    conflict = notes.attendance_conflict(template, shown["fields"]) if template is not None else None
+    conflict = (notes.conflicting_attendance(template.fields, {r["key"]: risk.shown_value(r) for r in shown["fields"]})
+                if template is not None else None)
     return {"sheet": sheet, "show": shown, "layout": layout, "problem": problem, "risk_keys": at_risk,
             "risk": words, "conflicts": {conflict} if conflict else set()}
 

@@ -32,7 +32,7 @@ from scanner.vault.store.sheets import (  # noqa: F401
     client_has_sheets,
     last_session_number,
     unreceived_sheet,
-    numbered_sheet,
+    numbered_sheets,
     last_confirmed_sheet,
     list_clients,
     sheet_header,

@@ -104,8 +104,8 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     db = vault.db
     rows = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
     if not rows:
-        return {"status": "unmatched",
-                "unmatched_id": save_unmatched(vault, result, f"sheet {result.sheet_id} was not printed from this vault")}
+        reason = f"sheet {result.sheet_id} was not printed from this vault"
+        return {"status": "unmatched", "reason": reason, "unmatched_id": save_unmatched(vault, result, reason)}
     sheet = rows[0]
     image_id = vault.put_file(result.image_jpeg, "page")
     crop_ids = vault.put_files([f.crop_png for f in result.fields], "crop")

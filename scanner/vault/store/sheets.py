@@ -48,8 +48,7 @@ def get_sheet(vault: Vault, session: str | int) -> dict[str, Any]:
     rows = []
     client, slash, number = text.rpartition("/")
     if slash and number.isascii() and number.isdigit() and len(number) <= 6:
-        rows = list(vault.db.query("SELECT * FROM sheets WHERE client = ? AND session_number = ? ORDER BY id",
-                                   [client, int(number)]))
+        rows = numbered_sheets(vault, client, int(number))
         if not rows:
             raise BadInput(f"{shown(client)} has no session {number} in this vault; 'inklock sessions --client "
                            f"{shown(client)}' lists theirs.")
@@ -123,11 +122,10 @@ def unreceived_sheet(vault: Vault, *, client: str, date: str, template: str, tem
     return None
 
 
-def numbered_sheet(vault: Vault, client: str, session_number: int) -> dict[str, Any] | None:
-    """The first sheet printed as session ``session_number`` of ``client``, or None."""
-    rows = list(vault.db.query("SELECT * FROM sheets WHERE client = ? AND session_number = ? ORDER BY id LIMIT 1",
+def numbered_sheets(vault: Vault, client: str, session_number: int) -> list[dict[str, Any]]:
+    """The sheets printed as session ``session_number`` of ``client``, first printed first."""
+    return list(vault.db.query("SELECT * FROM sheets WHERE client = ? AND session_number = ? ORDER BY id",
                                [client, session_number]))
-    return rows[0] if rows else None
 
 
 def last_confirmed_sheet(vault: Vault, client: str, template: str, keys: list[str],

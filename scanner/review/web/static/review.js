@@ -269,7 +269,7 @@
       .then(function (d) { markConfirmed(row, d.text); counts(d); })
       .catch(function (err) {
         // Refused (a value out of range, say): back in the box to put it right, not one key away.
-        if (err.message !== "locked") { busy.delete(row); say(row, err.message, true); edit(row); }
+        if (err.message !== "locked") { say(row, err.message, true); edit(row); }
       })
       .then(function () { busy.delete(row); row.classList.remove("saving"); });
   }
