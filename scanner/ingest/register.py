@@ -27,6 +27,8 @@ POOR_REGISTRATION_PX = 4.0
 # and below that nothing says how well it reads.
 LOW_RESOLUTION_DPI = 100.0
 DETECT_LONG_SIDE = 1400
+# Paper added round a page whose markers touch its edge (a share of its long side: 2% is 5 mm on letter).
+EDGE_PAD = 0.02
 # Ink this long (mm; marks less than 1 mm apart taken together) on a page without markers makes it
 # a page to look at, not a blank back.
 BLANK_STROKE_MM = 3.0
@@ -123,7 +125,26 @@ def _shrunk(gray: np.ndarray, scale: float) -> np.ndarray:
 
 
 def find_markers(gray: np.ndarray) -> list[MarkerHit]:
-    """Detect markers on a downscaled copy, then refine their corners at full resolution."""
+    """Detect markers on a downscaled copy, then refine their corners at full resolution.
+
+    A marker needs paper round it to be found. A scan cropped to its content
+    (scanner software's auto-crop) or trimmed at the edges leaves markers
+    touching the image's edge with no paper beside them: when fewer than four
+    are found, the page is looked at again inside a border of its own paper
+    and the look that finds more markers is kept.
+    """
+    hits = _detect(gray)
+    if len(hits) < len(_CORNERS):
+        pad = max(8, round(EDGE_PAD * max(gray.shape[:2])))
+        paper = int(np.percentile(gray[:: 8, :: 8], 90))
+        framed = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=paper)
+        more = _detect(framed)
+        if len(more) > len(hits):
+            hits = [MarkerHit(h.marker_id, h.corners - np.float32(pad)) for h in more]
+    return hits
+
+
+def _detect(gray: np.ndarray) -> list[MarkerHit]:
     h, w = gray.shape[:2]
     scale = min(1.0, DETECT_LONG_SIDE / max(h, w))
     small = _shrunk(gray, scale)
