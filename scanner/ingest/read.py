@@ -33,6 +33,8 @@ PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRIT
 # (``register.LOW_RESOLUTION_DPI``), is never trusted above this.
 POOR_REGISTRATION_CAP = 0.5
 UNTRUSTED_PAGE_FLAGS = ("poor_registration", "low_resolution")
+# Why a page without a usable marker or QR code is unmatched, and what to do.
+NO_MARKERS = "no registration markers or QR code were found on the page (rescan it with the whole page inside the scan)"
 # The header crop reaches this far above the boxes, to include their printed labels.
 HEADER_LABEL_PT = 14.0
 
@@ -159,17 +161,21 @@ class Reader:
         hits = reg.find_markers(gray)
         registration = reg.register(gray, self.registry, hits)
         t["markers"] = time.perf_counter() - start
+        payload = None
         if registration is None:
             if reg.is_blank(gray):
                 result.status = "blank"
                 result.timings = t
                 return result
-            return self._unmatched(result, gray, "no registration markers were found on the page", t)
+            found = self._by_qr(gray)
+            if found is None:
+                return self._unmatched(result, gray, NO_MARKERS, t)
+            registration, payload = found
 
         stamp = time.perf_counter()
         page = reg.warp(gray, registration)
         layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
-        payload = reg.read_qr(page, layout.qr)
+        payload = payload or reg.read_qr(page, layout.qr)
         t["register"] = time.perf_counter() - stamp
         ref = _decode(payload)
         result.template, result.page = registration.template, registration.page
@@ -206,6 +212,20 @@ class Reader:
         t["encode"] = time.perf_counter() - stamp
         result.timings = t
         return result
+
+    def _by_qr(self, gray: np.ndarray) -> tuple[reg.Registration, str] | None:
+        """A page without a marker found (cut off by the scan's edge, covered) placed by its QR code alone."""
+        found = reg.find_qr(gray)
+        ref = _decode(found[0]) if found else None
+        template = self.codes.get(ref.code) if ref else None
+        if found is None or ref is None or template is None:
+            return None
+        size = self.sheet_sizes.get(ref.sheet_id) or self.registry.page_sizes(template)[0]
+        try:
+            registration = reg.register_by_qr(found[1], self.registry, template, ref.page, size)
+        except (KeyError, IndexError):  # a page number the template does not have
+            return None
+        return (registration, found[0]) if registration else None
 
     def _printed_sheet_id(self, page: np.ndarray, layout: PageLayout, registration: reg.Registration):
         """The sheet id printed beside the QR code ("SHEET 7KQ2M9XD"), read by Tesseract, when the QR is not
