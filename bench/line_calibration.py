@@ -98,7 +98,8 @@ def _label(vault_dir: Path, wanted: list[tuple[str, str, str, str]], seen: list[
                 if not pool.get(g):
                     continue
                 ev = pool[g].pop(0)
-                rows.append({**ev, "right": rh.norm(w) == rh.norm(g), "source": source, "want": w, "got": g})
+                rows.append({**ev, "right": rh.norm(w) == rh.norm(g), "source": source, "want": w, "got": g,
+                             "field": f"{sheet_id}/{key}", "lines": len(got), "flags": list(f.get("flags") or [])})
     finally:
         vault.close()
     return rows
