@@ -13,8 +13,11 @@ what the export says.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,28 @@ class Form(ExportView):
     def fields(self) -> dict[str, FieldBox]:
         """Every field's box by key, in page order."""
         return dict(self._by_key)
+
+    @cached_property
+    def reading_digest(self) -> str:
+        """A fingerprint of everything reading a printed sheet depends on (16 hex digits).
+
+        Every field's key, kind, privacy, boxes, options, cells, lines and
+        range, page by page, with the markers: what moves or changes meaning
+        when a template is edited. Labels, help and titles are left out: a
+        reworded label counts only where it moves a box. A sheet records it when printed,
+        so that a page is never read against a template edited since.
+        """
+        wanted = ("key", "kind", "privacy", "bbox", "options", "multiple", "min", "max", "cells", "lines")
+        pages = []
+        for pl in self.pages:
+            fields = [{k: v for k, v in fb.export().items() if k in wanted} for fb in pl.fields]
+            for f in fields:
+                for o in f.get("options", ()):
+                    o.pop("label", None)
+            pages.append({"number": pl.number, "privacy": pl.privacy, "markers": pl.export()["markers"],
+                          "fields": fields})
+        text = json.dumps({"page_size": self.page_size, "pages": pages}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def export(self) -> dict[str, Any]:
         """The geometry export (the same dict as :func:`forms.geometry.layout`)."""

@@ -147,4 +147,5 @@ def validate_cmd(app: AppContext, file: Path, templates_dir: Path | None, as_jso
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"{file}: valid template '{t.name}' ({t.code} v{t.version}), {len(t.pages)} pages, {len(t.fields)} fields.")
+        click.echo(f"{file}: valid template '{t.name}' ({t.code} v{t.version}), "
+                   f"{len(t.pages)} page{'s' * (len(t.pages) != 1)}, {len(t.fields)} field{'s' * (len(t.fields) != 1)}.")

@@ -133,7 +133,8 @@ def _watch_parent(conn) -> None:
     threading.Thread(target=wait, name="inklock-parent-watch", daemon=True).start()
 
 
-def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, parent_pipe=None) -> None:
+def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, sheet_layouts=None,
+                 parent_pipe=None) -> None:
     global _READER
     if parent_pipe is not None:
         _watch_parent(parent_pipe)
@@ -147,7 +148,7 @@ def _init_worker(layouts, sheet_sizes, codes, abbreviations, blank_sheets=None, 
 
     cv2.setNumThreads(1)
     threadpool_limits(1)
-    _READER = Reader(MarkerRegistry(layouts), sheet_sizes, codes, abbreviations, blank_sheets)
+    _READER = Reader(MarkerRegistry(layouts), sheet_sizes, codes, abbreviations, blank_sheets, sheet_layouts)
 
 
 def _work(page: PageImage) -> PageResult:
@@ -213,6 +214,7 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
     sizes = store.sheet_sizes(vault)
     abbreviations = {r["short"]: r["long"] for r in store.abbreviation_rows(vault)}
     blanks = store.blank_sheet_ids(vault)  # only their hand-written headers are read
+    printed = store.sheet_layouts(vault)  # a sheet whose form was edited since is not read
     pool: Any
     parent_pipe: Any
     alive: Any
@@ -224,9 +226,9 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
         # The workers watch this pipe: when this process ends, however it ends, they end too.
         parent_pipe, alive = context.Pipe(duplex=False)
         pool = context.Pool(workers, _init_worker, (registry.layouts, sizes, codes, abbreviations, blanks,
-                                                parent_pipe))
+                                                printed, parent_pipe))
     else:
-        _init_worker(registry.layouts, sizes, codes, abbreviations, blanks)
+        _init_worker(registry.layouts, sizes, codes, abbreviations, blanks, printed)
         pool = _InlinePool()
         parent_pipe = alive = None
     tallies: dict[str, FileTally] = {}
@@ -368,7 +370,7 @@ def reread_unmatched(vault: Vault, unmatched_id: int, sheet_id: str, page: int, 
 
     from scanner.ingest import register as reg
     from scanner.errors import BadInput
-    from scanner.ingest.read import encode_jpeg
+    from scanner.ingest.read import CHANGED_FORM, encode_jpeg
 
     row = store.unmatched_row(vault, unmatched_id)
     if row is None:
@@ -391,6 +393,10 @@ def reread_unmatched(vault: Vault, unmatched_id: int, sheet_id: str, page: int, 
     if registration.page != page:
         raise BadInput(f"The corner markers of unmatched page {unmatched_id} show page {registration.page} of the "
                        f"form, not page {page}; assign it as page {registration.page}.")
+    printed = sheet.get("layout_digest")
+    if printed and printed != registry.layout_digest(registration.template, registration.page_size):
+        raise BadInput(f"Unmatched page {unmatched_id} cannot be read: "
+                       + CHANGED_FORM.format(sheet=sheet["sheet_id"], template=sheet["template"]) + ".")
     abbreviations = {r["short"]: r["long"] for r in store.abbreviation_rows(vault)}
     reader = Reader(registry, {sheet["sheet_id"]: sheet["page_size"]}, codes, abbreviations)
     straight = reg.warp(gray, registration)

@@ -34,6 +34,9 @@ PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRIT
 POOR_REGISTRATION_CAP = 0.5
 UNTRUSTED_PAGE_FLAGS = ("poor_registration", "low_resolution")
 # Why a page without a usable marker or QR code is unmatched, and what to do.
+CHANGED_FORM = ("sheet {sheet} was printed from an earlier form of '{template}', edited since (its boxes may "
+                "have moved): put that template file back as it was when printed, or save the edited form "
+                "under a new name")
 NO_MARKERS = "no registration markers or QR code were found on the page (rescan it with the whole page inside the scan)"
 # The header crop reaches this far above the boxes, to include their printed labels.
 HEADER_LABEL_PT = 14.0
@@ -121,8 +124,12 @@ class Reader:
 
     def __init__(self, registry: reg.MarkerRegistry, sheet_sizes: dict[str, str] | None = None,
                  codes: dict[str, str] | None = None, abbreviations: dict[str, str] | None = None,
-                 blank_sheets: set[str] | frozenset[str] | None = None):
+                 blank_sheets: set[str] | frozenset[str] | None = None,
+                 sheet_layouts: dict[str, str] | None = None):
         self.registry = registry
+        # The layout fingerprint each sheet was printed with (``store.sheet_layouts``):
+        # a sheet whose template was edited since is not read against the new boxes.
+        self.sheet_layouts = sheet_layouts or {}
         # Sheets printed blank still waiting for a client: only their header is read
         # (``store.blank_sheet_ids``). None: read the header of every page 1.
         self.blank_sheets = blank_sheets
@@ -194,6 +201,12 @@ class Reader:
             registration = reg.register(gray, self.registry, hits, page_size=wanted) or registration
             page = reg.warp(gray, registration)
             layout = self.registry.page_layout(registration.template, registration.page, registration.page_size)
+        printed = self.sheet_layouts.get(ref.sheet_id)
+        if printed and printed != self.registry.layout_digest(registration.template, registration.page_size):
+            result.sheet_id = ref.sheet_id  # review offers this sheet once the template is back
+            return self._unmatched(result, gray, CHANGED_FORM.format(sheet=ref.sheet_id, template=registration.template),
+                                   t, guess={"template": registration.template, "page": registration.page,
+                                             "sheet_id": ref.sheet_id})
 
         result.status = "identified"
         result.sheet_id = ref.sheet_id

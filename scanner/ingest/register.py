@@ -90,6 +90,10 @@ class MarkerRegistry:
         """The page's ``forms.boxes.PageLayout`` (read by attribute; also a mapping of its export)."""
         return self.layouts[(template, page_size)].page(page)
 
+    def layout_digest(self, template: str, page_size: str) -> str:
+        """The fingerprint of the template's layout on this paper (``Form.reading_digest``)."""
+        return self.layouts[(template, page_size)].reading_digest
+
     def page_sizes(self, template: str) -> list[str]:
         return [size for (name, size) in self.layouts if name == template]
 

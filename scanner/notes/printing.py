@@ -138,6 +138,7 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
     if page_size not in PAGE_SIZES:
         raise UsageError(f"'{page_size}' is not a page size; use {' or '.join(PAGE_SIZES)}.")
     templates = {}
+    digests: dict[str, str] = {}  # template name -> the fingerprint of its layout on this paper
     specs = []
     planned_numbers: dict[str, int] = {}
     reprinted: dict[str, dict[str, Any]] = {}  # sheet id -> its row: sheets printed again, not registered anew
@@ -147,10 +148,14 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
                 templates[req.template] = catalog.template(req.template, template_dirs)
             except catalog.FormUnavailable as exc:
                 raise BadInput(str(exc)) from None
+            digests[req.template] = catalog.laid_out(templates[req.template], page_size).reading_digest
+            if templates[req.template].name != req.template:  # given as a file: ingest must know it as it is
+                _check_known(vault, req.template, templates[req.template].name, page_size, template_dirs)
             _keep_labels(vault, templates[req.template])
         template = templates[req.template]
         number = req.session
-        again = _printed_before(vault, req, template, page_size, reprinted) if req.client else None
+        again = (_printed_before(vault, req, template, page_size, digests[req.template], reprinted)
+                 if req.client else None)
         if again is not None:
             number = again["session_number"]
             reprinted[again["sheet_id"]] = again
@@ -183,7 +188,7 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
             session_id = again["id"] if again else store.register_sheet(
                 vault, sheet_id=spec.sheet_id, template=tmpl.name,
                 template_version=tmpl.version, page_size=page_size, client=spec.client,
-                date=date, session_number=spec.session)
+                date=date, session_number=spec.session, layout_digest=digests[tmpl.name])
             sheets.append({"sheet_id": spec.sheet_id, "template": tmpl.name, "client": spec.client,
                            "date": date, "session": spec.session, "session_id": session_id,
                            "pages": len(tmpl.pages), "reprinted": again is not None})
@@ -198,20 +203,38 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
     return {"pdf": str(out), "sheets": sheets, "warnings": warnings}
 
 
-def _printed_before(vault: Vault, req: SheetRequest, template, page_size: str,
+def _check_known(vault: Vault, given: str, name: str, page_size: str, template_dirs) -> None:
+    """Refuse a template file that ingest would not read its pages with (BadInput).
+
+    Ingest reads a page by the templates it knows: the built-in ones and the
+    vault's ``templates/`` folder (a file naming one of those is refused when
+    loaded). Sheets printed from a file found elsewhere could never be read back.
+    """
+    from forms import catalog
+
+    try:
+        catalog.form(name, page_size, template_dirs)
+    except catalog.FormUnavailable:
+        folder = Path(vault.path) / "templates"
+        raise BadInput(f"'{given}' is a template this vault does not know, so the pages printed from it could not "
+                       f"be read back: copy it into {folder}/ and print it by its name, '{name}'.") from None
+
+
+def _printed_before(vault: Vault, req: SheetRequest, template, page_size: str, layout_digest: str,
                     planned: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """The sheet to print again for ``req``, if one was printed for it and nothing of it has come back.
 
     Printing a day twice (a jammed printer, a lost page) must not make every
     session twice: a sheet of the same client, date, form and paper, with no
     page received yet, is printed again under its own id, so whichever copy is
-    scanned fills that one session. A session number asked for that is taken
+    scanned fills that one session (not when the form's layout changed since:
+    the two copies would not read alike). A session number asked for that is taken
     otherwise (another date, or pages already received) is refused.
     """
     assert req.client is not None
     again = None if req.date is None else store.unreceived_sheet(
         vault, client=req.client, date=req.date, template=template.name, template_version=template.version,
-        page_size=page_size, session_number=req.session, exclude=set(planned))
+        page_size=page_size, layout_digest=layout_digest, session_number=req.session, exclude=set(planned))
     if again is not None or req.session is None:
         return again
     taken = next(iter(store.numbered_sheets(vault, req.client, req.session)), None)
@@ -220,6 +243,8 @@ def _printed_before(vault: Vault, req: SheetRequest, template, page_size: str,
             why = "pages of it were received"
         elif taken["date"] != req.date:
             why = f"it is dated {taken['date'] or 'by hand'}"
+        elif (taken["template"], taken["page_size"]) == (template.name, page_size):
+            why = f"it was printed from an earlier form of '{template.name}', edited since"
         else:
             why = f"it was printed as another form ({taken['template']}, {taken['page_size']})"
         raise BadInput(f"{req.client} already has a session {req.session} (sheet {taken['sheet_id']}) and {why}: "

@@ -245,7 +245,14 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.executescript(drops + search_index_ddl())
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(db: sqlite_utils.Database) -> None:
+    # The fingerprint of the layout a sheet was printed with (forms.catalog.Form.reading_digest):
+    # a page whose template was edited since is never read against the new boxes.
+    # Sheets printed before this have none (NULL) and are read as before.
+    db.execute("ALTER TABLE sheets ADD COLUMN layout_digest TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 
 
 def _p1(db: sqlite_utils.Database) -> None:

@@ -23,6 +23,7 @@ from scanner.vault.store.base import (  # noqa: F401
 )
 from scanner.vault.store.sheets import (  # noqa: F401
     register_sheet,
+    sheet_layouts,
     sheet_sizes,
     sheet_forms,
     get_sheet,

@@ -16,17 +16,22 @@ if TYPE_CHECKING:
 
 
 def register_sheet(vault: Vault, *, sheet_id: str, template: str, template_version: int, page_size: str,
-                   client: str | None, date: str | None, session_number: int | None) -> int:
-    """Record a printed sheet; returns its session number (the short id people type)."""
+                   client: str | None, date: str | None, session_number: int | None,
+                   layout_digest: str | None = None) -> int:
+    """Record a printed sheet; returns its session number (the short id people type).
+
+    ``layout_digest`` fingerprints the layout it was printed with
+    (``Form.reading_digest``): ingest refuses to read it against another.
+    """
     db = vault.db
     with transaction(db):
         if client:
             db.execute("INSERT OR IGNORE INTO clients(code, created_at) VALUES (?, ?)", [client, now()])
         cur = db.execute(
             "INSERT INTO sheets(sheet_id, template, template_version, page_size, client, date, "
-            "session_number, blank, printed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            "session_number, blank, printed_at, layout_digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [sheet_id, template, template_version, page_size, client, date, session_number,
-             0 if client else 1, now()],
+             0 if client else 1, now(), layout_digest],
         )
         assert cur.lastrowid is not None  # an INSERT always has one
         return int(cur.lastrowid)
@@ -34,6 +39,12 @@ def register_sheet(vault: Vault, *, sheet_id: str, template: str, template_versi
 
 def sheet_sizes(vault: Vault) -> dict[str, str]:
     return {r["sheet_id"]: r["page_size"] for r in vault.db.query("SELECT sheet_id, page_size FROM sheets")}
+
+
+def sheet_layouts(vault: Vault) -> dict[str, str]:
+    """The layout fingerprint each sheet was printed with, by sheet id (sheets that recorded one)."""
+    return {r[0]: r[1] for r in vault.db.execute("SELECT sheet_id, layout_digest FROM sheets "
+                                                 "WHERE layout_digest IS NOT NULL")}
 
 
 def sheet_forms(vault: Vault) -> list[tuple[str, str]]:
@@ -101,18 +112,19 @@ def last_session_number(vault: Vault, client: str) -> int | None:
 
 
 def unreceived_sheet(vault: Vault, *, client: str, date: str, template: str, template_version: int,
-                     page_size: str, session_number: int | None = None,
+                     page_size: str, layout_digest: str, session_number: int | None = None,
                      exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, Any] | None:
     """The first sheet printed for ``client`` on ``date`` as this form, not one page of it received yet.
 
     What ``inklock print`` prints again rather than registering a new session:
-    same template (and version) and paper size, so the same layout reads it;
-    with ``session_number``, only that session. Sheets in ``exclude`` (already
-    planned in this packet) are passed over.
+    same template (and version), paper size and layout, so the same layout
+    reads it; with ``session_number``, only that session. Sheets in
+    ``exclude`` (already planned in this packet) are passed over.
     """
     sql = ("SELECT * FROM sheets s WHERE client = ? AND date = ? AND template = ? AND template_version = ? "
-           "AND page_size = ? AND blank = 0 AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.sheet_id = s.sheet_id)")
-    args: list[Any] = [client, date, template, template_version, page_size]
+           "AND page_size = ? AND coalesce(layout_digest, ?) = ? AND blank = 0 "
+           "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.sheet_id = s.sheet_id)")
+    args: list[Any] = [client, date, template, template_version, page_size, layout_digest, layout_digest]
     if session_number is not None:
         sql += " AND session_number = ?"
         args.append(session_number)
