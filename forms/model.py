@@ -37,6 +37,7 @@ __all__ = [
     "TemplateNotFound",
     "get_template",
     "list_templates",
+    "template_problems",
     "load_template",
     "marker_index",
 ]
@@ -448,18 +449,42 @@ def check_clashes(templates: list[Template]) -> None:
                 markers[mid] = (t, page.number)
 
 
-def list_templates(extra_dirs: Iterable[str | Path] = ()) -> list[Template]:
-    """Built-in templates, then those in ``extra_dirs``; all validated and checked for clashes."""
-    files = _files_in(BUILTIN_DIR)
-    for d in extra_dirs:
-        files += _files_in(Path(d))
-    templates = [load_template(f) for f in files]
+def list_templates(extra_dirs: Iterable[str | Path] = (), problems: list[TemplateError] | None = None) -> list[Template]:
+    """Built-in templates, then those in ``extra_dirs``; all validated and checked for clashes.
+
+    A file in ``extra_dirs`` that cannot be loaded, or that clashes with one
+    before it (name, code or marker ids), is left out, so that one broken
+    file of the user's does not stop every other form; its error is appended
+    to ``problems`` (see :func:`template_problems`). Built-in templates are
+    always loaded strictly.
+    """
+    templates = [load_template(f) for f in _files_in(BUILTIN_DIR)]
     check_clashes(templates)
+    for d in extra_dirs:
+        for f in _files_in(Path(d)):
+            try:
+                t = load_template(f)
+                check_clashes(templates + [t])
+            except TemplateError as exc:
+                if problems is not None:
+                    problems.append(exc)
+                continue
+            templates.append(t)
     return templates
 
 
+def template_problems(extra_dirs: Iterable[str | Path] = ()) -> list[TemplateError]:
+    """Why each file of ``extra_dirs`` that :func:`list_templates` leaves out is left out."""
+    problems: list[TemplateError] = []
+    list_templates(extra_dirs, problems)
+    return problems
+
+
 def get_template(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = ()) -> Template:
-    """A template by name (built-in or from ``extra_dirs``) or by file path; raises TemplateError."""
+    """A template by name (built-in or from ``extra_dirs``) or by file path; raises TemplateError.
+
+    A file path is loaded strictly and must not clash with the templates known.
+    """
     extra_dirs = list(extra_dirs)
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or text.lower().endswith(TEMPLATE_SUFFIXES) or "/" in text:
@@ -469,12 +494,14 @@ def get_template(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = ()
         others = [o for o in list_templates(extra_dirs) if o.source is None or Path(o.source).resolve() != here]
         check_clashes(others + [t])
         return t
-    templates = list_templates(extra_dirs)
+    problems: list[TemplateError] = []
+    templates = list_templates(extra_dirs, problems)
     for t in templates:
         if t.name == text:
             return t
     known = ", ".join(t.name for t in templates)
-    raise TemplateNotFound(None, "", f"no template is named '{text}' (known: {known})")
+    left_out = "".join(f"; left out until fixed: {p}" for p in problems)  # the one asked for may be among them
+    raise TemplateNotFound(None, "", f"no template is named '{text}' (known: {known}){left_out.rstrip('.')}")
 
 
 def marker_index(templates: Iterable[Template]) -> dict[int, tuple[str, int, str]]:

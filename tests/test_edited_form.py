@@ -121,3 +121,13 @@ def test_a_template_file_ingest_would_not_know_is_refused_at_print(vault_dir, cl
     (vault_dir / "templates").mkdir()
     (vault_dir / "templates" / "checkin.yaml").write_text(TEMPLATE, encoding="utf-8")
     assert cli("print", "checkin", "--client", "C-701", "--out", tmp_path / "p.pdf").code == 0
+
+
+def test_a_page_of_a_form_left_out_as_broken_waits_saying_why(printed, cli, vault):
+    printed["template"].write_text(TEMPLATE.replace("code: CHK", "code: chk"), encoding="utf-8")
+    run = cli("ingest", printed["scan"], "--json", "--workers", "1")
+    assert run.code == 0, run.err
+    assert "checkin.yaml" in run.err and "left out" in run.err
+    assert json.loads(run.out)["unmatched"] == 1
+    [reason] = [r[0] for r in vault.db.execute("SELECT reason FROM unmatched")]
+    assert "no form this vault knows" in reason

@@ -22,6 +22,25 @@ PASSPHRASE_ENV = "INKLOCK_PASSPHRASE"
 VAULT_ENV = "INKLOCK_VAULT"
 
 
+# Warnings of this run, said on stderr once the command has done its work
+# (scanner.cli.main); a command that is refused says only why.
+WARNINGS: list[str] = []
+
+
+def warn(text: str, now: bool = False) -> None:
+    """A warning line for stderr: after the command's output, or at once with ``now`` (long-running commands)."""
+    if now:
+        click.echo(f"inklock: warning: {text}", err=True)
+    elif text not in WARNINGS:
+        WARNINGS.append(text)
+
+
+def flush_warnings() -> None:
+    """Say the warnings gathered so far (a long-running command, before it settles in)."""
+    while WARNINGS:
+        warn(WARNINGS.pop(0), now=True)
+
+
 def default_vault_dir() -> Path:
     """The vault's default home: the platform's per-user data folder."""
     import platformdirs
@@ -36,6 +55,7 @@ class AppContext:
     vault_dir: Path
     debug: bool = False
     _vault: Any = field(default=None, repr=False)
+    _templates_checked: bool = field(default=False, repr=False)
 
     def passphrase(self, prompt: str = "Vault passphrase", confirm: bool = False) -> str:
         """The passphrase from INKLOCK_PASSPHRASE (automation, tests) or a hidden prompt."""
@@ -57,9 +77,21 @@ class AppContext:
         return self._vault
 
     def template_dirs(self) -> list[Path]:
-        """User templates: the vault's own templates/ folder, when there is one."""
+        """User templates: the vault's own templates/ folder, when there is one.
+
+        A file there that cannot be used is left out of every form list (the
+        other forms work on); the command says so once it has done its work
+        (:func:`warn`), once per file.
+        """
         folder = self.vault_dir / "templates"
-        return [folder] if folder.is_dir() else []
+        dirs = [folder] if folder.is_dir() else []
+        if dirs and not self._templates_checked:
+            self._templates_checked = True
+            from forms.model import template_problems
+
+            for problem in template_problems(dirs):
+                warn(f"a template is left out until it is fixed: {problem}")
+        return dirs
 
     def field_layout(self, sheet: dict, key: str) -> Any:
         """The box of one field of a printed sheet, a ``forms.boxes.FieldBox`` (for checking typed values)."""

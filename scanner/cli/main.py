@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from scanner.cli import commands
-from scanner.cli.context import VAULT_ENV, AppContext, default_vault_dir
+from scanner.cli.context import VAULT_ENV, WARNINGS, AppContext, default_vault_dir, flush_warnings
 from scanner.errors import ExitCode, InklockError
 
 
@@ -71,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every error into one sentence and an exit code."""
     _register_commands()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    WARNINGS.clear()
     try:
         rv = cli.main(args=argv, prog_name="inklock", standalone_mode=False)
+        flush_warnings()
     except InklockError as exc:
         if debug:
             traceback.print_exc()

@@ -7,7 +7,7 @@ import webbrowser
 
 import click
 
-from scanner.cli.context import AppContext, pass_app
+from scanner.cli.context import AppContext, flush_warnings, pass_app
 from scanner.errors import UsageError
 
 
@@ -37,6 +37,7 @@ def review(app: AppContext, port: int, no_browser: bool, idle_minutes: float) ->
         state_of(web).close()
         raise UsageError(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); choose another --port.") from None
     url = review_url(web)
+    flush_warnings()  # it runs until stopped: say them now
     click.echo(f"Review page: {url}")
     click.echo("Only this computer can open it, and the link works once. Press Ctrl+C to stop.")
     if not no_browser:

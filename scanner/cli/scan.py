@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from scanner.cli.context import AppContext, emit_json, pass_app
+from scanner.cli.context import AppContext, emit_json, flush_warnings, pass_app
 from scanner.errors import BadInput
 
 
@@ -94,8 +94,10 @@ def watch(app: AppContext, folder: Path) -> None:
     vault = app.vault()
     if not folder.is_dir():
         raise BadInput(f"{folder} is not a folder.")
+    dirs = app.template_dirs()
+    flush_warnings()  # it runs until stopped: say them now
     click.echo(f"Watching {folder} (Ctrl-C stops).")
-    watcher = watch_folder(vault, folder, click.echo, extra_template_dirs=app.template_dirs())
+    watcher = watch_folder(vault, folder, click.echo, extra_template_dirs=dirs)
     click.echo(f"Stopped: {watcher.stored} file(s) stored and removed, {watcher.kept} kept in the folder.")
 
 

@@ -37,6 +37,8 @@ UNTRUSTED_PAGE_FLAGS = ("poor_registration", "low_resolution")
 CHANGED_FORM = ("sheet {sheet} was printed from an earlier form of '{template}', edited since (its boxes may "
                 "have moved): put that template file back as it was when printed, or save the edited form "
                 "under a new name")
+UNKNOWN_FORM = ("its corner markers are those of no form this vault knows (a template removed, renamed or left "
+                "out as broken): put it back in the vault's templates folder, then place the page in review")
 NO_MARKERS = "no registration markers or QR code were found on the page (rescan it with the whole page inside the scan)"
 # The header crop reaches this far above the boxes, to include their printed labels.
 HEADER_LABEL_PT = 14.0
@@ -176,7 +178,7 @@ class Reader:
                 return result
             found = self._by_qr(gray)
             if found is None:
-                return self._unmatched(result, gray, NO_MARKERS, t)
+                return self._unmatched(result, gray, UNKNOWN_FORM if hits else NO_MARKERS, t)
             registration, payload = found
 
         stamp = time.perf_counter()
