@@ -14,15 +14,14 @@ on other fields (duplicate keys, marker ids).
 from __future__ import annotations
 
 import functools
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
 from forms.errors import TemplateError, TemplateNotFound
+from forms.parsing import parse_text
 
 __all__ = [
     "BUILTIN_DIR",
@@ -193,58 +192,6 @@ class Template(_Model):
 # ---------------------------------------------------------------- loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
-
-
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
-    loader.flatten_mapping(node)
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"the key '{key}' is given twice in one mapping", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
-
-
-def _json_no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key '{k}' is given twice in one object")
-        out[k] = v
-    return out
-
-
-def _parse(text: str, path: Path) -> Any:
-    """YAML or JSON text to plain data; syntax errors become TemplateError with line and column."""
-    file = str(path)
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text, object_pairs_hook=_json_no_duplicates)
-        except json.JSONDecodeError as exc:
-            raise TemplateError(file, "", f"invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})") from exc
-        except ValueError as exc:
-            raise TemplateError(file, "", f"invalid JSON ({exc})") from exc
-        except RecursionError:
-            raise TemplateError(file, "", "the data is nested too deeply to be a template") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except RecursionError:
-        raise TemplateError(file, "", "the data is nested too deeply to be a template") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise TemplateError(file, "", f"invalid YAML{where} ({problem})") from exc
-
-
 def _key_path(loc: Iterable[Any]) -> str:
     out = ""
     for part in loc:
@@ -402,7 +349,7 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> Template:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise TemplateError(path, "", "the file is not UTF-8 text") from exc
-    return template_from_data(_parse(text, p), path)
+    return template_from_data(parse_text(text, p), path)
 
 
 def load_template(path: str | Path) -> Template:
