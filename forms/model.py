@@ -50,6 +50,7 @@ MAX_PAGES = 9  # the page number is one digit of the QR payload
 MAX_SCALE_POINTS = 21
 MAX_CELLS = 12
 MAX_LINES = 30
+MAX_FIELDS = 120  # per page; far more than fit (a letter page holds about 60 checkbox rows)
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
 
 # Which attributes make sense for which kind; anything else is a mistake worth naming.
@@ -118,9 +119,9 @@ class Field(_Model):
             if isinstance(item, bool):
                 item = "yes" if item else "no"
             if isinstance(item, (str, int)) and not isinstance(item, bool):
-                out.append({"value": _slug(str(item)) or str(item), "label": str(item)})
+                out.append({"value": _slug(str(item)[:40])[:24].rstrip("_") or str(item), "label": str(item)})
             elif isinstance(item, dict) and "value" not in item and isinstance(item.get("label"), str):
-                out.append({"value": _slug(item["label"]) or item["label"], **item})
+                out.append({"value": _slug(item["label"][:40])[:24].rstrip("_") or item["label"], **item})
             else:
                 out.append(item)
         return out
@@ -242,6 +243,10 @@ def _check_field(file: str | None, loc: tuple, f: Field) -> Field:
     for name in sorted(given - _KIND_ATTRS[f.kind]):
         owners = [k for k, attrs in _KIND_ATTRS.items() if name in attrs]
         raise _fail(file, loc + (name,), f"'{name}' is only for {' and '.join(owners)} fields, not {f.kind}")
+    for name in ("label", "short", "help", "group"):
+        _check_printable(file, loc + (name,), getattr(f, name))
+    for i, opt in enumerate(f.options or ()):
+        _check_printable(file, loc + ("options", i, "label"), opt.label)
     update: dict[str, Any] = {"multiple": bool(f.multiple)}
     if f.kind == "choice":
         if not f.options or len(f.options) < 2:
@@ -249,7 +254,8 @@ def _check_field(file: str | None, loc: tuple, f: Field) -> Field:
         seen: dict[str, int] = {}
         for i, opt in enumerate(f.options):
             if opt.value in seen:
-                raise _fail(file, loc + ("options", i), f"option value '{opt.value}' repeats option {seen[opt.value]}")
+                raise _fail(file, loc + ("options", i), f"option value '{opt.value}' repeats option {seen[opt.value]} "
+                            "(a value is made from the label's first 24 letters: give each option its own 'value')")
             seen[opt.value] = i
     elif f.kind == "scale":
         lo, hi = (0 if f.min is None else f.min), (10 if f.max is None else f.max)
@@ -266,6 +272,11 @@ def _check_field(file: str | None, loc: tuple, f: Field) -> Field:
         # An optional plausible range (e.g. PHQ-9 0-27): a value outside it is read with low confidence.
         if f.min is not None and f.max is not None and f.min >= f.max:
             raise _fail(file, loc + ("min",), f"min ({f.min}) must be less than max ({f.max})")
+        if f.min is not None and f.min < 0:
+            raise _fail(file, loc + ("min",), f"digits are written without a sign: min must be 0 or more, not {f.min}")
+        if f.max is not None and f.max >= 10 ** f.cells:
+            raise _fail(file, loc + ("max",), f"max ({f.max}) needs {len(str(f.max))} digits but the field has "
+                        f"{f.cells} cell{'s' * (f.cells != 1)}")
     elif f.kind == "text":
         lines = 3 if f.lines is None else f.lines
         if not 1 <= lines <= MAX_LINES:
@@ -276,6 +287,15 @@ def _check_field(file: str | None, loc: tuple, f: Field) -> Field:
     elif f.sections is not None:
         raise _fail(file, loc + ("sections",), "a private field never enters a progress note, so it takes no sections")
     return f.model_copy(update=update)
+
+
+def _check_printable(file: str | None, loc: tuple, text: str | None) -> None:
+    """Refuse text the form's font cannot draw (the standard PDF fonts: Windows-1252 only)."""
+    try:
+        (text or "").encode("cp1252")
+    except UnicodeEncodeError as exc:
+        raise _fail(file, loc, f"'{exc.object[exc.start]}' cannot be printed by the form's font (Western European "
+                    "letters, digits and punctuation only); write it another way") from None
 
 
 def _check_sections(file: str | None, loc: tuple, sections: dict[str, str] | None) -> None:
@@ -295,6 +315,7 @@ def _check_rules(t: Template, file: str | None) -> Template:
     """Rules across keys: page numbers, marker ids, duplicate field keys, per-kind attributes."""
     if not 1 <= t.version <= 999:  # the QR payload carries up to three digits
         raise _fail(file, ("version",), f"version must be 1 to 999, not {t.version}")
+    _check_printable(file, ("title",), t.title)
     if not 1 <= len(t.pages) <= MAX_PAGES:
         raise _fail(file, ("pages",), f"a template has 1 to {MAX_PAGES} pages, not {len(t.pages)}")
     used_markers: dict[int, int] = {}
@@ -313,6 +334,9 @@ def _check_rules(t: Template, file: str | None) -> Template:
             used_markers[mid] = pi + 1
         if not page.fields:
             raise _fail(file, ploc + ("fields",), "a page needs at least one field")
+        if len(page.fields) > MAX_FIELDS:
+            raise _fail(file, ploc + ("fields",), f"a page holds at most {MAX_FIELDS} fields, not {len(page.fields)}")
+        _check_printable(file, ploc + ("title",), page.title)
         fields = []
         for fi, f in enumerate(page.fields):
             floc = ploc + ("fields", fi)

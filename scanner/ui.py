@@ -46,7 +46,8 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
         console.print(f"{data['rescans']} page(s) were rescans: kept as new versions; "
                       f"{data['kept_confirmed']} confirmed value(s) left as confirmed.")
     if data["sessions"]:
-        console.print("Sessions touched: " + ", ".join(str(s) for s in data["sessions"]))
+        numbers = ", ".join(str(s) for s in data["sessions"])
+        console.print(f"Pages read into session{'s' * (len(data['sessions']) != 1)} {numbers} ('inklock show N').")
     for page in data.get("unmatched_pages", []):
         console.print(f"  unmatched: {page}")
     for problem in data["problems"]:

@@ -84,3 +84,21 @@ def test_a_page_without_a_usable_marker_is_placed_by_its_qr_code_and_trusted_now
     assert {"markers_missing", "poor_registration"} <= set(read.flags)
     assert read.fields and max(f.confidence for f in read.fields) <= 0.5
     assert upright and _same(read, upright) >= 0.9 * len(upright)
+
+
+def test_ingest_says_which_pages_were_placed_only_roughly(page, vault, cli, tmp_path):
+    import json
+
+    from scanner.vault import store
+
+    store.register_sheet(vault, sheet_id=SHEET, template="session", template_version=1, page_size="letter",
+                         client="C-021", date="2026-12-02", session_number=2)
+    gray, _upright = page
+    w = gray.shape[1]
+    cv2.imwrite(str(tmp_path / "trimmed.png"), gray[:, int(0.05 * w):w - int(0.05 * w)])
+    run = cli("ingest", tmp_path / "trimmed.png", "--json", "--workers", "1")
+    assert run.code == 0, run.err
+    summary = json.loads(run.out)
+    assert summary["identified"] == 1
+    [problem] = [p for p in summary["problems"] if "only roughly" in p]
+    assert "trimmed.png: page(s) 1 " in problem

@@ -194,6 +194,37 @@ def test_user_template_clashing_with_builtin_markers_or_name(tmp_path):
     assert info.value.key_path == "name"
 
 
+@pytest.mark.parametrize("change, where, words", [
+    ({"kind": "digits", "cells": 2, "max": 500, "sections": None, "privacy": "private"}, "max", "needs 3 digits"),
+    ({"kind": "digits", "cells": 2, "min": -5, "sections": None, "privacy": "private"}, "min", "without a sign"),
+    ({"label": "Mood \u65e5\u672c"}, "label", "cannot be printed"),
+    ({"help": "\u2192 rate it"}, "help", "cannot be printed"),
+])
+def test_what_a_printed_form_cannot_carry_is_refused_by_name(tmp_path, change, where, words):
+    d = minimal()
+    field = {**d["pages"][0]["fields"][0], **change}
+    d["pages"][0]["fields"][0] = {k: v for k, v in field.items() if v is not None}
+    with pytest.raises(TemplateError) as info:
+        load_template(write(tmp_path, d))
+    assert info.value.key_path == f"pages[0].fields[0].{where}" and words in info.value.problem
+
+
+def test_western_european_letters_print_and_long_option_labels_make_short_values(tmp_path):
+    d = minimal()
+    d["pages"][0]["fields"][1]["label"] = "Gesehen \u2013 \u00e7a va? \u00c4ngstlich"
+    d["pages"][0]["fields"][1]["options"] = ["Attended the whole session in person", "Attended by video, part of it"]
+    t = load_template(write(tmp_path, d))
+    assert [o.value for o in t.field("seen").options] == ["attended_the_whole_sessi", "attended_by_video_part_o"]
+
+
+def test_a_page_of_more_fields_than_ever_fit_is_refused_before_layout(tmp_path):
+    d = minimal()
+    d["pages"][0]["fields"] = [{"key": f"c{i}", "kind": "checkbox", "label": f"Box {i}", "privacy": "private"}
+                               for i in range(500)]
+    with pytest.raises(TemplateError, match="at most 120 fields"):
+        load_template(write(tmp_path, d))
+
+
 def test_a_copy_of_a_user_template_is_left_out_and_the_first_kept(tmp_path):
     write(tmp_path, minimal())
     write(tmp_path, minimal(), name="intake-copy.yaml")

@@ -62,6 +62,8 @@ class IngestSummary:
     unmatched_pages: list[str] = field(default_factory=list)
     # source -> resolution of each of its pages scanned below register.LOW_RESOLUTION_DPI
     low_resolution: dict[str, list[float]] = field(default_factory=dict)
+    # source -> page numbers placed poorly on their form (markers missing or off; values capped as doubtful)
+    poorly_placed: dict[str, list[int]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -76,6 +78,10 @@ class IngestSummary:
             out.append(f"{source}: {len(dpis)} page(s) scanned at about {math.floor(min(dpis))} dpi, below the "
                        f"{round(LOW_RESOLUTION_DPI)} dpi Inklock was measured at: every field on them is marked for "
                        "a closer look; scan at 300 dpi.")
+        for source, numbers in self.poorly_placed.items():
+            out.append(f"{source}: page(s) {', '.join(map(str, numbers))} could be placed on their form only roughly "
+                       "(corner markers missing or hidden): every field on them is marked for a closer look; "
+                       "if many are wrong, rescan with the whole page flat inside the scan.")
         for source, messages in self.page_problems.items():
             if len(messages) == 1:
                 out.append(messages[0])
@@ -267,6 +273,8 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                     summary.kept_confirmed += outcome["kept_confirmed"]
                     if "low_resolution" in result.flags and result.scan_dpi:
                         summary.low_resolution.setdefault(result.source, []).append(result.scan_dpi)
+                    if "poor_registration" in result.flags:
+                        summary.poorly_placed.setdefault(result.source, []).append(result.index + 1)
             elif result.status == "unmatched":
                 store.save_unmatched(vault, result)
                 summary.unmatched += 1
