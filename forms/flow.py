@@ -38,6 +38,20 @@ TEXT_LABEL_H = 13.0
 _LABEL_LEFT = {"checkbox", "choice", "scale", "digits", "line"}
 
 
+def _split(text: str, font: str, size: float, room: float) -> list[str]:
+    """Lines of ``text`` at most ``room`` wide: at spaces, and a word longer than a line broken with a hyphen."""
+    out = []
+    for line in simpleSplit(text, font, size, room):
+        while len(line) > 1 and stringWidth(line, font, size) > room:
+            n = len(line) - 1
+            while n > 1 and stringWidth(line[:n] + "-", font, size) > room:
+                n -= 1
+            out.append(line[:n] + "-")
+            line = line[n:]
+        out.append(line)
+    return out
+
+
 def _label_left(f: Field) -> bool:
     # A half-width text area needs all of its column, so its label goes above.
     return f.kind in _LABEL_LEFT or (f.kind == "text" and f.width == "full")
@@ -137,13 +151,13 @@ class _Flow:
 
     def label(self, f: Field, x: float, width: float, mid: float) -> float:
         """Label lines (and help) left of the value; first line centred on ``mid``; returns bottom y."""
-        lines = simpleSplit(f.label, FONT_BOLD, LABEL_SIZE, width - LABEL_PAD) or [f.label]
+        lines = _split(f.label, FONT_BOLD, LABEL_SIZE, width - LABEL_PAD) or [f.label]
         base = mid + 3.2
         for n, s in enumerate(lines):
             self.text(x, base + n * LABEL_LEAD, s, FONT_BOLD, LABEL_SIZE, 0.08)
         bottom = base + (len(lines) - 1) * LABEL_LEAD + 3
         if f.help:
-            for s in simpleSplit(f.help, FONT_ITALIC, HELP_SIZE, width - LABEL_PAD)[:2]:
+            for s in _split(f.help, FONT_ITALIC, HELP_SIZE, width - LABEL_PAD)[:2]:
                 bottom += HELP_SIZE + 1.5
                 self.text(x, bottom, s, FONT_ITALIC, HELP_SIZE, 0.35)
             bottom += 2.5
@@ -216,7 +230,7 @@ class _Flow:
         if f.help:
             hx = cx0 + stringWidth(f.label, FONT_BOLD, LABEL_SIZE) + 6
             room = cx1 - hx
-            helps = simpleSplit(f.help, FONT_ITALIC, HELP_SIZE, room) if room > 40 else []
+            helps = _split(f.help, FONT_ITALIC, HELP_SIZE, room) if room > 40 else []
             if helps:
                 self.text(hx, y + 9, helps[0] + ("…" if len(helps) > 1 else ""), FONT_ITALIC, HELP_SIZE, 0.35)
         y += TEXT_LABEL_H

@@ -464,3 +464,15 @@ def test_catalog_has_one_error():
             catalog.form(name, size)
         message = str(info.value)
         assert message[0].isupper() and message.endswith(".")
+
+
+def test_a_label_of_one_word_longer_than_its_column_is_broken_not_drawn_over_the_box(tmp_path):
+    d = minimal()
+    d["pages"][0]["fields"][1]["label"] = "Antidisestablishmentarianismquestionnaire"
+    [page] = page_layouts(load_template(write(tmp_path, d)), "letter")
+    seen = next(fb for fb in page.fields if fb.key == "seen")
+    words = [t for t in page.texts if t.text.replace("-", "") and t.text.rstrip("-") in d["pages"][0]["fields"][1]["label"]
+             and t.font.endswith("Bold")]
+    assert len(words) >= 2 and "".join(t.text.rstrip("-") for t in words) == d["pages"][0]["fields"][1]["label"]
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    assert all(t.x + stringWidth(t.text, t.font, t.size) < seen.bbox[0] for t in words)
