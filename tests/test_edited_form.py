@@ -129,5 +129,6 @@ def test_a_page_of_a_form_left_out_as_broken_waits_saying_why(printed, cli, vaul
     assert run.code == 0, run.err
     assert "checkin.yaml" in run.err and "left out" in run.err
     assert json.loads(run.out)["unmatched"] == 1
-    [reason] = [r[0] for r in vault.db.execute("SELECT reason FROM unmatched")]
+    [(reason, guess)] = vault.db.execute("SELECT reason, guess FROM unmatched").fetchall()
     assert "no form this vault knows" in reason
+    assert json.loads(guess)["sheet_id"] == printed["sheet"]["sheet_id"]  # offered in review once it is fixed

@@ -178,7 +178,12 @@ class Reader:
                 return result
             found = self._by_qr(gray)
             if found is None:
-                return self._unmatched(result, gray, UNKNOWN_FORM if hits else NO_MARKERS, t)
+                if not hits:
+                    return self._unmatched(result, gray, NO_MARKERS, t)
+                qr = reg.find_qr(gray)  # a form left out: its sheet is offered in review once it is back
+                ref = _decode(qr[0]) if qr else None
+                result.sheet_id = ref.sheet_id if ref else None
+                return self._unmatched(result, gray, UNKNOWN_FORM, t)
             registration, payload = found
 
         stamp = time.perf_counter()
