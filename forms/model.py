@@ -106,6 +106,10 @@ class Field(_Model):
     # whether the field takes the full width or half of it (two halves share a row).
     group: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)] | None = None
     width: Literal["full", "half"] = "full"
+    # What the field says about the session itself, for the progress note's facts (attendance, length in
+    # minutes and the service code it suggests, format). Optional: without it only the built-in forms' keys
+    # and labels (attendance, session_length / "Minutes", session_format) are taken to mean these.
+    role: Literal["attendance", "duration", "format"] | None = None
 
     @field_validator("options", mode="before")
     @classmethod
@@ -248,6 +252,13 @@ def _check_field(file: str | None, loc: tuple, f: Field) -> Field:
     for i, opt in enumerate(f.options or ()):
         _check_printable(file, loc + ("options", i, "label"), opt.label)
     update: dict[str, Any] = {"multiple": bool(f.multiple)}
+    if f.role is not None:
+        fits = f.kind in ("choice", "digits") if f.role == "duration" else (f.kind == "choice" and not f.multiple)
+        if not fits:
+            wanted = "a choice or digits field (minutes)" if f.role == "duration" else "a choice of one option"
+            raise _fail(file, loc + ("role",), f"role '{f.role}' is for {wanted}, not this {f.kind} field")
+        if f.privacy != "progress":
+            raise _fail(file, loc + ("role",), "a private field never enters a progress note, so it takes no role")
     if f.kind == "choice":
         if not f.options or len(f.options) < 2:
             raise _fail(file, loc + ("options",), "a choice field needs at least two options (one box is a checkbox)")

@@ -366,3 +366,46 @@ def test_one_document_renderer_escapes_for_each_format():
     assert "FOCUS:\nsleep #1 [worse]" in txt and "Addendum by A:\nline one" in txt and "Signed by A_B" in txt
     pdf = doc.to_pdf(d)
     assert pdf.startswith(b"%PDF") and b"pdf line" in pdf and b"values: 1 2" not in pdf
+
+
+def _custom_note(fields_yaml: list[dict], values: dict, fmt: str = "birp"):
+    from forms.model import template_from_data
+
+    sections = {"soap": "S", "birp": "B", "dap": "D"}
+    template = template_from_data({
+        "name": "couples", "code": "CPL", "version": 1, "title": "Couples session",
+        "pages": [{"title": "Session", "markers": [40, 41, 42, 43],
+                   "fields": [{"privacy": "progress", "sections": sections, **f} for f in fields_yaml]}]})
+    rows = [{"key": k, "kind": template.field(k).kind, "privacy": "progress", "status": "confirmed",
+             "confirmed_value": v} for k, v in values.items()]
+    sheet = {"id": 1, "sheet_id": "ABCD2345", "client": "K-501", "date": "2026-12-01", "session_number": 1}
+    return template, notes.build_note(template, sheet, rows, fmt, Shorthand())
+
+
+def test_a_custom_field_about_minutes_is_not_the_session_length():
+    """A clinician's "Minutes late" or "Homework length" never becomes the duration, nor a service code."""
+    import dataclasses
+
+    own = [{"key": "minutes_late", "kind": "digits", "cells": 2, "label": "Minutes late"},
+           {"key": "homework_length", "kind": "choice", "label": "Homework length", "options": ["short", "long"]},
+           {"key": "modality", "kind": "choice", "label": "Modality", "options": ["Gottman", "EFT"]}]
+    template, note = _custom_note(own, {"minutes_late": "45", "homework_length": "short", "modality": "eft"})
+    text = json.dumps(dataclasses.asdict(note))
+    assert note.duration is None and note.service_code is None and not note.has_duration
+    assert "lasted" not in text and "held by" not in text and "90834" not in text
+    # Said with `role`, a field of the clinician's own is the length (and may suggest the code).
+    timed = [{"key": "time_in_room", "kind": "digits", "cells": 3, "label": "Time in room", "role": "duration"}]
+    _, note = _custom_note(timed, {"time_in_room": "45"})
+    assert note.duration == "45 minutes" and note.service_code == "90834"
+
+
+def test_a_role_must_suit_its_field():
+    from forms.model import TemplateError, template_from_data
+
+    for bad in ({"key": "late", "kind": "line", "label": "Late", "role": "duration", "privacy": "progress",
+                 "sections": {"soap": "S", "birp": "B", "dap": "D"}},
+                {"key": "how", "kind": "choice", "label": "How", "options": ["a", "b"], "role": "format",
+                 "privacy": "private"}):
+        with pytest.raises(TemplateError, match="role"):
+            template_from_data({"name": "x", "code": "XXX", "version": 1, "title": "X",
+                                "pages": [{"title": "P", "markers": [40, 41, 42, 43], "fields": [bad]}]})

@@ -75,18 +75,33 @@ class Context:
 
 
 def role(f) -> str | None:
-    """'attendance', 'duration' or 'format' for the fields that describe the session itself."""
-    words = f"{f.key.replace('_', ' ')} {f.label}".lower()
+    """'attendance', 'duration' or 'format' for the fields that describe the session itself.
+
+    A template says so with ``role``. Without it only the built-in forms' names
+    count (the key or the whole label): a clinician's "Minutes late" or
+    "Homework length" is not the session's length, nor is a "Modality" (the
+    approach, to many) its format, and none of them may suggest a service code.
+    """
+    explicit = getattr(f, "role", None)
+    if explicit:
+        return explicit
     label = f.label.strip().lower()
-    if f.kind == "choice" and not f.multiple and "attendance" in words:
+    single = f.kind == "choice" and not f.multiple
+    if single and (f.key in _ATTENDANCE_KEYS or label in _ATTENDANCE_KEYS):
         return "attendance"
-    if f.kind in ("choice", "digits") and (label in {"minutes", "duration", "length", "session length"}
-                                           or any(w in f.key for w in ("length", "duration", "minutes"))):
+    if f.kind in ("choice", "digits") and (f.key in _DURATION_KEYS or label in _DURATION_LABELS):
         return "duration"
-    if f.kind == "choice" and not f.multiple and (label in {"format", "session format", "modality"}
-                                                  or f.key in ("session_format", "format", "modality")):
+    if single and (f.key in _FORMAT_KEYS or label in _FORMAT_LABELS):
         return "format"
     return None
+
+
+_ATTENDANCE_KEYS = frozenset({"attendance", "session_attendance"})
+_DURATION_KEYS = frozenset({"session_length", "session_minutes", "session_duration", "duration", "minutes"})
+_DURATION_LABELS = frozenset({"minutes", "duration", "length", "session length", "session duration",
+                              "session minutes", "minutes of session"})
+_FORMAT_KEYS = frozenset({"session_format", "format"})
+_FORMAT_LABELS = frozenset({"format", "session format"})
 
 
 def is_risk_item(f) -> bool:
