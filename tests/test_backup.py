@@ -223,3 +223,37 @@ def test_restore_needs_the_backups_passphrase(tmp_path, filled, vcli, monkeypatc
         restore_backup(backup, target, "passphrase after the backup")
     restore_backup(backup, target, recovery_code=filled["code"])
     assert contents(target) == contents(filled["path"], "passphrase after the backup")
+
+
+def test_the_clinicians_own_forms_are_backed_up_sealed_and_restored(tmp_path, filled, vcli):
+    """Sheets of a form of one's own are read back only with it: a backup without it loses them."""
+    folder = filled["path"] / "templates"
+    folder.mkdir()
+    form = b"name: checkin\ncode: CHK\nversion: 1\ntitle: Zanzibarform check-in\npages: []\n"
+    (folder / "checkin.yaml").write_bytes(form)
+    (folder / "notes.txt").write_bytes(b"not a form")  # only what `forms` reads is kept
+    backup = tmp_path / "out" / "inklock.backup"
+    code, _out, err = vcli("--vault", filled["path"], "backup", backup)
+    assert code == 0, err
+    with tarfile.open(backup) as tar:
+        assert [n for n in tar.getnames() if n.startswith("templates/")] == ["templates/checkin.yaml.sealed"]
+    assert grep_tree(tmp_path / "out", b"Zanzibarform") == []  # sealed like everything else
+
+    code, _out, err = vcli("--vault", tmp_path / "restored", "restore", backup)
+    assert code == 0, err
+    kept = tmp_path / "restored" / "templates"
+    assert sorted(p.name for p in kept.iterdir()) == ["checkin.yaml"]
+    assert (kept / "checkin.yaml").read_bytes() == form
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o700
+
+    # A form sealed under another name (moved inside the archive) does not verify: nothing is restored.
+    moved = tmp_path / "moved.backup"
+    with tarfile.open(backup) as tin, tarfile.open(moved, "w") as tout:
+        for info in tin.getmembers():
+            data = tin.extractfile(info).read()
+            if info.name == "templates/checkin.yaml.sealed":
+                info.name = "templates/other.yaml.sealed"
+            tout.addfile(info, io.BytesIO(data))
+    code, _out, err = vcli("--vault", tmp_path / "r2", "restore", moved)
+    assert code != 0 and "damaged" in err and "Traceback" not in err
+    assert not (tmp_path / "r2").exists() or not any((tmp_path / "r2").iterdir())

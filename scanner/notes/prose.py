@@ -77,31 +77,21 @@ class Context:
 def role(f) -> str | None:
     """'attendance', 'duration' or 'format' for the fields that describe the session itself.
 
-    A template says so with ``role``. Without it only the built-in forms' names
-    count (the key or the whole label): a clinician's "Minutes late" or
-    "Homework length" is not the session's length, nor is a "Modality" (the
-    approach, to many) its format, and none of them may suggest a service code.
+    Said by ``role``, else only by the built-in forms' keys or whole labels (not "Minutes late").
     """
-    explicit = getattr(f, "role", None)
-    if explicit:
-        return explicit
-    label = f.label.strip().lower()
+    if getattr(f, "role", None):
+        return f.role
+    names = {f.key, f.label.strip().lower()}
     single = f.kind == "choice" and not f.multiple
-    if single and (f.key in _ATTENDANCE_KEYS or label in _ATTENDANCE_KEYS):
+    if single and names & {"attendance", "session_attendance"}:
         return "attendance"
-    if f.kind in ("choice", "digits") and (f.key in _DURATION_KEYS or label in _DURATION_LABELS):
+    if f.kind in ("choice", "digits") and names & _DURATION_NAMES:
         return "duration"
-    if single and (f.key in _FORMAT_KEYS or label in _FORMAT_LABELS):
-        return "format"
-    return None
+    return "format" if single and names & {"session_format", "format", "session format"} else None
 
 
-_ATTENDANCE_KEYS = frozenset({"attendance", "session_attendance"})
-_DURATION_KEYS = frozenset({"session_length", "session_minutes", "session_duration", "duration", "minutes"})
-_DURATION_LABELS = frozenset({"minutes", "duration", "length", "session length", "session duration",
-                              "session minutes", "minutes of session"})
-_FORMAT_KEYS = frozenset({"session_format", "format"})
-_FORMAT_LABELS = frozenset({"format", "session format"})
+_DURATION_NAMES = frozenset({"session_length", "session_minutes", "session_duration", "duration", "minutes",
+                             "length", "session length", "session duration", "session minutes"})
 
 
 def is_risk_item(f) -> bool:

@@ -6,6 +6,9 @@ A backup is an uncompressed tar holding only ciphertext:
     keys.json             the vault's key file (wrapped data key)
     vault.db, progress.db consistent SQLCipher copies (SQLite backup API)
     files/ab/<id>.bin     the AES-GCM encrypted files, as stored
+    templates/<file>.sealed  the clinician's own forms (``<vault>/templates``),
+                          AES-GCM sealed under a subkey of the data key: sheets
+                          printed from them are read back only with them
     manifest.sealed       size and SHA-256 of every member above, AES-GCM
                           sealed under a subkey of the data key
 
@@ -47,7 +50,12 @@ MARKER = "inklock-backup.json"
 MANIFEST = "manifest.sealed"
 FORMAT = "inklock-backup"
 VERSION = 1
-_MEMBER = re.compile(rf"^(?:{re.escape(KEY_FILE)}|{VAULT_DB}|{PROGRESS_DB}|{FILES_DIR}/[0-9a-f]{{2}}/[0-9a-f]{{32}}\.bin)$")
+TEMPLATES = "templates"
+# A form file's name as kept in the backup: letters, digits, '.', '_', '-' and a space, no folder.
+_TEMPLATE_NAME = r"[A-Za-z0-9_][A-Za-z0-9_. -]{0,120}"
+_MEMBER = re.compile(rf"^(?:{re.escape(KEY_FILE)}|{VAULT_DB}|{PROGRESS_DB}|{FILES_DIR}/[0-9a-f]{{2}}/[0-9a-f]{{32}}\.bin"
+                     rf"|{TEMPLATES}/{_TEMPLATE_NAME}\.sealed)$")
+_TEMPLATE_LIMIT = 4 << 20  # a form file is a few kilobytes; ingest refuses far smaller ones than this
 _CHUNK = 1 << 20
 
 
@@ -108,6 +116,9 @@ def write_backup(vault: Vault, dest: Path | str) -> BackupSummary:
                     _add_file(tar, rel, vault.path / rel, members)
                 except FileNotFoundError:
                     continue  # deleted while we were copying: its row is gone too
+            for name, data in _template_files(vault.path):
+                sealed = crypto.seal(vault.derive_key("backup-template"), data, _template_aad(vault.vault_id, name))
+                _add_bytes(tar, f"{TEMPLATES}/{name}.sealed", sealed, members)
             manifest = json.dumps(
                 {"format": FORMAT, "version": VERSION, "vault_id": vault.vault_id, "members": members},
                 sort_keys=True,
@@ -122,6 +133,31 @@ def write_backup(vault: Vault, dest: Path | str) -> BackupSummary:
         shutil.rmtree(work, ignore_errors=True)
     n_files = sum(1 for name in members if name.startswith(FILES_DIR + "/"))
     return BackupSummary(path=dest, files=n_files, bytes=dest.stat().st_size)
+
+
+def _template_files(vault_path: Path) -> list[tuple[str, bytes]]:
+    """The vault's own form files (as ``forms`` lists them: YAML or JSON files of ``<vault>/templates``)."""
+    from forms.model import TEMPLATE_SUFFIXES
+
+    folder = vault_path / TEMPLATES
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in TEMPLATE_SUFFIXES or not path.is_file():
+            continue
+        if not re.fullmatch(_TEMPLATE_NAME, path.name):
+            raise UsageError(f"The form file {path} has a name a backup cannot keep; rename it with letters, "
+                             "digits, '-' and '_' only (no backup was written).")
+        data = path.read_bytes()
+        if len(data) > _TEMPLATE_LIMIT:
+            raise UsageError(f"The form file {path} is over 4 MB, far larger than any form (no backup was written).")
+        out.append((path.name, data))
+    return out
+
+
+def _template_aad(vault_id: str, name: str) -> bytes:
+    return f"inklock-backup-template:{vault_id}:{name}".encode()
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -178,7 +214,7 @@ def restore_backup(
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.restore-", dir=target.parent))
             try:
-                _extract(tar, index, expected, staging, damaged)
+                _extract(tar, index, expected, staging, damaged, (keys.vault_id, data_key))
                 _check_databases(staging, keys, data_key)
                 _swap_in(staging, target)
             except BaseException:
@@ -268,10 +304,16 @@ def _check_member(tar, info, want: dict, damaged: str, sink=None) -> None:
         raise VaultDamaged(f"{damaged[:-1]} ({info.name} does not match its checksum).")
 
 
-def _extract(tar, index, expected: dict, staging: Path, damaged: str) -> None:
-    """Write every member into ``staging``, checking each checksum again as it is written."""
+def _extract(tar, index, expected: dict, staging: Path, damaged: str, unlocked: tuple[str, bytes]) -> None:
+    """Write every member into ``staging``, checking each checksum again as it is written.
+
+    The forms' files are unsealed and written as the clinician wrote them.
+    """
     for name, want in expected.items():
         if name == MARKER:
+            continue
+        if name.startswith(TEMPLATES + "/"):
+            _extract_template(tar, index[name], want, staging, damaged, unlocked)
             continue
         out = staging / name
         _private_dirs(staging, out.parent)
@@ -281,6 +323,23 @@ def _extract(tar, index, expected: dict, staging: Path, damaged: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
     _private_dirs(staging, staging / FILES_DIR)
+
+
+def _extract_template(tar, info, want: dict, staging: Path, damaged: str, unlocked: tuple[str, bytes]) -> None:
+    vault_id, data_key = unlocked
+    buffer = io.BytesIO()
+    _check_member(tar, info, want, damaged, sink=buffer)
+    name = info.name[len(TEMPLATES) + 1:-len(".sealed")]
+    try:
+        data = crypto.unseal(purpose_key(data_key, "backup-template"), buffer.getvalue(), _template_aad(vault_id, name))
+    except crypto.DecryptionFailed as exc:
+        raise VaultDamaged(f"{damaged[:-1]} (its form file {name} does not verify).") from exc
+    _private_dirs(staging, staging / TEMPLATES)
+    fd = os.open(staging / TEMPLATES / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _private_dirs(top: Path, folder: Path) -> None:
