@@ -148,12 +148,12 @@ def line_confidence(ev: LineEvidence) -> float:
     search changed otherwise also stays under the cap. The rest go by the
     network's probability of the text, by kind of line.
     """
-    known = ev.unknown == 0 and not ev.changed and ev.share is not None
-    if known and ev.log_p >= BEAM_MIN_LOG_P and (ev.words >= 2 or ev.share >= WORD_MIN_SHARE):
-        return _interp(ev.share, _CALIB_SHARE_KNOWN)
+    share = ev.share if ev.unknown == 0 and not ev.changed else None
+    if share is not None and ev.log_p >= BEAM_MIN_LOG_P and (ev.words >= 2 or share >= WORD_MIN_SHARE):
+        return _interp(share, _CALIB_SHARE_KNOWN)
     conf = _by_probability(ev)
-    if known and ev.words >= 2:
-        conf = max(conf, _interp(ev.share, _CALIB_SHARE_DOUBTED))
+    if share is not None and ev.words >= 2:
+        conf = max(conf, _interp(share, _CALIB_SHARE_DOUBTED))
     return min(conf, _CORRECTED_CAP) if ev.changed or ev.searched else conf
 
 
