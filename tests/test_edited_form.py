@@ -132,3 +132,31 @@ def test_a_page_of_a_form_left_out_as_broken_waits_saying_why(printed, cli, vaul
     [(reason, guess)] = vault.db.execute("SELECT reason, guess FROM unmatched").fetchall()
     assert "no form this vault knows" in reason
     assert json.loads(guess)["sheet_id"] == printed["sheet"]["sheet_id"]  # offered in review once it is fixed
+
+
+def test_a_form_too_tall_for_the_paper_is_refused_at_print_naming_the_paper_it_fits(vault_dir, cli, tmp_path):
+    """It validates (on A4 it fits), but on letter its fields need more height than the page has."""
+    folder = vault_dir / "templates"
+    folder.mkdir()
+    lines = next(n for n in range(8, 40) if _fits(TEMPLATE.replace("lines: 3", f"lines: {n}"), "a4")
+                 and not _fits(TEMPLATE.replace("lines: 3", f"lines: {n}"), "letter"))
+    (folder / "checkin.yaml").write_text(TEMPLATE.replace("lines: 3", f"lines: {lines}"), encoding="utf-8")
+    run = cli("print", "checkin", "--client", "C-701", "--page-size", "letter", "--out", tmp_path / "p.pdf")
+    assert run.code == 4, run.err
+    assert "letter page" in run.err and "--page-size a4" in run.err and "unexpected" not in run.err
+    assert not (tmp_path / "p.pdf").exists()
+    assert json.loads(cli("sessions", "--json").out)["sessions"] == []
+    assert cli("print", "checkin", "--client", "C-701", "--page-size", "a4", "--out", tmp_path / "p.pdf").code == 0
+
+
+def _fits(text: str, paper: str) -> bool:
+    from forms import catalog
+    from forms.model import template_from_data
+    from forms.parsing import parse_text
+    from pathlib import Path
+
+    try:
+        catalog.laid_out(template_from_data(parse_text(text, Path("t.yaml"))), paper)
+        return True
+    except catalog.FormUnavailable:
+        return False

@@ -148,7 +148,7 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
                 templates[req.template] = catalog.template(req.template, template_dirs)
             except catalog.FormUnavailable as exc:
                 raise BadInput(str(exc)) from None
-            digests[req.template] = catalog.laid_out(templates[req.template], page_size).reading_digest
+            digests[req.template] = _laid_out(templates[req.template], page_size).reading_digest
             if templates[req.template].name != req.template:  # given as a file: ingest must know it as it is
                 _check_known(vault, req.template, templates[req.template].name, page_size, template_dirs)
             _keep_labels(vault, templates[req.template])
@@ -201,6 +201,25 @@ def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, p
     if printer is not None:
         return {"pdf": None, "printer": printer or None, "job": job, "sheets": sheets, "warnings": warnings}
     return {"pdf": str(out), "sheets": sheets, "warnings": warnings}
+
+
+def _laid_out(template, page_size: str):
+    """The form laid out on this paper; BadInput (one sentence, which paper it fits) when it does not fit."""
+    from forms import catalog
+
+    try:
+        return catalog.laid_out(template, page_size)
+    except catalog.FormUnavailable as exc:
+        fits = []
+        for other in catalog.PAGE_SIZES:
+            if other != page_size:
+                try:
+                    catalog.laid_out(template, other)
+                    fits.append(other)
+                except catalog.FormUnavailable:
+                    pass
+        hint = f" It fits on {' and '.join(fits)} paper (--page-size {fits[0]})." if fits else ""
+        raise BadInput(f"{str(exc).rstrip('.')}. Nothing was printed.{hint}") from None
 
 
 def _check_known(vault: Vault, given: str, name: str, page_size: str, template_dirs) -> None:
