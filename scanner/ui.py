@@ -44,7 +44,7 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
     )
     if data.get("rescans"):
         console.print(f"{data['rescans']} page(s) were rescans: kept as new versions; "
-                      f"{data['kept_confirmed']} confirmed value(s) left as confirmed.")
+                      f"{data['kept_confirmed']} confirmed or kept-as-written value(s) left as they were.")
     if data["sessions"]:
         numbers = ", ".join(str(s) for s in data["sessions"])
         console.print(f"Pages read into session{'s' * (len(data['sessions']) != 1)} {numbers} ('inklock show N').")

@@ -94,6 +94,29 @@ def test_rescan_is_new_version_and_keeps_confirmed(day_vault, expected, cli, tmp
     assert focus["status"] == "confirmed" and focus["confirmed_value"] == "typed by the clinician"
 
 
+def test_rescan_keeps_a_private_note_kept_as_written(day_vault, expected, cli, tmp_path):
+    """Kept as written, the crop is the record: a rescan of the page neither reopens it nor replaces its crop."""
+    images = pdf_pages(SAMPLES / "day.pdf")
+    sheet = expected["sheets"][0]
+    page2 = next(p for p in expected["pages"] if p["sheet_id"] == sheet["sheet_id"] and p["page"] == 2)
+    cli("ingest", SAMPLES / "day.pdf")
+    assert cli("confirm", sheet["sheet_id"], "--keep-private").code == 0
+
+    def private_rows():
+        return {r["key"]: (r["kept_at"], r["crop_file"], r["value"]) for r in day_vault.db.query(
+            "SELECT key, kept_at, crop_file, value FROM fields WHERE sheet_id = ? AND privacy = 'private' "
+            "AND kept_at IS NOT NULL", [sheet["sheet_id"]])}
+
+    before = private_rows()
+    assert before
+    rescan = write_pdf([np.rot90(images[page2["source_index"]], 2)], tmp_path / "rescan.pdf")
+    summary = json.loads(cli("ingest", "--json", rescan).out)
+    assert summary["rescans"] == 1 and summary["kept_confirmed"] >= len(before)
+    assert private_rows() == before
+    shown = json.loads(cli("show", sheet["sheet_id"], "--json").out)
+    assert all(f["status"] == "kept" for f in shown["fields"] if f["key"] in before)
+
+
 def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):
     images = pdf_pages(SAMPLES / "day.pdf")
     entry = next(p for p in expected["pages"] if not p["blank"] and p["preset"] == "scanner")

@@ -98,8 +98,9 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     """Store an identified page and its field reads; returns what happened.
 
     A rescan becomes a new page version: pending values are replaced by the new
-    read, confirmed values are never overwritten (the new read is logged and the
-    field flagged ``rescan_differs`` when it disagrees).
+    read, confirmed values and private notes kept as written are never
+    overwritten (the new read is logged and the field flagged ``rescan_differs``
+    when it disagrees).
     """
     db = vault.db
     rows = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
@@ -126,8 +127,8 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
         if header_id:
             _save_header(db, result, version, header_id, at)
         for f, crop_id in zip(result.fields, crop_ids):
-            existing = db.execute("SELECT id, status, confirmed_value, value FROM fields WHERE sheet_id = ? AND key = ?",
-                                  [result.sheet_id, f.key]).fetchone()
+            existing = db.execute("SELECT id, status, confirmed_value, value, kept_at FROM fields "
+                                  "WHERE sheet_id = ? AND key = ?", [result.sheet_id, f.key]).fetchone()
             new_value = dumps(f.value)
             if existing is None:
                 cur = db.execute(
@@ -142,16 +143,20 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
                            [new_id, at, "read", None, new_value])
                 _save_draft_vectors(db, new_id, crop_id, f)
                 continue
-            field_id, status, confirmed_value, old_value = existing
-            if status == "confirmed":
+            field_id, status, confirmed_value, old_value, kept_at = existing
+            if status == "confirmed" or kept_at:
+                # Confirmed, or a private note kept as written (its crop is the record): the clinician's
+                # decision and what it was made on stay; the new read is logged, and flagged where it differs.
                 kept_confirmed += 1
                 flags = list(f.flags)
-                if loads(confirmed_value) != f.value:
+                kept = confirmed_value if status == "confirmed" else old_value
+                if loads(kept) != f.value:
                     flags.append("rescan_differs")
                 db.execute("UPDATE fields SET flags = ?, page_version = ? WHERE id = ?",
                            [dumps(flags), version, field_id])
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
-                           [field_id, at, "rescan-kept-confirmed", confirmed_value, new_value])
+                           [field_id, at, "rescan-kept-confirmed" if status == "confirmed" else "rescan-kept-as-written",
+                            kept, new_value])
             else:
                 old_crop = db.execute("SELECT crop_file FROM fields WHERE id = ?", [field_id]).fetchone()[0]
                 if old_crop:
