@@ -81,6 +81,7 @@ class Allowed:
     max: int | None = None
     options: tuple[str, ...] = ()
     multiple: bool = False
+    labels: tuple[str, ...] = ()  # each option's printed label, beside ``options`` (may be empty)
 
 
 def allowed(field: Any) -> Allowed:
@@ -95,6 +96,7 @@ def allowed(field: Any) -> Allowed:
             max=typed.max,
             options=tuple(str(v) for v, _box in field.options),
             multiple=bool(typed.multiple),
+            labels=tuple(o.label for o in typed.options or ()),
         )
     f: Mapping[str, Any] = field
     cells = f.get("cells")
@@ -104,6 +106,7 @@ def allowed(field: Any) -> Allowed:
         max=f.get("max"),
         options=tuple(str(o["value"]) if isinstance(o, dict) else str(o) for o in f.get("options") or []),
         multiple=bool(f.get("multiple")),
+        labels=tuple(str(o.get("label", o["value"])) if isinstance(o, dict) else str(o) for o in f.get("options") or []),
     )
 
 
@@ -177,6 +180,20 @@ def check_scale(text: str, field: Any) -> int | None:
     return int(t)
 
 
+def _loose(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def _option_value(part: str, a: Allowed) -> str:
+    """The option value a typed answer means: the value itself, or its label as printed (case and spaces aside)."""
+    if part in a.options or not a.options:
+        return part
+    loose = _loose(part)
+    labels = a.labels if len(a.labels) == len(a.options) else a.options
+    hits = {v for v, label in zip(a.options, labels) if loose and loose in (_loose(v), _loose(label))}
+    return hits.pop() if len(hits) == 1 else part
+
+
 def check_options(parts: list[str], field: Any) -> None:
     """Each chosen option must be one of the field's options (anything goes when they are unknown)."""
     options = allowed(field).options
@@ -208,7 +225,7 @@ def parse(kind: str, text: str, field: Any = None, multiple: bool | None = None)
     if kind == "choice":
         a = allowed(field)
         no_answer = t.lower() in NO_ANSWER and t not in a.options
-        parts = [] if no_answer else [p.strip() for p in t.split(",") if p.strip()]
+        parts = [] if no_answer else [_option_value(p.strip(), a) for p in t.split(",") if p.strip()]
         check_options(parts, field)
         if a.multiple if multiple is None else multiple:
             return parts

@@ -1004,3 +1004,22 @@ def test_missing_key_file_or_database(vault_dir, cli, tmp_path):
     assert_refused(cli("sessions"), codes=(4,))
     (tmp_path / "vault.db").rename(vault_dir / "vault.db")
     assert cli("sessions").code == 0
+
+
+def test_a_choice_is_confirmed_by_its_printed_label_too():
+    """What the sheet shows ("One came", "IBCT") is accepted beside the stored value; a near miss is not."""
+    from forms.model import get_template
+    from forms.catalog import laid_out
+    from scanner.values import BadValue, parse
+
+    box = next(fb for pl in laid_out(get_template("session"), "letter").pages for fb in pl.fields
+               if fb.key == "attendance")
+    value, label = box.field.options[-1].value, box.field.options[-1].label
+    assert parse("choice", value, box) == value
+    assert parse("choice", label.upper(), box) == value
+    assert parse("choice", f"  {label.lower()} ", box) == value
+    geometry = {"options": [{"value": "one_came", "label": "One came"}, {"value": "ibct", "label": "IBCT"}]}
+    assert parse("choice", "one came", geometry) == "one_came"
+    assert parse("choice", "IBCT", geometry) == "ibct"
+    with pytest.raises(BadValue, match="choose from one_came, ibct"):
+        parse("choice", "one", geometry)

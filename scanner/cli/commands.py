@@ -152,7 +152,8 @@ def confirm(app: AppContext, session: str, field_key: str | None, value: str | N
     """Confirm one field of a session, as read or with a corrected --value.
 
     \b
-    Values by kind: checkbox yes|no; choice an option value (several, comma-
+    Values by kind: checkbox yes|no; choice an option value or its printed
+    label (several, comma-
     separated, where the field allows more than one; 'none' for no answer);
     scale a number on the scale or 'none'; digits the digits; line/text the text.
 
