@@ -153,8 +153,8 @@ def confirm(app: AppContext, session: str, field_key: str | None, value: str | N
 
     \b
     Values by kind: checkbox yes|no; choice an option value or its printed
-    label (several, comma-
-    separated, where the field allows more than one; 'none' for no answer);
+    label (several, comma-separated, where the field allows more than one;
+    'none' for no answer);
     scale a number on the scale or 'none'; digits the digits; line/text the text.
 
     \b
