@@ -155,12 +155,24 @@ def form(name: str, page_size: str = "letter", template_dirs: Iterable[str | Pat
 
 
 def all_forms(template_dirs: Iterable[str | Path] = (), sizes: Iterable[str] = tuple(PAGE_SIZES)) -> list[Form]:
-    """Every known template at every paper size in ``sizes``; FormUnavailable."""
+    """Every known template at every paper size in ``sizes`` it fits; FormUnavailable.
+
+    A form too tall for one paper is left out on that paper only: printing
+    refuses it there, so no sheet of it can be on that paper (a clinician's
+    own form may fit A4 and not letter), and the other forms are read as ever.
+    """
     try:
         templates = list_templates(list(template_dirs))
     except (FormsError, OSError) as exc:
         raise _unavailable(exc) from None
-    return [laid_out(t, size) for t in templates for size in sizes]
+    out = []
+    for t in templates:
+        for size in sizes:
+            try:
+                out.append(laid_out(t, size))
+            except FormUnavailable:
+                continue
+    return out
 
 
 def vault_template_dirs(vault_path: str | Path) -> list[Path]:

@@ -1023,3 +1023,13 @@ def test_a_choice_is_confirmed_by_its_printed_label_too():
     assert parse("choice", "IBCT", geometry) == "ibct"
     with pytest.raises(BadValue, match="choose from one_came, ibct"):
         parse("choice", "one", geometry)
+
+
+def test_a_folder_with_no_scans_is_a_problem_not_zero_pages_read(cli, tmp_path):
+    from scanner.vault.vault import Vault
+
+    Vault.create(tmp_path / "vault", os.environ["INKLOCK_PASSPHRASE"])[0].close()
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "readme.txt").write_text("not a scan")
+    run = cli("--vault", tmp_path / "vault", "ingest", tmp_path / "scans")
+    assert run.code == 4 and "holds no scans" in run.err + run.out and "Traceback" not in run.err

@@ -147,6 +147,10 @@ def test_a_form_too_tall_for_the_paper_is_refused_at_print_naming_the_paper_it_f
     assert not (tmp_path / "p.pdf").exists()
     assert json.loads(cli("sessions", "--json").out)["sessions"] == []
     assert cli("print", "checkin", "--client", "C-701", "--page-size", "a4", "--out", tmp_path / "p.pdf").code == 0
+    # Ingest knows it on A4, and one form too tall for letter stops no ingest (it stopped every one, exit 4).
+    subprocess.run(["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", str(tmp_path / "p.pdf"),
+                    str(tmp_path / "scan")], check=True)
+    assert _ingest(cli, tmp_path / "scan.png")["identified"] == 1
 
 
 def _fits(text: str, paper: str) -> bool:

@@ -136,13 +136,19 @@ def expand_paths(paths: list[Path]) -> Iterator[Path | FileProblem]:
             except OSError as exc:
                 yield FileProblem(path, None, f"The folder {path} cannot be read ({exc.strerror or exc}).")
                 continue
+            found = False
             for child in children:
                 if child.suffix.lower() in SUPPORTED:
+                    found = True
                     yield child
                 elif child.suffix.lower() in OTHER_IMAGE_SUFFIXES:
                     # Likely a page (a phone's HEIC photo): say so rather than skip it silently.
+                    found = True
                     yield FileProblem(child, None, f"{child} is an image Inklock cannot read; "
                                       "save it as JPEG, PNG or TIFF and ingest it again.")
+            if not found:  # a wrong folder named, or the scans not yet there: not "0 pages read"
+                yield FileProblem(path, None, f"The folder {path} holds no scans (PDF, PNG, JPEG or TIFF files); "
+                                  "nothing was read from it.")
         elif not path.exists():
             yield FileProblem(path, None, f"{path} does not exist.")
         elif kind := special_kind(path):
