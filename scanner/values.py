@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from scanner.errors import BadInput, BadValue
@@ -81,7 +82,9 @@ class Allowed:
     max: int | None = None
     options: tuple[str, ...] = ()
     multiple: bool = False
-    labels: tuple[str, ...] = ()  # each option's printed label, beside ``options`` (may be empty)
+    # Each option's printed label, beside ``options`` (may be empty): how a typed answer may name it, not
+    # what is allowed, so two readers of one field agree whatever labels they have.
+    labels: tuple[str, ...] = dc_field(default=(), compare=False)
 
 
 def allowed(field: Any) -> Allowed:
