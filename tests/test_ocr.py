@@ -341,6 +341,41 @@ def test_broken_off_tail_half_way_down_the_next_box_goes_back_to_its_line():
     assert not second.any()
 
 
+def _strokes_on(lines: list[str], strokes: list[list[tuple[int, int]]]) -> tuple[list, list]:
+    """Two ruled lines' ink without and with extra pen strokes (joined-up writing, a descender)."""
+    boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
+    image = Image.fromarray(field_crop(lines))
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line(stroke, fill=25, width=4)
+    return ink_by_line(field_crop(lines), boxes), ink_by_line(np.asarray(image), boxes)
+
+
+def test_a_descender_run_into_the_word_below_leaves_each_line_its_own_letters():
+    # Line one's letters joined up, one long descender sweeping through line two's word:
+    # one stroke, which went whole to one line (the other lost its word); now cut between them.
+    before, after = _strokes_on(["long pauses", "more sleep"],
+                                [[(30, 58), (120, 58)], [(90, 58), (90, 136), (200, 136)]])
+    for k in (0, 1):
+        assert (after[k] & before[k]).sum() >= 0.98 * before[k].sum(), f"line {k + 1} lost its letters"
+    assert after[0][60:75, 85:96].any(), "the descender's top stays with the line it hangs from"
+
+
+def test_a_descender_loop_alone_in_the_next_band_stays_whole():
+    # A wide loop reaching the next line's band, with no writing of that line beside it.
+    _before, (first, second) = _strokes_on(["long pauses", ""],
+                                           [[(500, 50), (500, 130), (560, 130), (560, 112), (500, 112)]])
+    assert first[110:132, 498:562].any() and not second.any()
+
+
+def test_a_word_whose_ascender_reaches_the_line_above_stays_on_its_own_line():
+    # Joined-up letters on line two, wider than tall, with a tall stroke up into line one's band.
+    _before, (first, second) = _strokes_on(["long pauses", ""],
+                                           [[(500, 140), (540, 140), (545, 40), (550, 140), (630, 140)]])
+    assert second[35:60, 530:560].any() and second[130:150, 500:630].any()
+    assert not first[35:60, 530:560].any()
+
+
 def test_a_short_word_on_its_own_rule_keeps_its_line():
     # Little ink against the line above, but sitting on its own rule: writing, not a tail.
     crop = field_crop(["long pauses between answers", "ok"])
