@@ -90,6 +90,9 @@ def print_session(data: dict[str, Any]) -> None:
     for p in data["pages"]:
         console.print(f"  page {p['page']} (version {p['version']}): registration error "
                       f"{p['registration_error_px']} px {' '.join(p['flags'])}")
+    if not data["pages"] and not data["fields"]:
+        console.print("  No page of this sheet has been scanned yet.")
+        return
     # A field's key is never cut short (the value column gives way); conf. and flags are the reading's.
     table = Table(Column("field", no_wrap=True), "privacy", "value", "conf.", "flags", "status")
     for f in data["fields"]:

@@ -1033,3 +1033,11 @@ def test_a_folder_with_no_scans_is_a_problem_not_zero_pages_read(cli, tmp_path):
     (tmp_path / "scans" / "readme.txt").write_text("not a scan")
     run = cli("--vault", tmp_path / "vault", "ingest", tmp_path / "scans")
     assert run.code == 4 and "holds no scans" in run.err + run.out and "Traceback" not in run.err
+
+
+def test_show_of_a_sheet_printed_but_not_scanned_says_so(stocked, cli):
+    shown = cli("show", SHEET_B)
+    assert shown.code == 0, shown.err
+    assert "No page of this sheet has been scanned yet." in shown.out and "field" not in shown.out
+    scanned = cli("show", SHEET_A)
+    assert "has been scanned yet" not in scanned.out and "focus" in scanned.out
