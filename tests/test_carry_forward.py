@@ -151,3 +151,9 @@ def test_carry_values_uses_option_labels_and_the_source_date(vault):
     carried = printing.carry_values(vault, "C017", "2026-01-06", get_template("session"))
     assert carried == {"plan": ("Sleep diary", "2026-01-05")}
     assert printing.carry_values(vault, "C017", "2026-01-05", get_template("session")) == {}
+
+
+def test_the_lines_of_a_carried_answer_stay_apart(vault):
+    add_sheet(vault, {"plan": "call GP\n\n  sleep   diary"}, date="2026-01-05")
+    carried = printing.carry_values(vault, "C017", "2026-01-06", get_template("session"))
+    assert carried == {"plan": ("call GP / sleep diary", "2026-01-05")}

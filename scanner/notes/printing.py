@@ -110,13 +110,18 @@ KEPT_AS_WRITTEN = "kept as handwritten on that sheet (not transcribed): see it t
 
 
 def _carry_text(field, value: Any) -> str:
-    """A confirmed value as the words printed in the 'from last time' box (option labels, not codes)."""
+    """A confirmed value as the words printed in the 'from last time' box (option labels, not codes).
+
+    The lines of a multi-line answer stay apart, joined by " / " (one line each
+    item, as written: "call GP / sleep diary" is two items, not one phrase).
+    """
     labels = {o.value: o.label for o in field.options or ()}
     if value is True:
         return "yes"
     if isinstance(value, list):
         return ", ".join(labels.get(str(v), str(v)) for v in value)
-    return " ".join(labels.get(str(value), str(value)).split())
+    lines = (" ".join(line.split()) for line in labels.get(str(value), str(value)).splitlines())
+    return " / ".join(line for line in lines if line)
 
 
 def print_packet(vault: Vault, requests: list[SheetRequest], out: Path | None, page_size: str, template_dirs=(),
