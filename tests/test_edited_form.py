@@ -146,6 +146,12 @@ def test_a_form_too_tall_for_the_paper_is_refused_at_print_naming_the_paper_it_f
     assert "letter page" in run.err and "--page-size a4" in run.err and "unexpected" not in run.err
     assert not (tmp_path / "p.pdf").exists()
     assert json.loads(cli("sessions", "--json").out)["sessions"] == []
+    # The list says which paper it fits, before anyone tries to print it.
+    listed = cli("forms", "list")
+    assert "(a4 paper only)" in next(line for line in listed.out.splitlines() if line.startswith("checkin"))
+    assert "paper only" not in next(line for line in listed.out.splitlines() if line.startswith("session"))
+    papers = {t["name"]: t["papers"] for t in json.loads(cli("forms", "list", "--json").out)["templates"]}
+    assert papers["checkin"] == ["a4"] and set(papers["session"]) == {"letter", "a4"}
     assert cli("print", "checkin", "--client", "C-701", "--page-size", "a4", "--out", tmp_path / "p.pdf").code == 0
     # Ingest knows it on A4, and one form too tall for letter stops no ingest (it stopped every one, exit 4).
     subprocess.run(["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", str(tmp_path / "p.pdf"),

@@ -46,6 +46,7 @@ def forms() -> None:
 def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None:
     """List the built-in templates and your own."""
     from forms.errors import FormsError, TemplateError
+    from forms.geometry import PAGE_SIZES
     from forms.model import BUILTIN_DIR, list_templates
 
     problems: list[TemplateError] = []
@@ -57,6 +58,8 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
     rows: list[dict[str, Any]] = []
     for t in templates:
         builtin = t.source is not None and Path(t.source).parent == BUILTIN_DIR
+        # The papers it can be printed on (and so read from): a tall form of one's own may fit only one.
+        papers = [size for size in PAGE_SIZES if _fits(t, size)]
         rows.append(
             {
                 "name": t.name,
@@ -64,6 +67,7 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
                 "version": t.version,
                 "title": t.title,
                 "source": "built-in" if builtin else t.source,
+                "papers": papers,
                 "pages": [
                     {"number": p.number, "title": p.title, "privacy": p.privacy, "markers": list(p.markers),
                      "fields": len(p.fields)}
@@ -79,7 +83,20 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
             warn(f"a template is left out until it is fixed: {bad['problem']}")
     for r in rows:
         pages = ", ".join(f"p{p['number']} {p['privacy']} ({p['fields']} fields)" for p in r["pages"])
-        click.echo(f"{r['name']:<12} {r['code']}  v{r['version']}  {r['title']}  [{pages}]  {r['source']}")
+        fit = "" if len(r["papers"]) == len(PAGE_SIZES) else (
+            f"  ({' and '.join(r['papers'])} paper only)" if r["papers"] else "  (too tall for any paper)")
+        click.echo(f"{r['name']:<12} {r['code']}  v{r['version']}  {r['title']}  [{pages}]{fit}  {r['source']}")
+
+
+def _fits(template, size: str) -> bool:
+    """Whether ``template`` can be laid out on ``size`` paper (every field within the page)."""
+    from forms.catalog import FormUnavailable, laid_out
+
+    try:
+        laid_out(template, size)
+    except FormUnavailable:
+        return False
+    return True
 
 
 @forms.command("layout")
