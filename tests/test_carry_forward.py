@@ -115,6 +115,20 @@ def test_a_private_item_kept_as_handwritten_is_pointed_to_not_read_onto_paper(va
     assert "Draft reading" not in private_page and "Older confirmed task" not in private_page
 
 
+def test_the_print_warning_names_private_text_only_when_text_is_printed(vault, cli, tmp_path):
+    session = add_sheet(vault, OPEN_ITEMS, date="2026-01-05")
+    printed = cli("print", "session", "--client", "C017", "--date", "2026-01-12", "--out", tmp_path / "a.pdf")
+    assert "private text onto paper" in " ".join((printed.out + printed.err).split())
+    # Kept as handwritten, the next sheet only points to the old one: no private text goes on paper.
+    later = add_sheet(vault, OPEN_ITEMS, date="2026-01-12", number=2, confirm=["attendance"])
+    for key in ("unfinished_conversations", "session_tasks"):
+        store.keep_field(vault, later, key)
+    printed = cli("print", "session", "--client", "C017", "--date", "2026-01-19", "--out", tmp_path / "b.pdf")
+    assert printed.code == 0, printed.err
+    assert "private text" not in " ".join((printed.out + printed.err).split())
+    assert session != later
+
+
 def test_nothing_is_carried_without_an_earlier_session(vault, tmp_path):
     progress_page, private_page = print_sheet(vault, tmp_path, "2026-01-05", client="NEW1")
     assert "From last time: nothing recorded." in progress_page

@@ -285,12 +285,14 @@ def private_carry_warnings(specs) -> list[str]:
     """A warning line when the packet prints text carried forward from private fields.
 
     That text is carried onto paper by design (it is the point of the field);
-    the line says so, so that the printed sheets are kept like the notes.
+    the line says so, so that the printed sheets are kept like the notes. A
+    field kept as handwritten prints only a pointer to its sheet, not its text.
     """
     keys: dict[str, None] = {}
     sheets = 0
     for spec in specs:
-        private = [f.key for f in spec.template.fields if f.privacy == "private" and f.key in spec.carry]
+        private = [f.key for f in spec.template.fields if f.privacy == "private" and f.key in spec.carry
+                   and spec.carry[f.key][0] != KEPT_AS_WRITTEN]
         sheets += bool(private)
         keys.update(dict.fromkeys(private))
     if not sheets:
