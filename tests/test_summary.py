@@ -111,6 +111,13 @@ def test_markdown_reads_as_a_summary(vault, visits, tmp_path):
     assert "The forms used have no goals field." in goals
 
 
+def test_attendance_left_unanswered_reads_as_not_recorded(vault, tmp_path):
+    add_sheet(vault, {"attendance": None, "focus": "Work stress"}, date="2026-01-05")
+    summary.write_summary(vault, "C017", None, None, tmp_path / "s.md")
+    md = (tmp_path / "s.md").read_text()
+    assert "- **Sessions:** 1 scanned; attendance not recorded" in md and "()" not in md
+
+
 def test_private_marker_words_never_appear(vault, visits, tmp_path):
     # A pending private field and a progress field corrected on confirmation (its read held a marker) too.
     add_sheet(vault, {"focus": f"{PRIVATE_MARK}read", "hypotheses": f"{PRIVATE_MARK}pending"}, date="2026-02-09",

@@ -163,9 +163,11 @@ def header_facts(summary: TreatmentSummary) -> list[tuple[str, str]]:
     if summary.since or summary.until:
         period += f" (asked for {summary.since or 'the first session'} to {summary.until or 'the last'})"
     sessions = f"{len(summary.sessions)} scanned"
-    if summary.attendance is not None:
+    if summary.attendance is not None and summary.attendance.counts:
         parts = ", ".join(f"{c.label} {c.sessions}" for c in summary.attendance.counts)
         sessions += f"; {summary.attended} attended ({parts})"
+    elif summary.attendance is not None:  # confirmed, but left unanswered on every sheet
+        sessions += "; attendance not recorded"
     return [("Client", summary.client), ("Period", period), ("Sessions", sessions),
             ("Forms", ", ".join(summary.forms))]
 
