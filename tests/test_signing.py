@@ -365,3 +365,19 @@ def test_a_users_own_template_reads_as_sentences():
     cancelled = notes.build_note(template, sheet, rows, "soap", Shorthand())
     assert cancelled.kind == "attendance" and cancelled.sections[0].items[0].text == "The session was cancelled."
     assert cancelled.service_code is None
+
+
+def test_a_blank_sheet_is_signed_only_once_it_has_its_client_and_date(vault, tmp_path):
+    # Printed blank, scanned, every field confirmed; a signed note keeps its header for good,
+    # so it must not be signed while the sheet still says "(not assigned)".
+    clinician.set_clinician(vault, name="Dr Ada Example")
+    values = dict(SESSION_VALUES)
+    session = add_session(vault, "session", values, client=None, date=None)
+    confirm_all(vault, session, "session", values)
+    with pytest.raises(Refused, match="no client yet.*review"):
+        notes.sign_note(vault, session, "soap")
+    assert notes.signed_note(vault, session) is None
+    sheet = store.get_sheet(vault, session)
+    store.assign_sheet(vault, sheet["sheet_id"], "B-500", "2026-03-03", None)
+    signed = notes.sign_note(vault, session, "soap")
+    assert "B-500" in signed["txt"] and "(not assigned)" not in signed["txt"]

@@ -347,16 +347,22 @@ def addenda(vault: Vault, session: int) -> list[dict[str, Any]]:
 def sign_note(vault: Vault, session: str | int, fmt: str, confirm_code: bool = False) -> dict[str, Any]:
     """Sign the session's note with the clinician's name, credentials and the time; returns it as kept.
 
-    Refused (exit 3): no clinician name set, the note already signed, or
-    progress fields not confirmed. ``confirm_code`` records that the clinician
+    Refused (exit 3): no clinician name set, the note already signed, a
+    blank sheet not yet given its client and date, or progress fields not
+    confirmed. ``confirm_code`` records that the clinician
     confirmed the service code suggested from the duration. From then on the
     session's progress fields cannot change and every export gives this text.
     """
     who = clinician.require_name(vault)
-    number = store.get_sheet(vault, session)["id"]
+    sheet = store.get_sheet(vault, session)
+    number = sheet["id"]
     if signed_note(vault, number) is not None:
         raise Refused(f"Session {number} is already signed; add an addendum instead "
                       f"(inklock addendum {number} --text \"...\").")
+    if not sheet["client"] or not sheet["date"]:
+        # A signed note is kept as signed: a blank sheet given its client later would stay "(not assigned)".
+        raise Refused(f"Session {number} is a sheet with no {'client' if not sheet['client'] else 'date'} yet; "
+                      "choose them in review (inklock review, the sheet's 'Choose the client') before signing.")
     note = draft_note(vault, number, fmt)
     note = replace(note, clinician=who, signed_at=store.now(),
                    code_confirmed=bool(confirm_code and note.service_code))
