@@ -144,11 +144,16 @@ def test_assign_sheet_checks_and_keeps_a_trail(vault):
     done = store.assign_sheet(vault, "BLNK0001", "k-12", "2026-11-02", "2")
     assert done == {"session": blank, "sheet_id": "BLNK0001", "client": "K-12", "date": "2026-11-02",
                     "session_number": 2}
-    store.assign_sheet(vault, "BLNK0001", "M-3", "2026-11-03", "")  # a correction
+    corrected = store.assign_sheet(vault, "BLNK0001", "M-3", "2026-11-03", "")  # a correction
+    assert corrected["session_number"] == 1, "left empty: the client's next number"
     rows = vault.db.execute("SELECT client, previous FROM sheet_assignments ORDER BY id").fetchall()
     assert [r[0] for r in rows] == ["K-12", "M-3"]
     assert rows[0][1] is None and json.loads(rows[1][1])["client"] == "K-12"
     assert store.list_clients(vault) == ["K-12", "M-3"]
+    again = store.register_sheet(vault, sheet_id="BLNK0002", template="session", template_version=1,
+                                 page_size="letter", client=None, date=None, session_number=None)
+    assert store.assign_sheet(vault, "BLNK0002", "K-12", "2026-11-09", None)["session_number"] == 2
+    assert store.get_sheet(vault, "K-12/2")["id"] == again
 
 
 def test_the_reader_reads_only_the_headers_it_is_told_to():

@@ -197,7 +197,7 @@ def assign_sheet(vault: Vault, sheet_id: str, client: str, date: str, session_nu
 
     The client code is checked like ``inklock print --client`` (a new code
     joins the client list), the date must be YYYY-MM-DD, the session number
-    1..9999 or empty. A sheet printed for a client is refused (BadInput); a
+    1..9999 or empty (then the client's next number). A sheet printed for a client is refused (BadInput); a
     blank sheet may be assigned again to correct a mistake (the trail keeps
     what it was). Search tags follow through the schema's triggers.
     """
@@ -217,6 +217,11 @@ def assign_sheet(vault: Vault, sheet_id: str, client: str, date: str, session_nu
     except ValueError:
         raise BadInput(f"'{shown(text)}' is not a date; use YYYY-MM-DD.") from None
     number = check_session(session_number)
+    if number is None:
+        # Left empty: the client's next number, as `inklock print` gives one (so CLIENT/N finds the session).
+        row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ? AND sheet_id <> ?",
+                               [code, sheet["sheet_id"]]).fetchone()
+        number = int(row[0] or 0) + 1
     previous = {"client": sheet["client"], "date": sheet["date"], "session_number": sheet["session_number"]}
     at = now()
     with transaction(vault.db):
