@@ -44,7 +44,7 @@ def forms() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None:
-    """List the built-in templates and your own."""
+    """List the built-in templates and your own (pages, privacy, and the paper a form fits when not every one)."""
     from forms.errors import FormsError, TemplateError
     from forms.geometry import PAGE_SIZES
     from forms.model import BUILTIN_DIR, list_templates
