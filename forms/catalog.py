@@ -26,7 +26,7 @@ from forms.errors import FormsError, FormUnavailable
 from forms.geometry import PAGE_SIZES, page_layouts
 from forms.model import Template, get_template, list_templates
 
-__all__ = ["Form", "FormUnavailable", "all_forms", "form", "laid_out", "template", "vault_template_dirs"]
+__all__ = ["Form", "FormUnavailable", "all_forms", "fitting", "form", "laid_out", "template", "vault_template_dirs"]
 
 _CACHE_MAX = 256
 
@@ -165,13 +165,17 @@ def all_forms(template_dirs: Iterable[str | Path] = (), sizes: Iterable[str] = t
         templates = list_templates(list(template_dirs))
     except (FormsError, OSError) as exc:
         raise _unavailable(exc) from None
+    return [f for t in templates for f in fitting(t, sizes)]
+
+
+def fitting(t: Template, sizes: Iterable[str] = tuple(PAGE_SIZES)) -> list[Form]:
+    """``t`` laid out at each paper size in ``sizes`` it fits (a form too tall for one is left out there)."""
     out = []
-    for t in templates:
-        for size in sizes:
-            try:
-                out.append(laid_out(t, size))
-            except FormUnavailable:
-                continue
+    for size in sizes:
+        try:
+            out.append(laid_out(t, size))
+        except FormUnavailable:
+            continue
     return out
 
 

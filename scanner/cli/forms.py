@@ -45,6 +45,7 @@ def forms() -> None:
 @pass_app
 def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None:
     """List the built-in templates and your own (pages, privacy, and the paper a form fits when not every one)."""
+    from forms.catalog import fitting
     from forms.errors import FormsError, TemplateError
     from forms.geometry import PAGE_SIZES
     from forms.model import BUILTIN_DIR, list_templates
@@ -59,7 +60,7 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
     for t in templates:
         builtin = t.source is not None and Path(t.source).parent == BUILTIN_DIR
         # The papers it can be printed on (and so read from): a tall form of one's own may fit only one.
-        papers = [size for size in PAGE_SIZES if _fits(t, size)]
+        papers = [f.page_size for f in fitting(t)]
         rows.append(
             {
                 "name": t.name,
@@ -86,17 +87,6 @@ def list_cmd(app: AppContext, templates_dir: Path | None, as_json: bool) -> None
         fit = "" if len(r["papers"]) == len(PAGE_SIZES) else (
             f"  ({' and '.join(r['papers'])} paper only)" if r["papers"] else "  (too tall for any paper)")
         click.echo(f"{r['name']:<12} {r['code']}  v{r['version']}  {r['title']}  [{pages}]{fit}  {r['source']}")
-
-
-def _fits(template, size: str) -> bool:
-    """Whether ``template`` can be laid out on ``size`` paper (every field within the page)."""
-    from forms.catalog import FormUnavailable, laid_out
-
-    try:
-        laid_out(template, size)
-    except FormUnavailable:
-        return False
-    return True
 
 
 @forms.command("layout")

@@ -245,11 +245,10 @@ def ink_by_line(gray: np.ndarray, line_boxes: list[tuple[int, int, int, int]], *
         if overlaps[best] > 0:
             owned[best].append(i)
     _merge_overflow(owned, boxes, stats)
-    touching = _touching(labels, stats, in_band, bands, boxes, owned)
+    owner = {i: k for k, ids in enumerate(owned) for i in ids}
+    touching = _touching(labels, stats, in_band, bands, boxes, owned, owner)
     for i in touching:
-        for ids in owned:
-            if i in ids:
-                ids.remove(i)
+        owned[owner[i]].remove(i)
     masks = [label_members(labels, n, ids) if ids else np.zeros_like(mask) for ids in owned]
     for i in touching:
         _cut(labels == i, boxes, bands, masks)
@@ -284,7 +283,7 @@ def _cut(stroke: np.ndarray, boxes: list, bands: list, masks: list[np.ndarray]) 
 
 
 def _touching(labels: np.ndarray, stats: np.ndarray, in_band: np.ndarray, bands: list, boxes: list,
-              owned: list[list[int]]) -> list[int]:
+              owned: list[list[int]], owner: dict[int, int]) -> list[int]:
     """Strokes that are two lines' writing run together, to be cut (:func:`_cut`).
 
     A long descender of one line often touches a word of the next; as one
@@ -295,10 +294,11 @@ def _touching(labels: np.ndarray, stats: np.ndarray, in_band: np.ndarray, bands:
     beside it and stays whole.
     """
     found = []
-    for i in np.nonzero((in_band[:, 1:] > 0).sum(axis=0) >= 2)[0] + 1:
-        mine = next((k for k, ids in enumerate(owned) if i in ids), None)
+    for i in (int(i) for i in np.nonzero((in_band[:, 1:] > 0).sum(axis=0) >= 2)[0] + 1):
+        if i not in owner:
+            continue
         for k, (bx0, lo, bx1, hi) in enumerate(bands):
-            if k == mine or not in_band[k, i]:
+            if k == owner[i] or not in_band[k, i]:
                 continue
             cols = np.nonzero((labels[lo:hi, bx0:bx1] == i).any(axis=0))[0] + bx0
             reach = boxes[k][3] - boxes[k][1]
@@ -307,7 +307,7 @@ def _touching(labels: np.ndarray, stats: np.ndarray, in_band: np.ndarray, bands:
             beside = [j for j in owned[k] if in_band[k, j] and stats[j, 0] <= cols[-1] + reach
                       and stats[j, 0] + stats[j, 2] >= cols[0] - reach]
             if beside:
-                found.append(int(i))
+                found.append(i)
                 break
     return found
 

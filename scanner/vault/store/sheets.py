@@ -105,9 +105,10 @@ def client_has_sheets(vault: Vault, client: str) -> bool:
     return vault.db.execute("SELECT 1 FROM sheets WHERE client = ? LIMIT 1", [client]).fetchone() is not None
 
 
-def last_session_number(vault: Vault, client: str) -> int | None:
-    """The highest session number printed for ``client``, or None."""
-    row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ?", [client]).fetchone()
+def last_session_number(vault: Vault, client: str, *, besides: str | None = None) -> int | None:
+    """The highest session number printed for ``client`` (on sheets other than ``besides``), or None."""
+    row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ? AND sheet_id IS NOT ?",
+                           [client, besides]).fetchone()
     return row[0]
 
 
@@ -219,9 +220,7 @@ def assign_sheet(vault: Vault, sheet_id: str, client: str, date: str, session_nu
     number = check_session(session_number)
     if number is None:
         # Left empty: the client's next number, as `inklock print` gives one (so CLIENT/N finds the session).
-        row = vault.db.execute("SELECT MAX(session_number) FROM sheets WHERE client = ? AND sheet_id <> ?",
-                               [code, sheet["sheet_id"]]).fetchone()
-        number = int(row[0] or 0) + 1
+        number = int(last_session_number(vault, code, besides=sheet["sheet_id"]) or 0) + 1
     previous = {"client": sheet["client"], "date": sheet["date"], "session_number": sheet["session_number"]}
     at = now()
     with transaction(vault.db):
