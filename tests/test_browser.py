@@ -236,9 +236,13 @@ def test_a_late_answer_does_not_put_back_an_older_count(vault, served, browser):
     page.goto(f"{base}/session/{s['session']}")
     total = page.locator("article.field").count()
     held: list = []
+    seen: list = []
 
     def hold_the_first(route):
-        if not held:
+        # Handlers can overlap: the second request may arrive while the first is still being fetched,
+        # so the first is claimed before anything that waits.
+        seen.append(route)
+        if len(seen) == 1:
             held.append((route, route.fetch()))  # the server has answered; the page does not see it yet
         else:
             route.continue_()
