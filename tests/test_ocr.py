@@ -341,6 +341,20 @@ def test_broken_off_tail_half_way_down_the_next_box_goes_back_to_its_line():
     assert not second.any()
 
 
+def test_a_tail_cut_off_at_the_rule_goes_back_to_its_line_however_far_down_it_reaches():
+    # A descender crossing the rule between the lines, cut there: its lower part starts at
+    # the top of line two's box and reaches down to line two's own rule.
+    first, second = _lines_with_a_stroke(["long pauses", ""], (330, 83), (300, 142))
+    assert first[100:140, 300:330].any(), "the tail belongs to line one"
+    assert not second.any()
+
+
+def test_a_stroke_written_on_its_own_rule_keeps_its_line():
+    # The same stroke written on line two (a "1"), starting among its letters' height.
+    first, second = _lines_with_a_stroke(["long pauses", ""], (320, 108), (310, 142))
+    assert second[110:140, 308:322].any() and not first[80:].any()
+
+
 def _strokes_on(lines: list[str], strokes: list[list[tuple[int, int]]]) -> tuple[list, list]:
     """Two ruled lines' ink without and with extra pen strokes (joined-up writing, a descender)."""
     boxes = [(0, 0, 900, 80), (0, 80, 900, 160)]
