@@ -140,6 +140,10 @@ def test_assign_sheet_checks_and_keeps_a_trail(vault):
         store.assign_sheet(vault, "BLNK0001", "K-12", "2026-02-30", None)
     with pytest.raises(BadInput, match="not a client code"):
         store.assign_sheet(vault, "BLNK0001", "K 12\n", "2026-11-02", None)
+    with pytest.raises(BadInput, match="already has a session 1") as taken:
+        store.assign_sheet(vault, "BLNK0001", "K-12", "2026-11-02", "1")  # CLIENT/N would name two sheets
+    assert "leave it empty" in taken.value.message
+    assert store.get_sheet(vault, "BLNK0001")["client"] is None
     # The existing client's spelling wins over a different case.
     done = store.assign_sheet(vault, "BLNK0001", "k-12", "2026-11-02", "2")
     assert done == {"session": blank, "sheet_id": "BLNK0001", "client": "K-12", "date": "2026-11-02",
@@ -154,6 +158,8 @@ def test_assign_sheet_checks_and_keeps_a_trail(vault):
                                  page_size="letter", client=None, date=None, session_number=None)
     assert store.assign_sheet(vault, "BLNK0002", "K-12", "2026-11-09", None)["session_number"] == 2
     assert store.get_sheet(vault, "K-12/2")["id"] == again
+    # A correction that keeps the sheet's own number is not a clash with itself.
+    assert store.assign_sheet(vault, "BLNK0002", "K-12", "2026-11-10", "2")["session_number"] == 2
 
 
 def test_the_reader_reads_only_the_headers_it_is_told_to():

@@ -198,7 +198,8 @@ def assign_sheet(vault: Vault, sheet_id: str, client: str, date: str, session_nu
 
     The client code is checked like ``inklock print --client`` (a new code
     joins the client list), the date must be YYYY-MM-DD, the session number
-    1..9999 or empty (then the client's next number). A sheet printed for a client is refused (BadInput); a
+    1..9999 or empty (then the client's next number), not one the client's other sheets
+    already have. A sheet printed for a client is refused (BadInput); a
     blank sheet may be assigned again to correct a mistake (the trail keeps
     what it was). Search tags follow through the schema's triggers.
     """
@@ -221,6 +222,11 @@ def assign_sheet(vault: Vault, sheet_id: str, client: str, date: str, session_nu
     if number is None:
         # Left empty: the client's next number, as `inklock print` gives one (so CLIENT/N finds the session).
         number = int(last_session_number(vault, code, besides=sheet["sheet_id"]) or 0) + 1
+    taken = [r for r in numbered_sheets(vault, code, number) if r["sheet_id"] != sheet["sheet_id"]]
+    if taken:
+        # As `inklock print --session` refuses it: CLIENT/N must name one sheet.
+        raise BadInput(f"{code} already has a session {number} (session {taken[0]['id']}, dated "
+                       f"{taken[0]['date'] or 'by hand'}); choose another number, or leave it empty for their next.")
     previous = {"client": sheet["client"], "date": sheet["date"], "session_number": sheet["session_number"]}
     at = now()
     with transaction(vault.db):
