@@ -252,7 +252,15 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sheets ADD COLUMN layout_digest TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+def _v11(db: sqlite_utils.Database) -> None:
+    # A draft's raw reading stands apart from its corrected one in the indexed
+    # text (searchindex.RAW_MARK), so snippets can say which is which: rebuilt whole.
+    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
+    db.executescript(drops + search_index_ddl())
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
+                                                              _v11]
 
 
 def _p1(db: sqlite_utils.Database) -> None:

@@ -45,10 +45,18 @@ SEARCH_BODY_SQL = """(SELECT group_concat(w, ' ') FROM (
         WHERE {row}.kind IN ('choice', 'checkbox') AND j.type IN ('text', 'true')))"""
 # ... and, until the field is confirmed, the line recogniser's own reading
 # where post-correction changed it (``fields.alternative``, schema 5 on): a
-# search finds what was written even when a correction guessed wrong.
+# search finds what was written even when a correction guessed wrong. RAW_MARK
+# (punctuation: no word, in neither index's terms) stands between the two, so a
+# snippet shows which is which (schema 11 on; ``shown_body``).
+RAW_MARK = "\u2016"
 SEARCH_BODY_WITH_RAW_SQL = ("(coalesce(" + SEARCH_BODY_SQL + ", '') || CASE WHEN {row}.status <> 'confirmed' "
                             "AND {row}.kind IN ('line', 'text') AND {row}.alternative IS NOT NULL "
-                            "THEN ' ' || {row}.alternative ELSE '' END)")
+                            f"THEN ' {RAW_MARK} ' || {{row}}.alternative ELSE '' END)")
+
+
+def shown_body(text: str) -> str:
+    """Indexed text (a snippet of it) as a person reads it: the raw reading named as such."""
+    return text.replace(f" {RAW_MARK} ", " \u2014 as the machine read it: ").replace(RAW_MARK, "\u2014")
 
 TAG_MARK = 0xE000      # + kind: 1 client, 2 field key, 3 privacy, 4 year, 5 month, 6 day
 TAG_DIGIT = 0xE100     # two digits in base TAG_BASE follow the mark

@@ -236,7 +236,8 @@ class Searcher:
                 tier, rank, match, _, _ = found[r[0]]
                 rows[r[0]] = {"session": r[1], "sheet_id": r[2], "client": r[3], "date": r[4], "field": r[5],
                               "privacy": r[6], "status": "confirmed" if r[7] == "confirmed" else "draft",
-                              "snippet": r[9], "score": round(-rank, 3), "match": match, "crop_file": r[8],
+                              "snippet": searchindex.shown_body(r[9] or ""), "score": round(-rank, 3), "match": match,
+                              "crop_file": r[8],
                               "_order": (tier, rank)}
         for field_id, (word, dist) in (hand or {}).items():
             rows[field_id] = self._hand_row(field_id, word, dist)
@@ -247,7 +248,7 @@ class Searcher:
             "SELECT s.id, s.sheet_id, s.client, s.date, f.key, f.privacy, f.crop_file, d.body FROM fields f "
             "JOIN sheets s ON s.sheet_id = f.sheet_id LEFT JOIN search_docs d ON d.id = f.id WHERE f.id = ?",
             [field_id]).fetchone()
-        draft = " ".join((r[7] or "").split())
+        draft = " ".join(searchindex.shown_body(r[7] or "").split())
         snippet = f"{self.highlight[0]}{word}{self.highlight[1]} in the handwriting"
         if draft:
             snippet += " \u2014 machine reading: " + (draft if len(draft) <= 80 else draft[:79] + "\u2026")
