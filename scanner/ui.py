@@ -39,8 +39,10 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
         f"{'the scanner ' + data['device'] if data.get('device') else str(data['files']) + ' file(s)'} "
         f"in {data['seconds']:.1f} s: "
         f"{data['identified']} read, {data['unmatched']} unmatched (to assign in review), "
-        f"{data['blank']} blank, {data['duplicates']} already in the vault, {data['failed']} failed"
-        + (f"; {data['failed_files']} file(s) could not be read." if data.get("failed_files") else ".")
+        f"{data['blank']} blank, {data['duplicates']} already in the vault, "
+        + (f"{data['unfilled']} unfilled copy(ies) not stored, " if data.get("unfilled") else "")
+        + f"{data['failed']} page(s) failed"
+        + (f"; {data['failed_files']} file(s) could not be read at all." if data.get("failed_files") else ".")
     )
     if data.get("rescans"):
         console.print(f"{data['rescans']} page(s) were rescans: kept as new versions; "
@@ -50,6 +52,8 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
         console.print(f"Pages read into session{'s' * (len(data['sessions']) != 1)} {numbers} ('inklock show N').")
     for page in data.get("unmatched_pages", []):
         console.print(f"  unmatched: {page}")
+    for page in data.get("unfilled_pages", []):
+        console.print(f"  not stored: {page}")
     for problem in data["problems"]:
         err_console.print(f"  problem: {problem}")
     for removed in data["removed"]:

@@ -228,7 +228,7 @@ def check_ingest(cli, vault: Vault, path: Path, case: str) -> dict:
     assert "Traceback" not in run.out + run.err, case
     summary = json.loads(run.out)
     # Never a page dropped silently: every page is read, queued, blank, a duplicate or a reported failure.
-    accounted = sum(summary[k] for k in ("identified", "unmatched", "blank", "duplicates", "failed"))
+    accounted = sum(summary[k] for k in ("identified", "unmatched", "blank", "duplicates", "failed", "unfilled"))
     assert summary["pages"] == accounted, (case, summary)
     if run.code == 0:
         assert run.err == "" and not summary["problems"], (case, run.err)

@@ -117,6 +117,37 @@ def test_rescan_keeps_a_private_note_kept_as_written(day_vault, expected, cli, t
     assert all(f["status"] == "kept" for f in shown["fields"] if f["key"] in before)
 
 
+def test_an_unfilled_copy_scanned_after_the_filled_page_changes_nothing(day_vault, expected, cli, tmp_path):
+    """A sheet printed again (a jammed printer), its unfilled copy scanned after the filled one: never a blank rescan."""
+    from forms.render import SheetSpec
+    from tools.synth import printed_pages
+
+    sheet = expected["sheets"][0]
+    cli("ingest", SAMPLES / "day.pdf")
+
+    def page1():
+        return {r["key"]: (r["value"], r["crop_file"], r["page_version"]) for r in day_vault.db.query(
+            "SELECT key, value, crop_file, page_version FROM fields WHERE sheet_id = ? AND page = 1",
+            [sheet["sheet_id"]])}
+
+    before = page1()
+    assert any(json.loads(v) not in (None, "", [], False) for v, _c, _p in before.values())
+    spec = SheetSpec(sheet["sheet_id"], sheet["template"], client=sheet["client"], date=sheet["date"],
+                     session=sheet["session"])
+    unfilled = printed_pages([spec], 300, sheet["page_size"])[0]
+    r = cli("ingest", "--json", write_pdf([unfilled], tmp_path / "reprint.pdf"))
+    assert r.code == 0, r.err
+    summary = json.loads(r.out)
+    assert summary["unfilled"] == 1 and summary["rescans"] == 0 and summary["failed"] == 0
+    assert "nothing is written on it" in summary["unfilled_pages"][0]
+    assert page1() == before
+    versions = day_vault.db.execute("SELECT MAX(version) FROM pages WHERE sheet_id = ? AND page = 1",
+                                    [sheet["sheet_id"]]).fetchone()[0]
+    assert versions == 1
+    shown = cli("ingest", write_pdf([unfilled], tmp_path / "reprint2.pdf"))
+    assert "not stored:" in shown.out and "0 page(s) failed" in shown.out
+
+
 def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):
     images = pdf_pages(SAMPLES / "day.pdf")
     entry = next(p for p in expected["pages"] if not p["blank"] and p["preset"] == "scanner")

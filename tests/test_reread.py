@@ -115,3 +115,23 @@ def test_reread_refuses_a_closed_page_and_another_form(vault, scanned):
     assert done["status"] == "new" and done["session"] == scanned["session"]
     with pytest.raises(BadInput, match="already assigned"):
         reread_unmatched(vault, scanned["uid"], scanned["sheet_id"], 1)
+
+
+def test_an_unfilled_page_is_not_assigned_over_a_page_stored_with_answers(vault, cli, scanned, tmp_path):
+    from forms.render import SheetSpec
+    from scanner.errors import BadInput
+    from scanner.ingest.pipeline import reread_unmatched
+    from tools.synth import printed_pages
+
+    stored = vault.db.execute("SELECT value, crop_file FROM fields WHERE sheet_id = ? AND page = 2 ORDER BY key",
+                              [scanned["sheet_id"]]).fetchall()
+    assert any(json.loads(v) not in (None, "", [], False) for v, _c in stored)
+    unfilled = printed_pages([SheetSpec(scanned["sheet_id"], "session")], 300)[1]
+    Image.fromarray(paint_over(unfilled)).save(tmp_path / "unfilled.pdf", resolution=300)
+    assert json.loads(cli("ingest", "--json", tmp_path / "unfilled.pdf").out)["unmatched"] == 1
+    uid = vault.db.execute("SELECT MAX(id) FROM unmatched WHERE status = 'open'").fetchone()[0]
+    with pytest.raises(BadInput, match="nothing written on it"):
+        reread_unmatched(vault, uid, scanned["sheet_id"], 2)
+    assert vault.db.execute("SELECT status FROM unmatched WHERE id = ?", [uid]).fetchone()[0] == "open"
+    assert vault.db.execute("SELECT value, crop_file FROM fields WHERE sheet_id = ? AND page = 2 ORDER BY key",
+                            [scanned["sheet_id"]]).fetchall() == stored

@@ -60,6 +60,8 @@ class IngestSummary:
     page_problems: dict[str, list[str]] = field(default_factory=dict)
     # "<file> page <n>: <why>" for each page kept as unmatched (assigned or discarded in review)
     unmatched_pages: list[str] = field(default_factory=list)
+    # "<file> page <n>: <why>" for each page with nothing written on it, of a page stored with answers (not stored)
+    unfilled_pages: list[str] = field(default_factory=list)
     # source -> resolution of each of its pages scanned below register.LOW_RESOLUTION_DPI
     low_resolution: dict[str, list[float]] = field(default_factory=dict)
     # source -> page numbers placed poorly on their form (markers missing or off; values capped as doubtful)
@@ -94,6 +96,7 @@ class IngestSummary:
             "files": self.files, "pages": self.pages, "identified": self.identified,
             "unmatched": self.unmatched, "unmatched_pages": [shown_path(u) for u in self.unmatched_pages],
             "blank": self.blank, "duplicates": self.duplicates,
+            "unfilled": len(self.unfilled_pages), "unfilled_pages": [shown_path(u) for u in self.unfilled_pages],
             "failed": self.failed, "failed_files": self.failed_files, "rescans": self.rescans,
             "kept_confirmed": self.kept_confirmed, "sessions": sorted(set(self.sessions)),
             "problems": self.all_problems(), "removed": [shown_path(r) for r in self.removed],
@@ -266,6 +269,11 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                 if outcome["status"] == "unmatched":
                     summary.unmatched += 1
                     summary.unmatched_pages.append(f"{result.source} page {result.index + 1}: {outcome['reason']}")
+                elif outcome["status"] == "unfilled":
+                    summary.unfilled_pages.append(
+                        f"{result.source} page {result.index + 1}: nothing is written on it, and page {result.page} "
+                        f"of session {outcome['session']} is already stored with answers; not stored, nothing "
+                        "changed (a copy printed again, or a scan too poor to read).")
                 else:
                     summary.identified += 1
                     summary.sessions.append(outcome["session"])
@@ -423,5 +431,8 @@ def reread_unmatched(vault: Vault, unmatched_id: int, sheet_id: str, page: int, 
     # One transaction: the page is stored and the unmatched row closed together, or neither.
     with store.transaction(vault.db):
         outcome = store.save_page(vault, result)
+        if outcome["status"] == "unfilled":
+            raise BadInput(f"Unmatched page {unmatched_id} has nothing written on it, and page {page} of session "
+                           f"{sheet['id']} is already stored with answers; discard it instead.")
         store.close_unmatched(vault, unmatched_id, "assigned", guess)
     return {**outcome, "unmatched_id": unmatched_id}

@@ -100,7 +100,8 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     A rescan becomes a new page version: pending values are replaced by the new
     read, confirmed values and private notes kept as written are never
     overwritten (the new read is logged and the field flagged ``rescan_differs``
-    when it disagrees).
+    when it disagrees). A rescan with nothing written on it, of a page stored
+    with answers, is not stored at all (status ``unfilled``; :func:`_unfilled_copy`).
     """
     db = vault.db
     rows = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
@@ -108,6 +109,8 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
         reason = f"sheet {result.sheet_id} was not printed from this vault"
         return {"status": "unmatched", "reason": reason, "unmatched_id": save_unmatched(vault, result, reason)}
     sheet = rows[0]
+    if _unfilled_copy(db, result):
+        return {"status": "unfilled", "session": sheet["id"], "kept_confirmed": 0}
     image_id = vault.put_file(result.image_jpeg, "page")
     crop_ids = vault.put_files([f.crop_png for f in result.fields], "crop")
     header_id = _put_header(vault, sheet, result)
@@ -175,6 +178,26 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
             vault.delete_file(bundle)
     return {"status": "rescan" if version > 1 else "new", "session": sheet["id"], "version": version,
             "kept_confirmed": kept_confirmed}
+
+
+def _answered(value: Any) -> bool:
+    """A value with something in it (0 on a scale is an answer; an unticked box or an empty line is not)."""
+    return not (value is None or value is False or value == [] or (isinstance(value, str) and not value.strip()))
+
+
+def _unfilled_copy(db, result) -> bool:
+    """A scan of this page with nothing written on it, where the page already stored has answers.
+
+    A sheet printed again (a jammed printer) can be scanned unfilled after the
+    filled copy, and a scan too poor to read looks the same: either would
+    replace every reading still waiting with nothing. Such a page is not
+    stored; the filled page stays as it was.
+    """
+    if any(_answered(f.value) for f in result.fields):
+        return False
+    stored = db.execute("SELECT value, confirmed_value, status FROM fields WHERE sheet_id = ? AND page = ?",
+                        [result.sheet_id, result.page]).fetchall()
+    return any(_answered(loads(confirmed if status == "confirmed" else value)) for value, confirmed, status in stored)
 
 
 def _save_draft_vectors(db, field_id: int, crop_id: str, read) -> None:
