@@ -171,6 +171,9 @@ def test_sign_is_refused_with_one_sentence_until_a_name_is_set(vault, run):
     # The session is named with whose it is, so a number typed from the paper cannot pass for another client's.
     assert r.out.startswith(f"Signed the BIRP note of session {session} (client ")
     assert " as Dr Ada Example at " in r.out
+    # Signed without --confirm-code: the code can no longer be confirmed on this note, and the message says so.
+    assert "was signed as a suggestion" in r.out and "before signing" in r.out
+    assert run("sign", session, "--format", "birp", "--confirm-code").code == ExitCode.REFUSED
 
 
 # ---------------------------------------------------------------- sign and lock

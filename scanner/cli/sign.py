@@ -66,7 +66,9 @@ def sign(app: AppContext, session: str, fmt: str, confirm_code: bool, as_json: b
     click.echo(f"Signed the {what} of {session_words(app.vault(), signed['session'])} as {who} at "
                f"{notes.when(signed['signed_at'])}.")
     if content.get("service_code") and not content.get("code_confirmed"):
-        click.echo(f"Service code {content['service_code']} stays a suggestion (not confirmed; --confirm-code confirms it).")
+        # Said once the note is locked: --confirm-code works only while signing, so the sentence must not suggest it now.
+        click.echo(f"Service code {content['service_code']} was signed as a suggestion, not confirmed (only "
+                   "'sign --confirm-code' confirms it, before signing; an addendum can record the code you bill).")
 
 
 @click.command()
