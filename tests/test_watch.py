@@ -98,8 +98,12 @@ def test_watch_ingests_complete_files_removes_stored_ones_and_stops_on_ctrl_c(va
         assert line.startswith("day.pdf: 7 page(s): 6 read, 0 unmatched, 1 blank") and "removed" in line, line
         assert not half.exists() and broken.exists()
 
+        # A text file given a scan's name, dropped just before Ctrl-C: named on stopping, not passed over.
+        (folder / "notes.pdf").write_text("not a scan")
         watcher.proc.send_signal(signal.SIGINT)
-        assert watcher.wait_for("Stopped:") == "Stopped: 2 file(s) stored and removed, 1 kept in the folder."
+        assert watcher.wait_for("Stopped:") == ("Stopped: 2 file(s) stored and removed, 1 kept in the folder, "
+                                                "1 not read yet (read when watch runs again):")
+        assert watcher.wait_for("  notes.pdf:").startswith("  notes.pdf: it looks unfinished")
         assert watcher.proc.wait(timeout=BOUND_S) == 0
         assert "Traceback" not in watcher.proc.stderr.read()
     finally:

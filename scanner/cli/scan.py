@@ -98,7 +98,11 @@ def watch(app: AppContext, folder: Path) -> None:
     flush_warnings()  # it runs until stopped: say them now
     click.echo(f"Watching {folder} (Ctrl-C stops).")
     watcher = watch_folder(vault, folder, click.echo, extra_template_dirs=dirs)
-    click.echo(f"Stopped: {watcher.stored} file(s) stored and removed, {watcher.kept} kept in the folder.")
+    unread = watcher.unread()
+    click.echo(f"Stopped: {watcher.stored} file(s) stored and removed, {watcher.kept} kept in the folder"
+               + (f", {len(unread)} not read yet (read when watch runs again):" if unread else "."))
+    for path, why in unread:
+        click.echo(f"  {path.name}: {why}.")
 
 
 @click.command()

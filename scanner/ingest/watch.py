@@ -178,6 +178,17 @@ class FolderWatch:
         self.report(f"{path.name}: {counts}, {data['failed'] + data['failed_files']} failed; kept in the "
                     f"folder ({why}).")
 
+    def unread(self) -> list[tuple[Path, str]]:
+        """Scans still in the folder, not read and not kept as failed, when the watch stops, with why."""
+        out = []
+        for path in self.candidates():
+            if path in self.failed and self.failed[path] == _signature(path):
+                continue  # read, failed, and named already
+            why = ("it does not open as a scan" if has_end_marker(path) and not opens(path)
+                   else "it looks unfinished (still being written, or cut short)")
+            out.append((path, why))
+        return out
+
     def run(self, stop: threading.Event) -> None:
         """Check now, then on every change and tick, until ``stop`` is set."""
         from watchfiles import watch
