@@ -47,6 +47,10 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
     if data.get("rescans"):
         console.print(f"{data['rescans']} page(s) were rescans: kept as new versions; "
                       f"{data['kept_confirmed']} confirmed or kept-as-written value(s) left as they were.")
+    for session, keys in (data.get("rescan_differs") or {}).items():
+        console.print(f"Session {session}: the rescan reads {len(keys)} of them differently ({', '.join(keys)}); "
+                      "they stay as you decided: compare them with the new page in review ('rescan differs'), "
+                      "and reopen any you want to correct.", style="bold", markup=False)
     if data["sessions"]:
         numbers = ", ".join(str(s) for s in data["sessions"])
         console.print(f"Pages read into session{'s' * (len(data['sessions']) != 1)} {numbers} ('inklock show N').")

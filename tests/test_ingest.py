@@ -89,6 +89,10 @@ def test_rescan_is_new_version_and_keeps_confirmed(day_vault, expected, cli, tmp
     summary = json.loads(cli("ingest", "--json", rescan).out)
     assert summary["identified"] == 1 and summary["rescans"] == 1 and summary["kept_confirmed"] >= 1
     shown = json.loads(cli("show", sheet["sheet_id"], "--json").out)
+    # The confirmed value the rescan reads otherwise is named at ingest, not only flagged.
+    assert "focus" in summary["rescan_differs"][str(shown["session"])]
+    again = cli("ingest", write_pdf([np.rot90(images[page1["source_index"]], 3)], tmp_path / "rescan2.pdf"))
+    assert f"Session {shown['session']}: the rescan reads" in again.out and "focus" in again.out
     assert next(p for p in shown["pages"] if p["page"] == 1)["version"] == 2
     focus = next(f for f in shown["fields"] if f["key"] == "focus")
     assert focus["status"] == "confirmed" and focus["confirmed_value"] == "typed by the clinician"

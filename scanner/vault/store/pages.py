@@ -116,6 +116,7 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     header_id = _put_header(vault, sheet, result)
     at = now()
     kept_confirmed = 0
+    differs: list[str] = []  # keys of kept values the rescan reads differently
     replaced_bundles: set[str] = set()
     with transaction(db):
         row = db.execute("SELECT COALESCE(MAX(version), 0) FROM pages WHERE sheet_id = ? AND page = ?",
@@ -155,6 +156,7 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
                 kept = confirmed_value if status == "confirmed" else old_value
                 if loads(kept) != f.value:
                     flags.append("rescan_differs")
+                    differs.append(f.key)
                 db.execute("UPDATE fields SET flags = ?, page_version = ? WHERE id = ?",
                            [dumps(flags), version, field_id])
                 db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
@@ -177,7 +179,7 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
         for bundle in replaced_bundles - referenced_files(db):
             vault.delete_file(bundle)
     return {"status": "rescan" if version > 1 else "new", "session": sheet["id"], "version": version,
-            "kept_confirmed": kept_confirmed}
+            "kept_confirmed": kept_confirmed, "differs": differs}
 
 
 def _answered(value: Any) -> bool:
