@@ -210,3 +210,16 @@ def test_the_page_follows_the_system_dark_mode(vault, served, browser):
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
     assert luminance(backgrounds["light"]) > 200 > 60 > luminance(backgrounds["dark"])
     assert not problems, problems
+
+
+def test_the_key_bar_says_how_to_change_an_answer_while_editing_one(vault, served, browser):
+    s = add_session(vault)
+    page, problems = _session_page(served, browser, s)
+    hint = "#keys [data-when=editing-options]"
+    _walk_to(page, "attendance", "j")
+    page.keyboard.press("e")
+    page.wait_for_function("() => document.activeElement && document.activeElement.type === 'radio'")
+    assert page.locator(hint).is_visible() and "choose another answer" in page.locator(hint).text_content()
+    page.keyboard.press("Escape")
+    assert not page.locator(hint).is_visible()
+    assert problems == [], problems

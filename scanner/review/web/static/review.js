@@ -111,6 +111,8 @@
       editing: waiting && editing,
       "editing-line": waiting && editing && !(box && box.tagName === "TEXTAREA"),
       "editing-text": waiting && editing && !!(box && box.tagName === "TEXTAREA"),
+      "editing-options": waiting && editing && !!t && t.type === "radio",
+      "editing-ticks": waiting && editing && !!t && t.type === "checkbox",
       suggestion: waiting && !editing && row.hasAttribute("data-suggestion"),
       alternative: waiting && !editing && row.hasAttribute("data-alternative"),
       keepable: waiting && !editing && row.hasAttribute("data-keepable") && row.getAttribute("data-status") !== "kept",
@@ -256,7 +258,7 @@
     if (busy.has(row)) { return; }
     if (needsTyping(row) && !byButton) {
       // Pressing Enter repeatedly must never confirm a doubtful field as empty.
-      say(row, "Type what is written (Esc then s uses the machine reading). To confirm it empty, press the Confirm button.", true);
+      say(row, "Type what is written (Esc then s uses the machine reading). To confirm it empty, Tab to its Confirm button and press Enter.", true);
       edit(row);
       return;
     }
