@@ -125,6 +125,21 @@ def test_a_range_flagged_digit_needs_a_second_deliberate_press(vault, served, br
     assert not problems, problems
 
 
+def test_a_blacked_out_box_is_not_confirmed_by_one_key(vault, served, browser):
+    # The sheet says a box scribbled out cancels a mark; some fill a box to mark it. One Enter only explains.
+    app, url, base = served
+    s = add_session(vault, reads={"attendance": ("late", 0.6, ["heavy_mark"])})
+    page, problems = _session_page(served, browser, s)
+    _walk_to(page, "attendance", "j")
+    page.keyboard.press("Enter")
+    assert "blacked out" in page.locator("#f-attendance [data-msg]").inner_text()
+    page.wait_for_timeout(300)
+    assert _statuses(app, s["session"])["attendance"]["status"] == "pending"
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#f-attendance').getAttribute('data-status') === 'confirmed'")
+    assert not problems, problems
+
+
 def test_a_value_the_server_refuses_leaves_the_focus_in_its_box_to_put_it_right(vault, served, browser):
     app, url, base = served
     s = add_session(vault)

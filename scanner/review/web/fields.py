@@ -35,9 +35,18 @@ FLAG_WORDS = {
     "reopened": "reopened: your earlier answer is shown",
     "conflict": "says the session did not take place, yet the sheet has session content",
 }
-# Flags on a value a check found wrong (outside the field's range): never
-# confirmed by one key as shown; the clinician types it or presses the key twice.
-CHECK_FLAGS = frozenset({"implausible", "range_corrected"})
+# Flags on a value a check found wrong (outside the field's range), or a tick
+# box blacked out (the sheet says that cancels a mark; some fill a box to mark
+# it): never confirmed by one key as shown; the clinician types it or presses
+# the key twice.
+CHECK_FLAGS = frozenset({"implausible", "range_corrected", "heavy_mark"})
+CHECK_WHY = {
+    "heavy_mark": ("A box is blacked out: the sheet asks to scribble a box out to cancel a mark, yet some fill a "
+                   "box to mark it. Look at the handwriting, then press the same key again to confirm it as "
+                   "shown, or e to choose the right answer."),
+}
+RANGE_WHY = ("This value was flagged by a range check: look at the handwriting, then press the same key again "
+             "to confirm it as shown, or e to type what is written.")
 
 
 @dataclass
@@ -85,8 +94,13 @@ class FieldView:
 
     @property
     def needs_check(self) -> bool:
-        """A value a range check flagged: one key does not confirm it as shown."""
+        """A value a range check flagged, or a blacked-out box: one key does not confirm it as shown."""
         return any(f in CHECK_FLAGS for f in self.flags)
+
+    @property
+    def check_why(self) -> str:
+        """What the first press of a confirming key says about such a value."""
+        return next((CHECK_WHY[f] for f in self.flags if f in CHECK_WHY), RANGE_WHY)
 
     @property
     def flag_words(self) -> list[str]:

@@ -333,7 +333,8 @@ def confirm_many(session: int) -> Response:
             if row["key"] in data["risk_keys"]:
                 raise Refused(f"{row['key']} is a risk answer; confirm it on its own, not with others.")
             if any(f in fv.CHECK_FLAGS for f in row["flags"]):
-                raise Refused(f"{row['key']} was flagged by a range check; confirm it on its own, not with others.")
+                why = "has a box blacked out" if "heavy_mark" in row["flags"] else "was flagged by a range check"
+                raise Refused(f"{row['key']} {why}; confirm it on its own, not with others.")
             parsed.append((row, _parse(row, item.get("typed"), data["layout"])))
         for row, _ in parsed:  # a signed session's progress field refuses the whole batch, before any change
             store.refuse_if_signed(vault, data["sheet"], row["key"])

@@ -228,8 +228,7 @@
     if (!row.hasAttribute("data-check")) { return false; }
     if (armed && armed.row === row && armed.what === what) { armed = null; return false; }
     armed = { row: row, what: what };
-    say(row, "This value was flagged by a range check: look at the handwriting, then press the same key again " +
-      "to confirm it as shown, or e to type what is written.", true);
+    say(row, row.getAttribute("data-check-why"), true);
     return true;
   }
 
