@@ -118,6 +118,13 @@ def test_attendance_left_unanswered_reads_as_not_recorded(vault, tmp_path):
     assert "- **Sessions:** 1 scanned; attendance not recorded" in md and "()" not in md
 
 
+def test_a_plan_written_on_two_lines_keeps_them_apart(vault, tmp_path):
+    add_sheet(vault, {"attendance": "attended", "plan": "practise grounding\nwalk 3x this week"}, date="2026-01-05")
+    summary.write_summary(vault, "C017", None, None, tmp_path / "s.json")
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert [t for _, t in item(data, "plan", "plan")["entries"]] == ["practise grounding; walk 3x this week"]
+
+
 def test_private_marker_words_never_appear(vault, visits, tmp_path):
     # A pending private field and a progress field corrected on confirmation (its read held a marker) too.
     add_sheet(vault, {"focus": f"{PRIVATE_MARK}read", "hypotheses": f"{PRIVATE_MARK}pending"}, date="2026-02-09",

@@ -27,6 +27,7 @@ from typing import Any, TYPE_CHECKING
 from scanner import outfile
 from scanner.notes import document
 from scanner.notes import progress as notes
+from scanner.notes.prose import written_text
 from scanner.vault import store
 from scanner.errors import BadInput, Refused, UsageError
 from scanner.values import HAND_KINDS, check_client
@@ -275,7 +276,8 @@ def _item(f, answers: list[tuple[str, Any]], labels: dict[str, str], shorthand) 
             return None
         lo, hi = measure_range(f)
         return Trend(f.key, label, lo, hi, points)
-    entries = tuple((d, shorthand.expand(" ".join(str(v).split()))) for d, v in answers
+    # Each written line its own thought, kept apart by "; " as in the progress note.
+    entries = tuple((d, shorthand.expand(written_text(f, v, None))) for d, v in answers
                     if v not in (None, "") and str(v).strip())
     return Entries(f.key, label, entries)
 
