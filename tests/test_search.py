@@ -339,7 +339,7 @@ def test_cli_search_json_and_table(run, vault, notes):
     assert data["query"] == "anxiety"
     assert {r["session"] for r in data["results"]} == {notes["b"]}
     assert set(data["results"][0]) == {"session", "sheet_id", "client", "date", "field", "privacy", "status",
-                                       "snippet", "score", "match", "crop_file"}
+                                       "snippet", "score", "match", "crop_file", "kept"}
     table = run("search", "sleep", "--since", "2024-06-01")
     assert table.code == 0 and "improved" in table.out and "draft" not in table.out
     assert run("reindex").code == 0

@@ -35,6 +35,7 @@ STATUS_WORDS = {
     "confirmed": "confirmed",
     "draft": "unconfirmed OCR draft",
     "handwriting": "matched by handwriting \u2014 unconfirmed draft",
+    "kept": "kept as handwritten",
 }
 MATCH_WORDS = {
     "exact": "the words as written",
@@ -113,8 +114,8 @@ def group(hits: list[dict[str, Any]], ids: dict[tuple[str, str], int], labels: d
         if not groups or groups[-1]["session"] != h["session"]:
             groups.append({"session": h["session"], "sheet_id": h["sheet_id"], "client": h["client"],
                            "date": h["date"], "hits": []})
-        state = "confirmed" if h["status"] == "confirmed" else ("handwriting" if h["match"] == "handwriting"
-                                                                 else "draft")
+        state = "confirmed" if h["status"] == "confirmed" else ("kept" if h.get("kept") else (
+            "handwriting" if h["match"] == "handwriting" else "draft"))
         groups[-1]["hits"].append({
             "key": h["field"], "label": labels.get(h["field"]) or h["field"].replace("_", " ").capitalize(),
             "privacy": h["privacy"], "state": state, "status_text": STATUS_WORDS[state],

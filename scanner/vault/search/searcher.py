@@ -228,7 +228,7 @@ class Searcher:
             # One index cursor over the ids' rowid range ('+' keeps the IN list a
             # filter): a cursor per id would redo a prefix query's setup each time.
             sql = (f"SELECT f.id, s.id, s.sheet_id, s.client, s.date, f.key, f.privacy, f.status, f.crop_file, "
-                   f"snippet({table}, 0, ?, ?, '…', {_SNIPPET_TOKENS[index]}) "
+                   f"snippet({table}, 0, ?, ?, '…', {_SNIPPET_TOKENS[index]}), f.kept_at "
                    f"FROM {table} JOIN fields f ON f.id = {table}.rowid JOIN sheets s ON s.sheet_id = f.sheet_id "
                    f"WHERE {table} MATCH ? AND {table}.rowid BETWEEN ? AND ? "
                    f"AND +{table}.rowid IN (SELECT value FROM json_each(?))")
@@ -237,7 +237,7 @@ class Searcher:
                 rows[r[0]] = {"session": r[1], "sheet_id": r[2], "client": r[3], "date": r[4], "field": r[5],
                               "privacy": r[6], "status": "confirmed" if r[7] == "confirmed" else "draft",
                               "snippet": searchindex.shown_body(r[9] or ""), "score": round(-rank, 3), "match": match,
-                              "crop_file": r[8],
+                              "crop_file": r[8], "kept": r[10] is not None and r[7] != "confirmed",
                               "_order": (tier, rank)}
         for field_id, (word, dist) in (hand or {}).items():
             rows[field_id] = self._hand_row(field_id, word, dist)
@@ -245,7 +245,7 @@ class Searcher:
 
     def _hand_row(self, field_id: int, word: str, dist: float) -> dict[str, Any]:
         r = self.db.execute(
-            "SELECT s.id, s.sheet_id, s.client, s.date, f.key, f.privacy, f.crop_file, d.body FROM fields f "
+            "SELECT s.id, s.sheet_id, s.client, s.date, f.key, f.privacy, f.crop_file, d.body, f.kept_at FROM fields f "
             "JOIN sheets s ON s.sheet_id = f.sheet_id LEFT JOIN search_docs d ON d.id = f.id WHERE f.id = ?",
             [field_id]).fetchone()
         draft = " ".join(searchindex.shown_body(r[7] or "").split())
@@ -254,7 +254,7 @@ class Searcher:
             snippet += " \u2014 machine reading: " + (draft if len(draft) <= 80 else draft[:79] + "\u2026")
         return {"session": r[0], "sheet_id": r[1], "client": r[2], "date": r[3], "field": r[4], "privacy": r[5],
                 "status": "draft", "snippet": snippet, "score": round(-dist, 3), "match": "handwriting",
-                "crop_file": r[6], "_order": (MATCHES.index("handwriting"), dist)}
+                "crop_file": r[6], "kept": r[8] is not None, "_order": (MATCHES.index("handwriting"), dist)}
 
 
 def group_by_session(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
