@@ -241,3 +241,17 @@ def test_the_key_bar_says_how_to_change_an_answer_while_editing_one(vault, serve
     page.keyboard.press("Escape")
     assert not page.locator(hint).is_visible()
     assert problems == [], problems
+
+
+def test_a_session_with_nothing_waiting_opens_on_its_progress_note(vault, served, browser):
+    # Not on the first field, whose next Tab stop is its Reopen button.
+    from scanner.vault import store
+
+    s = add_session(vault)
+    for f in store.show_session(vault, s["session"])["fields"]:
+        store.confirm_field(vault, s["session"], f["key"])
+    page, problems = _session_page(served, browser, s)
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'note-link'")
+    page.keyboard.press("j")  # the fields are one key away
+    page.wait_for_function("() => document.activeElement && document.activeElement.closest('article.field') !== null")
+    assert problems == [], problems

@@ -446,8 +446,14 @@
 
   // Start where the address says (after a reopen), else at the first waiting field.
   var start = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
-  if (!start || !start.matches("article.field")) {
+  var fromAddress = !!start && start.matches("article.field");
+  if (!fromAddress) {
     start = rows().filter(function (r) { return !isDone(r); })[0] || rows()[0];
   }
   select(start);
+  // Nothing waiting: the next step is the note (the first field's next Tab stop is its Reopen button).
+  var noteLink = document.getElementById("note-link");
+  if (!fromAddress && start && isDone(start) && noteLink && !noteLink.classList.contains("is-disabled")) {
+    noteLink.focus();
+  }
 }());
