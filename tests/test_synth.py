@@ -290,6 +290,14 @@ def test_batch_is_shuffled_deterministic_and_complete():
     assert raster.mode == "L"
 
 
+def test_a_simulated_scan_is_written_for_its_owner_only(tmp_path):
+    import stat
+
+    sheets = [SheetSpec("K7Q2M9X4", "session", client="C-104", date="2025-03-04", session=1)]
+    make_batch(sheets, _rng(5), presets=["clean"], blank_pages=0, dpi=DPI, out_path=tmp_path / "scan.pdf")
+    assert stat.S_IMODE((tmp_path / "scan.pdf").stat().st_mode) == 0o600
+
+
 def test_random_sheets_have_valid_distinct_ids():
     sheets = random_sheets(20, _rng(4))
     assert len({s.sheet_id for s in sheets}) == 20

@@ -8,6 +8,7 @@ Duplex backs are blank pages. The expected values come out with the PDF.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -154,7 +155,11 @@ def make_batch(
         expected.append({"source_index": source_index, **entry})
     pdf = pages_to_pdf(pages)
     if out_path is not None:
-        Path(out_path).write_bytes(pdf)
+        # A scan stands for a day's session notes: created 0600, like everything Inklock writes for its user.
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pdf)
+        os.chmod(out_path, 0o600)
     return pdf, expected
 
 
