@@ -221,7 +221,10 @@ def test_restore_needs_the_backups_passphrase(tmp_path, filled, vcli, monkeypatc
 
     with pytest.raises(WrongPassphrase):
         restore_backup(backup, target, "passphrase after the backup")
-    restore_backup(backup, target, recovery_code=filled["code"])
+    code, out, err = vcli("--vault", target, "restore", backup, "--recovery-code", filled["code"])
+    assert code == 0, err
+    # Restored by the recovery code: the message says which passphrase it opens with, and how to change it.
+    assert "passphrase it had when the backup was made" in out and "passwd --recovery-code" in out
     assert contents(target) == contents(filled["path"], "passphrase after the backup")
 
 

@@ -157,3 +157,7 @@ def restore(app: AppContext, file: Path, force: bool, recovery_code: str | None,
         emit_json({"vault": str(target), "backup": str(file)})
         return
     click.echo(f"Vault restored to {target} from {file}.")
+    if recovery_code:
+        # The restored vault has the passphrase it had when backed up: say how to set one you know.
+        click.echo("It opens with the passphrase it had when the backup was made, and with the recovery code; "
+                   "to set a new passphrase: inklock passwd --recovery-code CODE.")
