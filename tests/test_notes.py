@@ -125,7 +125,8 @@ def test_soap_note_matches_confirmed_values(vault, session_note, tmp_path):
     assert "No suicidal ideation, homicidal ideation or self-harm was reported." in a
     assert "cognitive behavioral therapy" in a and "homework" in a  # shorthand expanded in written text
     safety = get_template("session").field("safety_plan")
-    assert f"{safety.label} {safety.help}." in p  # a ticked box reads as its label and help
+    # A ticked box reads as its label and help (the sheet's "today" is this session).
+    assert f"{safety.label} {safety.help.replace('today', 'in this session')}." in p
     assert "follow-up on sleep" in p and "The next session is planned in 2 weeks." in p
     assert ": " not in o  # no label dumps among the chosen answers
     # Each sentence names the fields it came from, with the confirmed value.
@@ -154,6 +155,15 @@ def test_uses_confirmed_value_not_the_read(vault, tmp_path):
     text = notes.write_note(vault, session, "soap", tmp_path / "n.txt").read_text()
     assert "glimmerwock" not in text and "9/10" not in text
     assert "4/10" in text and "work stress and sleep" in text
+
+
+def test_a_ticked_box_reads_as_the_session_not_as_today(vault, tmp_path):
+    values = dict(SESSION_VALUES, risk_si="passive", safety_plan=True)
+    session = add_session(vault, "session", values)
+    confirm_all(vault, session, "session", values)
+    note = json.loads(notes.write_note(vault, session, "soap", tmp_path / "n.json").read_text())
+    plan = section(note, "Plan")
+    assert "Safety plan reviewed in this session" in plan and "today" not in plan
 
 
 def test_risk_positive_and_unrecorded_are_documented(vault, tmp_path):

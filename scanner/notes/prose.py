@@ -436,9 +436,17 @@ def severity(label: str, text: str) -> str | None:
     return next((words for lo, hi, words in _SEVERITY[name] if lo <= n <= hi), None)
 
 
+_TODAY = re.compile(r"\btoday\b")
+
+
 def box_phrase(f) -> str:
-    """A ticked box in words: its label, completed by its help ('Safety plan reviewed today')."""
-    return f"{prose_label(f)} {f.help}" if f.help else prose_label(f)
+    """A ticked box in words: its label, completed by its help ('Safety plan reviewed in this session').
+
+    The sheet's "today" is the session's day; a dated record says "in this session".
+    """
+    if not f.help:
+        return prose_label(f)
+    return f"{prose_label(f)} {_TODAY.sub('in this session', f.help)}"
 
 
 def prose_label(f) -> str:
