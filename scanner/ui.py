@@ -81,6 +81,14 @@ def print_sessions(rows: list[dict[str, Any]]) -> None:
             console.print(f"Risk, session {r['session']}: {'; '.join(r['risk'])}.", style="bold red", markup=False)
 
 
+NARROW = 100  # columns: below this a terminal gets lines instead of wide tables
+
+
+def narrow() -> bool:
+    """Whether the terminal is too narrow for a wide table (output to a file or pipe keeps the table)."""
+    return console.is_terminal and console.width < NARROW
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "(none)"
@@ -100,6 +108,15 @@ def print_session(data: dict[str, Any]) -> None:
                       f"{p['registration_error_px']} px {' '.join(p['flags'])}")
     if not data["pages"] and not data["fields"]:
         console.print("  No page of this sheet has been scanned yet.")
+        return
+    if narrow():
+        # A terminal too narrow for six columns: one line per field, the value first, wrapped whole.
+        for f in data["fields"]:
+            confirmed = f["status"] == "confirmed"
+            shown = f["confirmed_value"] if confirmed else f["value"]
+            status = "confirmed, corrected" if confirmed and f["confirmed_value"] != f["value"] else f["status"]
+            about = " · ".join(x for x in (f["privacy"], status, f"{f['confidence']:.2f}", " ".join(f["flags"])) if x)
+            console.print(f"{f['key']}: {_fmt(shown)}  [{about}]")
         return
     # A field's key is never cut short (the value column gives way); conf. and flags are the reading's.
     table = Table(Column("field", no_wrap=True), "privacy", "value", "conf.", "flags", "status")

@@ -289,7 +289,7 @@ def test_the_raw_reading_of_a_draft_is_searched_beside_the_corrected_one(vault):
     assert (number, "plan") in hits(vault, "stricken")
     (hit,) = [h for h in find(vault, "sunday") if h["field"] == "plan" and h["session"] == number]
     # The snippet says which words are the recogniser's own, not one run-on phrase.
-    assert "Call sister on stricken \u2014 as the machine read it: " in hit["snippet"], hit["snippet"]
+    assert "Call sister on stricken \u2014 machine reading: " in hit["snippet"], hit["snippet"]
     assert "\u2016" not in hit["snippet"]
     assert (number, "plan") not in hits(vault, "machine")
     store.confirm_field(vault, number, "plan", value="Call sister on Sunday")

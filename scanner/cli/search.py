@@ -86,13 +86,25 @@ def _snippet(text: str):
 def print_results(query: str, results: list[dict]) -> None:
     """A table of hits, one section per session."""
     from rich.table import Column, Table
+    from rich.text import Text
 
-    from scanner.ui import console
+    from scanner.ui import console, narrow
 
     if not results:
         console.print(f"Nothing found for {query!r}.")
         return
     sessions = len({r["session"] for r in results})
+    if narrow():
+        # Too narrow for seven columns: each session a heading, each hit a line and its snippet below.
+        last = None
+        for r in results:
+            if r["session"] != last:
+                console.print(f"Session {r['session']} · {r['client'] or 'blank sheet'} · {r['date'] or 'no date'}")
+                last = r["session"]
+            console.print(f"  {r['field']} · {r['status']} · {r['match']}")
+            console.print(Text("    ") + _snippet(r["snippet"]))
+        _results_footer(results, sessions)
+        return
     table = Table("session", Column("date", no_wrap=True), "client", Column("field", no_wrap=True), "status", "match",
                   "snippet")
     last = None
@@ -104,6 +116,12 @@ def print_results(query: str, results: list[dict]) -> None:
         table.add_row(str(r["session"]) if first else "", (r["date"] or "") if first else "",
                       (r["client"] or "") if first else "", r["field"], r["status"], r["match"], _snippet(r["snippet"]))
     console.print(table)
+    _results_footer(results, sessions)
+
+
+def _results_footer(results: list[dict], sessions: int) -> None:
+    from scanner.ui import console
+
     drafts = sum(r["status"] == "draft" for r in results)
     console.print(f"{len(results)} field(s) in {sessions} session(s)"
                   + (f"; {drafts} unconfirmed draft(s): check them against the handwriting in review." if drafts else "."))

@@ -56,7 +56,7 @@ SEARCH_BODY_WITH_RAW_SQL = ("(coalesce(" + SEARCH_BODY_SQL + ", '') || CASE WHEN
 
 def shown_body(text: str) -> str:
     """Indexed text (a snippet of it) as a person reads it: the raw reading named as such."""
-    return text.replace(f" {RAW_MARK} ", " \u2014 as the machine read it: ").replace(RAW_MARK, "\u2014")
+    return text.replace(f" {RAW_MARK} ", " \u2014 machine reading: ").replace(RAW_MARK, "\u2014")
 
 TAG_MARK = 0xE000      # + kind: 1 client, 2 field key, 3 privacy, 4 year, 5 month, 6 day
 TAG_DIGIT = 0xE100     # two digits in base TAG_BASE follow the mark
