@@ -150,6 +150,11 @@ def test_an_unfilled_copy_scanned_after_the_filled_page_changes_nothing(day_vaul
     assert versions == 1
     shown = cli("ingest", write_pdf([unfilled], tmp_path / "reprint2.pdf"))
     assert "not stored:" in shown.out and "0 page(s) failed" in shown.out
+    # Once nothing on the page is waiting (every value confirmed, and kept so by any rescan), it is a rescan as any.
+    for key in before:
+        assert cli("confirm", sheet["sheet_id"], key).code == 0
+    again = json.loads(cli("ingest", "--json", write_pdf([unfilled], tmp_path / "reprint3.pdf")).out)
+    assert again["unfilled"] == 0 and again["rescans"] == 1
 
 
 def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):

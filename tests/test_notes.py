@@ -140,7 +140,7 @@ def test_sections_follow_each_format(vault, session_note, tmp_path):
     assert [s["letter"] for s in birp["sections"]] == ["B", "I", "R", "P"]
     assert "The clinician used CBT and MI." in section(birp, "Intervention")
     assert "The session was held by video and lasted 38-52 minutes." in section(birp, "Intervention")
-    assert section(birp, "Behavior").startswith("Client attended a session.")
+    assert section(birp, "Behavior").startswith("Client attended the session.")
     assert "Client response to the interventions" in section(birp, "Response")
     assert "No suicidal ideation" in section(birp, "Behavior")
     dap = json.loads(notes.write_note(vault, session_note, "dap", tmp_path / "d.json").read_text())
@@ -322,7 +322,7 @@ def test_group_note_has_the_elements_of_a_group_note(vault, tmp_path):
     assert "Shared an example and offered feedback to peers" in b  # how the client took part
     assert "Peers validated the example" in r  # how the group responded to the client
     assert "Practice one skill daily" in p and "Client will continue in the group." in p
-    assert b.startswith("Client attended a group session.") and "Client participated actively in the group." in b
+    assert b.startswith("Client attended the group session.") and "Client participated actively in the group." in b
     # The group sheet's risk checklist speaks for each risk it lists.
     assert "No suicidal ideation, homicidal ideation or self-harm was reported." in b
 

@@ -60,7 +60,7 @@ class IngestSummary:
     page_problems: dict[str, list[str]] = field(default_factory=dict)
     # "<file> page <n>: <why>" for each page kept as unmatched (assigned or discarded in review)
     unmatched_pages: list[str] = field(default_factory=list)
-    # "<file> page <n>: <why>" for each page with nothing written on it, of a page stored with answers (not stored)
+    # "<file> page <n>: <why>" per page with nothing on it, of a page stored with answers waiting (not stored)
     unfilled_pages: list[str] = field(default_factory=list)
     # session -> keys of confirmed or kept-as-written values a rescan reads differently (kept; flagged rescan_differs)
     differs: dict[int, list[str]] = field(default_factory=dict)
@@ -275,8 +275,8 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                 elif outcome["status"] == "unfilled":
                     summary.unfilled_pages.append(
                         f"{result.source} page {result.index + 1}: nothing is written on it, and page {result.page} "
-                        f"of session {outcome['session']} is already stored with answers; not stored, nothing "
-                        "changed (a copy printed again, or a scan too poor to read).")
+                        f"of session {outcome['session']} is already stored with answers waiting for review; not "
+                        "stored, nothing changed (a copy printed again, or a scan too poor to read).")
                 else:
                     summary.identified += 1
                     summary.sessions.append(outcome["session"])
@@ -438,6 +438,6 @@ def reread_unmatched(vault: Vault, unmatched_id: int, sheet_id: str, page: int, 
         outcome = store.save_page(vault, result)
         if outcome["status"] == "unfilled":
             raise BadInput(f"Unmatched page {unmatched_id} has nothing written on it, and page {page} of session "
-                           f"{sheet['id']} is already stored with answers; discard it instead.")
+                           f"{sheet['id']} is already stored with answers waiting for review; discard it instead.")
         store.close_unmatched(vault, unmatched_id, "assigned", guess)
     return {**outcome, "unmatched_id": unmatched_id}

@@ -60,6 +60,7 @@ _CONTINUATION = {"continue in group": "Client will continue in the group.",
                  "discharge": "Client is to be discharged from the group."}
 _FORMAT_ADJ = {"in person": "in-person", "video": "video", "phone": "phone", "telephone": "phone"}
 _FORMAT_HOW = {"in person": "in person", "video": "by video", "phone": "by phone", "telephone": "by phone"}
+_TODAY = re.compile(r"\btoday\b")
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def session_sentences(facts: list, ctx: Context) -> list[tuple[str, list]]:
             phrase = " ".join(w for w in (adj, ctx.noun) if w)
             if minutes:
                 phrase += f" of {minutes} minutes"
-        phrase = f"{article(phrase)} {phrase}"
+        phrase = f"the {phrase}" if phrase == ctx.noun else f"{article(phrase)} {phrase}"  # BIRP: format elsewhere
         if att_l == "late":
             text = f"Client arrived late for {phrase}."
         elif att_l == "left early":
@@ -436,17 +437,9 @@ def severity(label: str, text: str) -> str | None:
     return next((words for lo, hi, words in _SEVERITY[name] if lo <= n <= hi), None)
 
 
-_TODAY = re.compile(r"\btoday\b")
-
-
 def box_phrase(f) -> str:
-    """A ticked box in words: its label, completed by its help ('Safety plan reviewed in this session').
-
-    The sheet's "today" is the session's day; a dated record says "in this session".
-    """
-    if not f.help:
-        return prose_label(f)
-    return f"{prose_label(f)} {_TODAY.sub('in this session', f.help)}"
+    """A ticked box in words: label and help, the sheet's "today" as "in this session" (a dated record)."""
+    return f"{prose_label(f)} {_TODAY.sub('in this session', f.help)}" if f.help else prose_label(f)
 
 
 def prose_label(f) -> str:
@@ -498,9 +491,7 @@ def capital(text: str) -> str:
 
 
 def join(words: list[str], last: str = "and") -> str:
-    if len(words) <= 2:
-        return f" {last} ".join(words)
-    return ", ".join(words[:-1]) + f" {last} " + words[-1]
+    return f" {last} ".join(words) if len(words) <= 2 else ", ".join(words[:-1]) + f" {last} " + words[-1]
 
 
 def sentence(text: str) -> str:

@@ -101,7 +101,7 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     read, confirmed values and private notes kept as written are never
     overwritten (the new read is logged and the field flagged ``rescan_differs``
     when it disagrees). A rescan with nothing written on it, of a page stored
-    with answers, is not stored at all (status ``unfilled``; :func:`_unfilled_copy`).
+    with answers waiting for review, is not stored at all (status ``unfilled``; :func:`_unfilled_copy`).
     """
     db = vault.db
     rows = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
@@ -188,18 +188,19 @@ def _answered(value: Any) -> bool:
 
 
 def _unfilled_copy(db, result) -> bool:
-    """A scan of this page with nothing written on it, where the page already stored has answers.
+    """A scan of this page with nothing written on it, where readings still waiting on the stored page have answers.
 
     A sheet printed again (a jammed printer) can be scanned unfilled after the
     filled copy, and a scan too poor to read looks the same: either would
-    replace every reading still waiting with nothing. Such a page is not
-    stored; the filled page stays as it was.
+    replace every reading still waiting with nothing (confirmed values and
+    notes kept as written are never replaced). Such a page is not stored; the
+    filled page stays as it was.
     """
     if any(_answered(f.value) for f in result.fields):
         return False
-    stored = db.execute("SELECT value, confirmed_value, status FROM fields WHERE sheet_id = ? AND page = ?",
-                        [result.sheet_id, result.page]).fetchall()
-    return any(_answered(loads(confirmed if status == "confirmed" else value)) for value, confirmed, status in stored)
+    waiting = db.execute("SELECT value FROM fields WHERE sheet_id = ? AND page = ? AND status = 'pending' "
+                         "AND kept_at IS NULL", [result.sheet_id, result.page]).fetchall()
+    return any(_answered(loads(value)) for (value,) in waiting)
 
 
 def _save_draft_vectors(db, field_id: int, crop_id: str, read) -> None:
