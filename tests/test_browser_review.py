@@ -113,33 +113,23 @@ def test_risk_answers_are_never_in_a_bulk_confirm_and_carry_a_badge(vault, serve
     assert [p for p in problems if "status of 400" not in p] == [], problems  # the refused fetch above
 
 
-def test_a_range_flagged_digit_needs_a_second_deliberate_press(vault, served, browser):
+@pytest.mark.parametrize("key, read, says", [
+    ("phq9", ("19", 0.9, ["range_corrected"]), "range check"),
+    # The sheet says a box scribbled out cancels a mark; some fill a box to mark it.
+    ("attendance", ("late", 0.6, ["heavy_mark"]), "blacked out"),
+])
+def test_a_flagged_value_needs_a_second_deliberate_press(vault, served, browser, key, read, says):
     app, url, base = served
-    s = add_session(vault, reads={"phq9": ("19", 0.9, ["range_corrected"])})
+    s = add_session(vault, reads={key: read})
     page, problems = _session_page(served, browser, s)
-    assert _current(page) == "phq9"
-    page.keyboard.press("Enter")
-    assert "range check" in page.locator("#f-phq9 [data-msg]").inner_text()
+    _walk_to(page, key, "j")
+    page.keyboard.press("Enter")  # the first press only explains
+    assert says in page.locator(f"#f-{key} [data-msg]").inner_text()
     page.wait_for_timeout(300)
-    assert _statuses(app, s["session"])["phq9"]["status"] == "pending"
+    assert _statuses(app, s["session"])[key]["status"] == "pending"
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.querySelector('#f-phq9').getAttribute('data-status') === 'confirmed'")
-    assert _statuses(app, s["session"])["phq9"]["confirmed_value"] == "19"
-    assert not problems, problems
-
-
-def test_a_blacked_out_box_is_not_confirmed_by_one_key(vault, served, browser):
-    # The sheet says a box scribbled out cancels a mark; some fill a box to mark it. One Enter only explains.
-    app, url, base = served
-    s = add_session(vault, reads={"attendance": ("late", 0.6, ["heavy_mark"])})
-    page, problems = _session_page(served, browser, s)
-    _walk_to(page, "attendance", "j")
-    page.keyboard.press("Enter")
-    assert "blacked out" in page.locator("#f-attendance [data-msg]").inner_text()
-    page.wait_for_timeout(300)
-    assert _statuses(app, s["session"])["attendance"]["status"] == "pending"
-    page.keyboard.press("Enter")
-    page.wait_for_function("() => document.querySelector('#f-attendance').getAttribute('data-status') === 'confirmed'")
+    page.wait_for_function(f"() => document.querySelector('#f-{key}').getAttribute('data-status') === 'confirmed'")
+    assert _statuses(app, s["session"])[key]["confirmed_value"] == read[0]
     assert not problems, problems
 
 
