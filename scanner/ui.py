@@ -100,6 +100,13 @@ def _fmt(value: Any) -> str:
     return text if len(text) < 70 else text[:67] + "..."
 
 
+def _shown(f: dict[str, Any]) -> tuple[Any, str]:
+    """A field's value as ``show`` prints it (the confirmed one once confirmed) and its status in words."""
+    if f["status"] != "confirmed":
+        return f["value"], f["status"]
+    return f["confirmed_value"], "confirmed, corrected" if f["confirmed_value"] != f["value"] else "confirmed"
+
+
 def print_session(data: dict[str, Any]) -> None:
     console.print(f"Session {data['session']} · sheet {data['sheet_id']} · {data['template']} · "
                   f"client {data['client'] or '(blank sheet)'} · {data['date'] or ''}")
@@ -112,18 +119,14 @@ def print_session(data: dict[str, Any]) -> None:
     if narrow():
         # A terminal too narrow for six columns: one line per field, the value first, wrapped whole.
         for f in data["fields"]:
-            confirmed = f["status"] == "confirmed"
-            shown = f["confirmed_value"] if confirmed else f["value"]
-            status = "confirmed, corrected" if confirmed and f["confirmed_value"] != f["value"] else f["status"]
+            shown, status = _shown(f)
             about = " · ".join(x for x in (f["privacy"], status, f"{f['confidence']:.2f}", " ".join(f["flags"])) if x)
             console.print(f"{f['key']}: {_fmt(shown)}  [{about}]")
         return
     # A field's key is never cut short (the value column gives way); conf. and flags are the reading's.
     table = Table(Column("field", no_wrap=True), "privacy", "value", "conf.", "flags", "status")
     for f in data["fields"]:
-        confirmed = f["status"] == "confirmed"
-        shown = f["confirmed_value"] if confirmed else f["value"]
-        status = "confirmed, corrected" if confirmed and f["confirmed_value"] != f["value"] else f["status"]
+        shown, status = _shown(f)
         table.add_row(f["key"], f["privacy"], _fmt(shown), f"{f['confidence']:.2f}", " ".join(f["flags"]), status)
     console.print(table)
 

@@ -276,8 +276,8 @@ def _item(f, answers: list[tuple[str, Any]], labels: dict[str, str], shorthand) 
             return None
         lo, hi = measure_range(f)
         return Trend(f.key, label, lo, hi, points)
-    # Each written line its own thought, kept apart by "; " as in the progress note.
-    entries = tuple((d, shorthand.expand(written_text(f, v, None))) for d, v in answers
+    # Each written line its own thought, kept apart by "; " as in the progress note (shorthand written out).
+    entries = tuple((d, written_text(f, v, shorthand)) for d, v in answers
                     if v not in (None, "") and str(v).strip())
     return Entries(f.key, label, entries)
 

@@ -14,7 +14,7 @@ from typing import Callable
 import scanner.vault.db  # noqa: F401  -- must precede sqlite_utils (SQLCipher as pysqlite3)
 import sqlite_utils
 
-from scanner.vault.searchindex import LABELS_DDL, SEARCH_INDEX_OBJECTS, label_rows, search_index_ddl
+from scanner.vault.searchindex import LABELS_DDL, label_rows, rebuild_script, search_index_ddl
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -219,8 +219,7 @@ def _v6(db: sqlite_utils.Database) -> None:
 def _v7(db: sqlite_utils.Database) -> None:
     # The search index also holds the line recogniser's raw reading of an
     # unconfirmed field where post-correction changed it: rebuilt whole.
-    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
-    db.executescript(drops + search_index_ddl())
+    db.executescript(rebuild_script())
 
 
 def _v8(db: sqlite_utils.Database) -> None:
@@ -241,8 +240,7 @@ def _v9(db: sqlite_utils.Database) -> None:
     for template in list_templates():
         db.conn.executemany("INSERT OR REPLACE INTO search_labels(template, key, value, words) VALUES (?,?,?,?)",
                             label_rows(template))
-    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
-    db.executescript(drops + search_index_ddl())
+    db.executescript(rebuild_script())
 
 
 def _v10(db: sqlite_utils.Database) -> None:
@@ -255,8 +253,7 @@ def _v10(db: sqlite_utils.Database) -> None:
 def _v11(db: sqlite_utils.Database) -> None:
     # A draft's raw reading stands apart from its corrected one in the indexed
     # text (searchindex.RAW_MARK), so snippets can say which is which: rebuilt whole.
-    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
-    db.executescript(drops + search_index_ddl())
+    db.executescript(rebuild_script())
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,

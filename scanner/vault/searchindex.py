@@ -111,6 +111,12 @@ LABELS_DDL = """
 """
 
 
+def rebuild_script() -> str:
+    """Statements that drop the whole search index and create it again, filled from ``fields`` (migrations, reindex)."""
+    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in SEARCH_INDEX_OBJECTS)
+    return drops + search_index_ddl()
+
+
 def search_index_ddl(with_raw: bool = True) -> str:
     """The statements that create the search index, its triggers, and fill it from ``fields``.
 

@@ -282,11 +282,10 @@ def reindex(db) -> int:
     Uses the same statements as the schema migration, in one transaction, so a
     damaged or stale index is replaced whole or not at all.
     """
-    drops = "".join(f"DROP {kind.upper()} IF EXISTS {name};\n" for kind, name in searchindex.SEARCH_INDEX_OBJECTS)
     conn = db.conn
     try:
         # executescript commits a pending transaction first; the rebuild is its own.
-        conn.executescript("BEGIN IMMEDIATE;\n" + drops + searchindex.search_index_ddl() + "\nCOMMIT;")
+        conn.executescript("BEGIN IMMEDIATE;\n" + searchindex.rebuild_script() + "\nCOMMIT;")
     except BaseException:
         if conn.in_transaction:
             conn.rollback()
