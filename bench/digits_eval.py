@@ -86,12 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--json", action="store_true", help="Print JSON instead of text.")
+    parser.add_argument("--mlp-only", action="store_true", help="The digit model alone, without the line recogniser.")
     args = parser.parse_args(argv)
 
     from scanner.ingest.digits import MODEL_PATH, DigitReader
+    from scanner.ingest.linerec import LineReader
 
     images, labels = reserved_remainder(load_mnist(args.cache))
-    reader = DigitReader()
+    # As on a page: the line recogniser reads each digit too (digits.agree); --mlp-only without it.
+    reader = DigitReader(second=None if args.mlp_only else LineReader().digit_probabilities)
     start = time.perf_counter()
     proba = reader.classify(images)
     per_digit_ms = 1000 * (time.perf_counter() - start) / len(images)
@@ -109,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"accuracy when confidence >= 0.8: {figures['accuracy_when_confident']:.2%}")
     print(f"wrong digits below 0.8:          {figures['errors_flagged_low']:.2%} of {figures['errors']}  (target >= 95%)")
     print("per digit: " + " ".join(f"{d}:{a:.1%}" for d, a in figures["per_digit_accuracy"].items()))
-    print(f"model: {figures['model_bytes'] / 1e6:.2f} MB; classify {per_digit_ms:.3f} ms per digit")
+    readers = "digit model alone" if args.mlp_only else "digit model and line recogniser"
+    print(f"model: {figures['model_bytes'] / 1e6:.2f} MB; {readers}: classify {per_digit_ms:.3f} ms per digit")
     return 0
 
 

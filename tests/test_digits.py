@@ -16,6 +16,7 @@ from scanner.ingest.digits import (
     MODEL_PATH,
     DigitReader,
     MlpModel,
+    agree,
     check_date,
     check_range,
     fit_to_mnist_frame,
@@ -190,6 +191,40 @@ def test_read_cells_joins_and_flags(reader):
     assert reader.read_cells([blank_cell(rng), blank_cell(rng)]) == ("", 0.95, [])
 
 
+def test_two_readers_agree_on_a_digit_only_as_surely_as_the_less_sure():
+    mlp = np.full((3, 10), 0.01)
+    net = np.full((3, 10), 0.01)
+    mlp[0, 7], net[0, 7] = 0.91, 0.99  # both sure of a 7
+    mlp[1, 1], net[1, 1] = 0.95, 0.30  # the digit model sure, the line recogniser not
+    net[1, 4] = 0.69
+    mlp[2, 3], mlp[2, 9], net[2, 9] = 0.5, 0.41, 0.9  # the digit model torn, the other sure of a 9
+    scores = agree(mlp, net)
+    assert list(scores.argmax(axis=1)) == [7, 1, 9]
+    np.testing.assert_allclose(scores.max(axis=1), [0.91, 0.30, 0.41])
+    # The order of each row stays the product's, for the range search.
+    assert most_likely_in_range(scores[:2], 0, 99) == "71"
+
+
+@needs_fonts
+def test_the_line_recogniser_reads_digits_the_digit_model_misses():
+    """A European 1 (a long upstroke) and a 9 written like a g, in Delphine: MNIST's digits have few of them."""
+    from scanner.ingest.linerec import LineReader
+
+    font = Path("/usr/share/fonts/truetype/sjfonts/Delphine.ttf")
+    if not font.exists():
+        pytest.skip("fonts-sjfonts missing (make setup installs it)")
+    rng = np.random.default_rng(0)
+    cells = [(d, digit_cell(d, font, rng)) for d in "0123456789" * 2]
+    both = DigitReader(second=LineReader().digit_probabilities)
+    alone = DigitReader()
+    read_both = [both.read_cell(c) for _, c in cells]
+    read_alone = [alone.read_cell(c) for _, c in cells]
+    right_both = sum(r[0] == d for (d, _), r in zip(cells, read_both))
+    right_alone = sum(r[0] == d for (d, _), r in zip(cells, read_alone))
+    assert right_both >= 17 and right_both >= right_alone + 2, (right_both, right_alone)
+    assert not [r for (d, _), r in zip(cells, read_both) if r[0] != d and r[1] >= 0.8]
+
+
 def test_probabilities_are_calibrated_rows(reader):
     rng = np.random.default_rng(5)
     proba = reader.classify(rng.uniform(0, 1, (5, 28, 28)).astype(np.float32))
@@ -244,3 +279,10 @@ def test_out_of_range_reading_is_brought_into_range_and_flagged(reader, monkeypa
     assert "range_corrected" in flags and "low_confidence" in flags and confidence <= 0.5
     # A reading already in range is left as it is.
     assert reader.read_cells(cells, (0, 99))[0] == "44"
+
+
+def test_pages_read_digits_with_both_readers():
+    from scanner.ingest.read import Reader
+
+    page_reader = Reader(registry=None)  # type: ignore[arg-type]  # only its engines are used here
+    assert page_reader.digits.second == page_reader.ocr.digit_probabilities

@@ -5,12 +5,16 @@ multilayer perceptron trained on MNIST digits (``tools/train_digits.py``). Its
 weights ship as plain numpy arrays in ``scanner/models/digits_mlp.npz`` (no
 pickle, so loading the model runs no code). A cell crop is turned into an image
 made exactly as MNIST's were: ink bright, fitted into a 20x20 box keeping its
-aspect ratio, centred by centre of mass in 28x28.
+aspect ratio, centred by centre of mass in 28x28. On a page the line
+recogniser reads the same image too, and a digit is read by both
+(:func:`agree`): MNIST's American digits have few European 1s or 9s written
+like a g, which the line recogniser knows.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -281,14 +285,24 @@ class MlpModel:
 
 
 class DigitReader:
-    """Reads comb cells one digit each; the model is loaded once per reader."""
+    """Reads comb cells one digit each; the model is loaded once per reader.
 
-    def __init__(self, model_path: Path = MODEL_PATH):
+    ``second``, when given, is a second reader of the same 28x28 images (the
+    line recogniser, :meth:`scanner.ingest.linerec.LineReader.digit_probabilities`):
+    see :func:`agree`.
+    """
+
+    def __init__(self, model_path: Path = MODEL_PATH,
+                 second: Callable[[np.ndarray], np.ndarray] | None = None):
         self.model = MlpModel.load(model_path)
+        self.second = second
 
     def classify(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (n, 10) for a stack of normalised 28x28 images."""
-        return self.model.predict_proba(images)
+        """Scores (n, 10) for a stack of normalised 28x28 images: the digit read is the highest, its confidence that score."""
+        proba = self.model.predict_proba(images)
+        if self.second is None or not len(images):
+            return proba
+        return agree(proba, self.second(images))
 
     def read_cell(self, gray: np.ndarray) -> tuple[str | None, float]:
         """Read one cell: (digit, confidence), or (None, confidence it is empty)."""
@@ -340,6 +354,24 @@ class DigitReader:
 
 # Ranges larger than this are not searched value by value (a 6-cell number has a million).
 MAX_RANGE_SEARCH = 10_000
+
+
+def agree(mlp: np.ndarray, net: np.ndarray) -> np.ndarray:
+    """Two readers' probabilities (n, 10) made one: the digit both find likeliest, as sure as the less sure of them.
+
+    The digit read is the one with the highest ``mlp^(2/3) * net^(1/3)`` (the
+    multilayer perceptron, calibrated on MNIST, counts twice); its confidence is
+    the lower of the two readers' probabilities for it, so a digit is sure only
+    when both are sure of it. Returned as that product scaled per row so that the
+    digit read scores its confidence: the order of a row (what ``argmax`` and
+    :func:`most_likely_in_range` use) is the product's. Chosen on MNIST's
+    validation digits (``tools/train_digits.py``'s split; README, issue 12j).
+    """
+    rows = np.arange(len(mlp))
+    product = mlp ** (2 / 3) * net ** (1 / 3)
+    best = product.argmax(axis=1)
+    sure = np.minimum(mlp[rows, best], net[rows, best])
+    return product * (sure / np.maximum(product[rows, best], 1e-12))[:, None]
 
 
 def most_likely_in_range(proba: np.ndarray, lo: int, hi: int) -> str | None:

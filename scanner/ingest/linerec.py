@@ -54,6 +54,9 @@ MIN_INPUT_WIDTH = 240
 # on a 20-page batch neither 1.0-2.0 nor 16 lines a run was measurably faster.
 BATCH_WIDTH_RATIO = 1.3
 BATCH_MAX = 8
+# A single digit (a 48 px square once scaled) is padded only to this width: a quarter of a
+# line's time, and on MNIST's validation digits it read 98.4% right against 98.7% at 240.
+DIGIT_INPUT_WIDTH = 64
 
 # The output layer is cut to the kept classes before the model is loaded (:mod:`scanner.ingest.onnxcut`).
 CUT_OUTPUT_LAYER = True
@@ -174,8 +177,25 @@ class LineReader:
                 group.append(i)
         return out  # type: ignore[return-value]
 
-    def _run(self, lines: list[np.ndarray]) -> list[LineReading]:
-        width = max(MIN_INPUT_WIDTH, max(line.shape[1] for line in lines))
+    def digit_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The network's reading of single digits: (n, 10) probabilities for 28x28 images, ink bright (0..1).
+
+        Each image (an MNIST-framed comb cell, :mod:`scanner.ingest.digits`) is
+        turned dark on light, given 4 px of paper and read alone, padded only to
+        :data:`DIGIT_INPUT_WIDTH`; a digit's score is its highest probability
+        over the frames, and the ten scores are made to sum to 1.
+        """
+        digits = [self.chars.index(str(d)) for d in range(10)]
+        lines = [_scaled(cv2.copyMakeBorder((255 - np.clip(image, 0, 1) * 255).astype(np.uint8),
+                                            4, 4, 4, 4, cv2.BORDER_CONSTANT, value=255)) for image in images]
+        out = np.zeros((len(lines), 10), np.float64)
+        for start in range(0, len(lines), BATCH_MAX):
+            for n, reading in enumerate(self._run(lines[start:start + BATCH_MAX], DIGIT_INPUT_WIDTH)):
+                out[start + n] = reading.probs[:, digits].max(axis=0)
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+
+    def _run(self, lines: list[np.ndarray], min_width: int = MIN_INPUT_WIDTH) -> list[LineReading]:
+        width = max(min_width, max(line.shape[1] for line in lines))
         # Padding is 0 after normalisation, as in PaddleOCR's own inference.
         batch = np.zeros((len(lines), 3, INPUT_HEIGHT, width), np.float32)
         for n, line in enumerate(lines):
@@ -187,7 +207,7 @@ class LineReader:
         readings = []
         for n, line in enumerate(lines):
             # Only the frames that cover this line (not its padding).
-            used = max(1, min(frames, math.ceil(frames * max(line.shape[1], MIN_INPUT_WIDTH) / width)))
+            used = max(1, min(frames, math.ceil(frames * max(line.shape[1], min_width) / width)))
             p = probs[n, :used]
             readings.append(self._best_path(p))
         return readings

@@ -239,6 +239,10 @@ class OcrEngine:
             self._corrector = CtcCorrector(self._lines.chars, ratio)
         return self._lines
 
+    def digit_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The line recogniser's probabilities (n, 10) for MNIST-framed digit cells (:mod:`scanner.ingest.digits`)."""
+        return self._line_reader().digit_probabilities(images)
+
     @property
     def shorthand(self) -> Shorthand:
         """The vault's abbreviations: kept as written by the correction, words to the beam search."""

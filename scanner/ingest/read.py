@@ -160,6 +160,8 @@ class Reader:
             from scanner.ingest.digits import DigitReader
 
             self._digits = _PRELOADED.pop("digits", None) or DigitReader()
+            # The line recogniser reads each digit too: a digit is sure only when both readers are (digits.agree).
+            self._digits.second = self.ocr.digit_probabilities
         return self._digits
 
     # -- the page pipeline, stage by stage ---------------------------------
