@@ -12,7 +12,7 @@ import pytest
 
 import scanner.vault.db  # noqa: F401
 from scanner.vault.backup import restore_backup, write_backup
-from scanner.errors import WrongPassphrase
+from scanner.errors import Refused, WrongPassphrase
 from scanner.vault.vault import Vault
 
 from tests.test_vault import PASSPHRASE, PLANTED, grep_tree, plant_everywhere, tree_digest, vcli  # noqa: F401
@@ -260,3 +260,37 @@ def test_the_clinicians_own_forms_are_backed_up_sealed_and_restored(tmp_path, fi
     code, _out, err = vcli("--vault", tmp_path / "r2", "restore", moved)
     assert code != 0 and "damaged" in err and "Traceback" not in err
     assert not (tmp_path / "r2").exists() or not any((tmp_path / "r2").iterdir())
+
+
+def test_restore_refused_while_the_vault_is_open_elsewhere(tmp_path, filled, vcli):
+    """A review page left open would go on writing into the replaced vault: its confirmations would be lost."""
+    backup = tmp_path / "b.tar"
+    assert vcli("--vault", filled["path"], "backup", backup)[0] == 0
+    review = Vault.open(filled["path"], PASSPHRASE)  # as a running review page holds it
+    review.db["clients"].insert({"code": "LIVE", "created_at": "2024-06-02"})
+    review.db.conn.commit()
+    before = tree_digest(filled["path"])
+    code, _, err = vcli("--vault", filled["path"], "restore", backup, "--force")
+    assert code == 3 and "open in another inklock" in err and err.count("\n") == 1
+    assert tree_digest(filled["path"]) == before and no_leftovers(tmp_path)
+    with pytest.raises(Refused):  # refused at the swap too, after the backup was checked
+        restore_backup(backup, filled["path"], PASSPHRASE, force=True)
+    assert tree_digest(filled["path"]) == before and no_leftovers(tmp_path)
+    review.close()
+    code, _, err = vcli("--vault", filled["path"], "restore", backup, "--force")
+    assert code == 0, err
+    with Vault.open(filled["path"], PASSPHRASE) as v:
+        assert v.db["clients"].count == 0
+
+
+def test_a_vault_being_restored_is_not_opened(tmp_path, filled):
+    from scanner.vault import lock
+
+    held = lock.take_unused(filled["path"])
+    assert held is not None
+    try:
+        with pytest.raises(Refused, match="being restored"):
+            Vault.open(filled["path"], PASSPHRASE)
+    finally:
+        lock.release(held)
+    Vault.open(filled["path"], PASSPHRASE).close()

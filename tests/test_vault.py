@@ -96,7 +96,7 @@ def test_create_layout_and_reopen(tmp_path):
     vault.db["clients"].insert({"code": "C1", "created_at": "2024-05-01"})
     vault.close()
 
-    assert {p.name for p in path.iterdir()} == {KEY_FILE, VAULT_DB, PROGRESS_DB, "files"}
+    assert {p.name for p in path.iterdir()} == {KEY_FILE, VAULT_DB, PROGRESS_DB, "files", "in-use.lock"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o700
     for p in path.rglob("*"):
         assert stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600), p

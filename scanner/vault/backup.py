@@ -34,6 +34,7 @@ from pathlib import Path
 
 from scanner import outfile
 from scanner.vault import crypto
+from scanner.vault import lock as vaultlock
 from scanner.errors import BadInput, Refused, UsageError, VaultDamaged
 from scanner.vault.vault import (
     FILES_DIR,
@@ -213,13 +214,17 @@ def restore_backup(
                 _check_member(tar, index[name], want, damaged)
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.restore-", dir=target.parent))
+            unused = None
             try:
                 _extract(tar, index, expected, staging, damaged, (keys.vault_id, data_key))
                 _check_databases(staging, keys, data_key)
+                unused = _nobody_using(target)
                 _swap_in(staging, target)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
+            finally:
+                vaultlock.release(unused)
     except (tarfile.TarError, EOFError, UnicodeDecodeError) as exc:
         raise VaultDamaged(damaged) from exc
     return target
@@ -236,8 +241,20 @@ def check_restore_target(target: Path, force: bool) -> None:
     if (target / KEY_FILE).exists():
         if not force:
             raise Refused(f"A vault already exists at {target}; add --force to replace it with the backup.")
+        vaultlock.release(_nobody_using(target))  # said before the passphrase is asked; checked again at the swap
     elif any(target.iterdir()):
         raise Refused(f"{target} is not empty and holds no vault; restore into an empty or new folder.")
+
+
+def _nobody_using(target: Path) -> int | None:
+    """Refuse (exit 3) while a process has the vault at ``target`` open; else hold it closed to others (an fd)."""
+    if not (target / KEY_FILE).exists():
+        return None
+    fd = vaultlock.take_unused(target)
+    if fd is None:
+        raise Refused(f"The vault at {target} is open in another inklock (a review page, watch or ingest): "
+                      "stop it, then restore again; nothing was restored.")
+    return fd
 
 
 def _index(tar: tarfile.TarFile, damaged: str) -> dict[str, tarfile.TarInfo]:

@@ -34,6 +34,7 @@ from pathlib import Path
 import sqlite_utils
 
 from scanner.vault import crypto
+from scanner.vault import lock as vaultlock
 from scanner.vault import schema
 from scanner.vault.db import connect, is_plain_sqlite
 from scanner.errors import Refused, UsageError, VaultDamaged, VaultMissing, WrongPassphrase
@@ -222,6 +223,10 @@ class Vault:
         # Set to None by close(); typed as open because that is how callers use them.
         self.db: sqlite_utils.Database = None  # type: ignore[assignment]
         self.progress_db: sqlite_utils.Database = None  # type: ignore[assignment]
+        # Held while this vault is open, so that `restore` cannot replace it under us (scanner.vault.lock).
+        self._in_use = vaultlock.share_in_use(path)
+        if self._in_use is None:
+            raise Refused(f"The vault at {path} is being restored from a backup; try again when that is done.")
         try:
             self.db = connect(path / VAULT_DB, self._db_key(VAULT_DB))
             self.progress_db = connect(path / PROGRESS_DB, self._db_key(PROGRESS_DB))
@@ -295,6 +300,8 @@ class Vault:
             if db is not None:
                 db.close()
         self.db = self.progress_db = None  # type: ignore[assignment]
+        vaultlock.release(getattr(self, "_in_use", None))
+        self._in_use = None
 
     def __enter__(self) -> Vault:
         return self
