@@ -150,11 +150,16 @@ def test_an_unfilled_copy_scanned_after_the_filled_page_changes_nothing(day_vaul
     assert versions == 1
     shown = cli("ingest", write_pdf([unfilled], tmp_path / "reprint2.pdf"))
     assert "not stored:" in shown.out and "0 page(s) failed" in shown.out
-    # Once nothing on the page is waiting (every value confirmed, and kept so by any rescan), it is a rescan as any.
+    # Nor once every value is confirmed: the blank copy would become the page's image, every field "read otherwise".
     for key in before:
         assert cli("confirm", sheet["sheet_id"], key).code == 0
     again = json.loads(cli("ingest", "--json", write_pdf([unfilled], tmp_path / "reprint3.pdf")).out)
-    assert again["unfilled"] == 0 and again["rescans"] == 1
+    assert again["unfilled"] == 1 and again["rescans"] == 0
+    assert day_vault.db.execute("SELECT MAX(version) FROM pages WHERE sheet_id = ? AND page = 1",
+                                [sheet["sheet_id"]]).fetchone()[0] == 1
+    flags = [json.loads(f) for (f,) in day_vault.db.execute(
+        "SELECT flags FROM fields WHERE sheet_id = ? AND page = 1", [sheet["sheet_id"]]).fetchall()]
+    assert not [f for f in flags if "rescan_differs" in f]
 
 
 def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):

@@ -275,7 +275,7 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                 elif outcome["status"] == "unfilled":
                     summary.unfilled_pages.append(
                         f"{result.source} page {result.index + 1}: nothing is written on it, and page {result.page} "
-                        f"of session {outcome['session']} is already stored with answers waiting for review; not "
+                        f"of session {outcome['session']} is already stored with answers; not "
                         "stored, nothing changed (a copy printed again, or a scan too poor to read).")
                 else:
                     summary.identified += 1
@@ -438,6 +438,6 @@ def reread_unmatched(vault: Vault, unmatched_id: int, sheet_id: str, page: int, 
         outcome = store.save_page(vault, result)
         if outcome["status"] == "unfilled":
             raise BadInput(f"Unmatched page {unmatched_id} has nothing written on it, and page {page} of session "
-                           f"{sheet['id']} is already stored with answers waiting for review; discard it instead.")
+                           f"{sheet['id']} is already stored with answers; discard it instead.")
         store.close_unmatched(vault, unmatched_id, "assigned", guess)
     return {**outcome, "unmatched_id": unmatched_id}

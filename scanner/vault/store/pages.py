@@ -100,8 +100,8 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     A rescan becomes a new page version: pending values are replaced by the new
     read, confirmed values and private notes kept as written are never
     overwritten (the new read is logged and the field flagged ``rescan_differs``
-    when it disagrees). A rescan with nothing written on it, of a page stored
-    with answers waiting for review, is not stored at all (status ``unfilled``; :func:`_unfilled_copy`).
+    when it disagrees). A rescan with nothing written on it, of a page whose
+    stored reading has answers, is not stored at all (status ``unfilled``; :func:`_unfilled_copy`).
     """
     db = vault.db
     rows = list(db.query("SELECT * FROM sheets WHERE sheet_id = ?", [result.sheet_id]))
@@ -188,19 +188,22 @@ def _answered(value: Any) -> bool:
 
 
 def _unfilled_copy(db, result) -> bool:
-    """A scan of this page with nothing written on it, where readings still waiting on the stored page have answers.
+    """A scan of this page with nothing written on it, where what was read from the stored page has answers.
 
     A sheet printed again (a jammed printer) can be scanned unfilled after the
-    filled copy, and a scan too poor to read looks the same: either would
-    replace every reading still waiting with nothing (confirmed values and
-    notes kept as written are never replaced). Such a page is not stored; the
-    filled page stays as it was.
+    filled copy, and a scan too poor to read looks the same. Stored, it would
+    replace every reading still waiting with nothing, and once the page is
+    confirmed it would still become the page's image, every field flagged as
+    read otherwise. Such a page is not stored; the filled page stays as it
+    was. What counts is the machine's reading of the stored page (confirmed or
+    not), so a page read blank and filled in by hand in review is rescanned as
+    any page.
     """
     if any(_answered(f.value) for f in result.fields):
         return False
-    waiting = db.execute("SELECT value FROM fields WHERE sheet_id = ? AND page = ? AND status = 'pending' "
-                         "AND kept_at IS NULL", [result.sheet_id, result.page]).fetchall()
-    return any(_answered(loads(value)) for (value,) in waiting)
+    read = db.execute("SELECT value FROM fields WHERE sheet_id = ? AND page = ?",
+                      [result.sheet_id, result.page]).fetchall()
+    return any(_answered(loads(value)) for (value,) in read)
 
 
 def _save_draft_vectors(db, field_id: int, crop_id: str, read) -> None:
