@@ -51,6 +51,10 @@ def print_ingest_summary(data: dict[str, Any]) -> None:
         console.print(f"Session {session}: the rescan reads {len(keys)} of them differently ({', '.join(keys)}); "
                       "they stay as you decided: compare them with the new page in review ('rescan differs'), "
                       "and reopen any you want to correct.", style="bold", markup=False)
+    for session, keys in (data.get("risk_reopened") or {}).items():
+        console.print(f"Session {session}: the rescan reads the risk answer{'s' * (len(keys) != 1)} "
+                      f"{', '.join(keys)} otherwise than you confirmed: back in review with the new reading "
+                      "('inklock review'; what you confirmed is in the edit trail).", style="bold red", markup=False)
     if data["sessions"]:
         numbers = ", ".join(str(s) for s in data["sessions"])
         console.print(f"Pages read into session{'s' * (len(data['sessions']) != 1)} {numbers} ('inklock show N').")

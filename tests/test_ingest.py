@@ -162,6 +162,40 @@ def test_an_unfilled_copy_scanned_after_the_filled_page_changes_nothing(day_vaul
     assert not [f for f in flags if "rescan_differs" in f]
 
 
+def test_a_confirmed_risk_answer_a_rescan_reads_otherwise_goes_back_to_review(day_vault, expected, cli, tmp_path):
+    """A rescan whose risk screen reads otherwise than confirmed must not stay out of sight."""
+    images = pdf_pages(SAMPLES / "day.pdf")
+    sheet = expected["sheets"][0]
+    page1 = next(p for p in expected["pages"] if p["sheet_id"] == sheet["sheet_id"] and p["page"] == 1)
+    cli("ingest", SAMPLES / "day.pdf")
+
+    def field(key):
+        shown = json.loads(cli("show", sheet["sheet_id"], "--json").out)
+        return shown["session"], next(f for f in shown["fields"] if f["key"] == key)
+
+    session, si = field("risk_si")
+    other = next(o for o in ("none", "passive", "active", "with plan") if o != si["value"])
+    assert cli("confirm", sheet["sheet_id"], "risk_si", "--value", other).code == 0
+    assert cli("confirm", sheet["sheet_id"], "focus").code == 0
+    rescan = write_pdf([np.rot90(images[page1["source_index"]])], tmp_path / "rescan.pdf")
+    r = cli("ingest", "--json", rescan)
+    summary = json.loads(r.out)
+    assert summary["risk_reopened"] == {str(session): ["risk_si"]}
+    _, after = field("risk_si")
+    assert after["status"] == "pending" and after["value"] == si["value"] and "rescan_reopened" in after["flags"]
+    _, focus = field("focus")
+    assert focus["status"] == "confirmed"  # other confirmed values stay as decided
+    trail = day_vault.db.execute("SELECT e.action, e.old FROM edits e JOIN fields f ON f.id = e.field_id "
+                                 "WHERE f.sheet_id = ? AND f.key = 'risk_si' ORDER BY e.id DESC LIMIT 1",
+                                 [sheet["sheet_id"]]).fetchone()
+    assert trail[0] == "rescan-reopened-risk" and json.loads(trail[1]) == other
+    # The risk list (queue, sessions, next sheet) goes by the new reading again, not by what was confirmed.
+    listed = next(s for s in json.loads(cli("sessions", "--json").out)["sessions"] if s["session"] == session)
+    assert any(w.startswith("suicidal ideation") for w in listed["risk"]) == (si["value"] not in (None, "none"))
+    shown = cli("ingest", write_pdf([np.rot90(images[page1["source_index"]], 3)], tmp_path / "rescan2.pdf"))
+    assert "risk answer" not in shown.out  # now pending, a rescan replaces its reading as for any pending value
+
+
 def test_unreadable_qr_goes_to_unmatched_with_guess(day_vault, expected, cli, tmp_path):
     images = pdf_pages(SAMPLES / "day.pdf")
     entry = next(p for p in expected["pages"] if not p["blank"] and p["preset"] == "scanner")

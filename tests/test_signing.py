@@ -221,6 +221,26 @@ def test_a_signed_note_cannot_change_and_every_export_is_the_signed_text(vault, 
     assert r.code == ExitCode.REFUSED and "signed as a SOAP note" in r.err and not (tmp_path / "c.md").exists()
 
 
+def test_a_rescan_never_reopens_a_risk_answer_of_a_signed_note(vault):
+    from forms.catalog import template as get_template
+    from scanner.ingest.read import FieldRead, PageResult
+    from scanner.values import is_risk_field
+    from tests.test_notes import TINY_PNG, empty_value
+
+    session = confirmed(vault)  # risk_si confirmed "none"
+    clinician.set_clinician(vault, name="Dr Ada Example", credentials="PsyD", licence="PSY-12345")
+    notes.sign_note(vault, session, "soap", confirm_code=True)
+    sheet_id = store.get_sheet(vault, session)["sheet_id"]
+    page = next(p for p in get_template("session").pages if any(f.key == "risk_si" for f in p.fields))
+    reads = [FieldRead(f.key, f.kind, f.privacy, page.number, "active" if f.key == "risk_si" else SESSION_VALUES.get(
+        f.key, empty_value(f)), 0.9, [], TINY_PNG, risk=is_risk_field(f)) for f in page.fields]
+    outcome = store.save_page(vault, PageResult("identified", "rescan.pdf", "f" * 64, 0, template="session",
+                                                page=page.number, page_size="letter", sheet_id=sheet_id,
+                                                image_jpeg=TINY_PNG, fields=reads))
+    assert outcome["reopened"] == [] and "risk_si" in outcome["differs"]
+    assert status(vault, session, "risk_si") == ("confirmed", "none")  # the signed record; an addendum corrects it
+
+
 def test_an_addendum_is_dated_kept_and_shown_after_the_note(vault, run, tmp_path):
     session = confirmed(vault)
     r = run("addendum", session, "--text", "Too early.")

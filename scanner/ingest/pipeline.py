@@ -64,6 +64,8 @@ class IngestSummary:
     unfilled_pages: list[str] = field(default_factory=list)
     # session -> keys of confirmed or kept-as-written values a rescan reads differently (kept; flagged rescan_differs)
     differs: dict[int, list[str]] = field(default_factory=dict)
+    # session -> keys of confirmed risk answers a rescan reads differently (back in review with the new reading)
+    reopened: dict[int, list[str]] = field(default_factory=dict)
     # source -> resolution of each of its pages scanned below register.LOW_RESOLUTION_DPI
     low_resolution: dict[str, list[float]] = field(default_factory=dict)
     # source -> page numbers placed poorly on their form (markers missing or off; values capped as doubtful)
@@ -102,6 +104,7 @@ class IngestSummary:
             "failed": self.failed, "failed_files": self.failed_files, "rescans": self.rescans,
             "kept_confirmed": self.kept_confirmed, "sessions": sorted(set(self.sessions)),
             "rescan_differs": {str(k): v for k, v in sorted(self.differs.items())},
+            "risk_reopened": {str(k): v for k, v in sorted(self.reopened.items())},
             "problems": self.all_problems(), "removed": [shown_path(r) for r in self.removed],
             "seconds": round(self.seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
@@ -284,6 +287,8 @@ def _ingest(vault: Vault, paths, registry, codes, workers, remove_source, progre
                     summary.kept_confirmed += outcome["kept_confirmed"]
                     if outcome.get("differs"):
                         summary.differs.setdefault(outcome["session"], []).extend(outcome["differs"])
+                    if outcome.get("reopened"):
+                        summary.reopened.setdefault(outcome["session"], []).extend(outcome["reopened"])
                     if "low_resolution" in result.flags and result.scan_dpi:
                         summary.low_resolution.setdefault(result.source, []).append(result.scan_dpi)
                     if "poor_registration" in result.flags:

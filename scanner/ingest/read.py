@@ -21,7 +21,7 @@ from scanner.ingest import register as reg
 from scanner.ingest.omr import read_marks
 from scanner.pixels import CROP_MARGIN_PT
 
-from scanner.values import HAND_KINDS, MARK_KINDS
+from scanner.values import HAND_KINDS, MARK_KINDS, is_risk_field
 JPEG_QUALITY = 85
 # Field crops (grey scans, lossless): zlib level 1, every row filtered by its left
 # neighbour, run-length matching. On a 20-page batch's 320 crops this took 0.31 s
@@ -55,6 +55,8 @@ class FieldRead:
     flags: list[str]
     crop_png: bytes
     raw: dict[str, Any] = field(default_factory=dict)
+    # A risk-screen answer (scanner.values.is_risk_field): a confirmed one a rescan reads otherwise goes back to review.
+    risk: bool = False
     # Line/text fields: the draft's word vectors for search by hand (scanner.hand.fieldwords),
     # cut here from the crop in memory; the writer stores them with the page.
     draft_vectors: np.ndarray | None = None
@@ -341,7 +343,7 @@ class Reader:
                 raw["alternative"] = res.alternative
             vectors = _draft_vectors(crop, value, f)
         return FieldRead(f.key, kind, f.field.privacy, page_no, value, float(confidence), list(flags),
-                         encode_png(crop), raw, vectors)
+                         encode_png(crop), raw, risk=is_risk_field(f.field), draft_vectors=vectors)
 
     def _unmatched(self, result: PageResult, gray: np.ndarray, why: str, t: dict[str, float],
                    guess: dict[str, Any] | None = None) -> PageResult:

@@ -27,6 +27,7 @@ FLAG_WORDS = {
     "qr_unread": "page known by its printed sheet id (its QR code could not be read)",
     "empty": "empty",
     "rescan_differs": "rescan differs",
+    "rescan_reopened": "a rescan reads this risk answer otherwise than you confirmed: back for review",
     "implausible": "outside the allowed range",
     "range_corrected": "read outside the range; nearest likely value shown",
     "empty_cell": "a digit cell is empty",

@@ -13,6 +13,7 @@ from typing import Any, TYPE_CHECKING
 
 from scanner.vault import handstore
 from scanner.vault.store.base import dumps, loads, now, transaction
+from scanner.vault.store.notes import is_signed
 
 if TYPE_CHECKING:
     from scanner.vault.vault import Vault
@@ -100,7 +101,8 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     A rescan becomes a new page version: pending values are replaced by the new
     read, confirmed values and private notes kept as written are never
     overwritten (the new read is logged and the field flagged ``rescan_differs``
-    when it disagrees). A rescan with nothing written on it, of a page whose
+    when it disagrees), except a confirmed risk answer read otherwise, which goes
+    back to review with the new reading unless the session's note is signed. A rescan with nothing written on it, of a page whose
     stored reading has answers, is not stored at all (status ``unfilled``; :func:`_unfilled_copy`).
     """
     db = vault.db
@@ -117,6 +119,8 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
     at = now()
     kept_confirmed = 0
     differs: list[str] = []  # keys of kept values the rescan reads differently
+    reopened: list[str] = []  # keys of confirmed risk answers the rescan reads differently: back in review
+    signed = is_signed(vault, sheet["id"])  # a signed note's values stay; an addendum corrects them
     replaced_bundles: set[str] = set()
     with transaction(db):
         row = db.execute("SELECT COALESCE(MAX(version), 0) FROM pages WHERE sheet_id = ? AND page = ?",
@@ -148,6 +152,19 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
                 _save_draft_vectors(db, new_id, crop_id, f)
                 continue
             field_id, status, confirmed_value, old_value, kept_at = existing
+            if (status == "confirmed" and getattr(f, "risk", False) and loads(confirmed_value) != f.value
+                    and not signed):
+                # A risk answer the rescan reads otherwise is not left out of sight: it goes back to review
+                # with the new reading and crop (the edit trail keeps what was confirmed), flagged rescan_reopened.
+                db.execute(
+                    "UPDATE fields SET status = 'pending', confirmed_value = NULL, confirmed_at = NULL, value = ?, "
+                    "confidence = ?, flags = ?, crop_file = ?, page_version = ?, alternative = ? WHERE id = ?",
+                    [new_value, f.confidence, dumps([*f.flags, "rescan_reopened"]), crop_id, version,
+                     f.raw.get("alternative"), field_id])
+                db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                           [field_id, at, "rescan-reopened-risk", confirmed_value, new_value])
+                reopened.append(f.key)
+                continue
             if status == "confirmed" or kept_at:
                 # Confirmed, or a private note kept as written (its crop is the record): the clinician's
                 # decision and what it was made on stay; the new read is logged, and flagged where it differs.
@@ -179,7 +196,7 @@ def save_page(vault: Vault, result) -> dict[str, Any]:
         for bundle in replaced_bundles - referenced_files(db):
             vault.delete_file(bundle)
     return {"status": "rescan" if version > 1 else "new", "session": sheet["id"], "version": version,
-            "kept_confirmed": kept_confirmed, "differs": differs}
+            "kept_confirmed": kept_confirmed, "differs": differs, "reopened": reopened}
 
 
 def _answered(value: Any) -> bool:
