@@ -49,10 +49,10 @@ def test_a_kept_private_field_leaves_the_queue_and_stays_searchable_as_an_unveri
     assert [r["status"] for r in hits if r["field"] == "countertransference"] == ["draft"]
 
     kept = store.keep_private(vault, s["session"])
-    assert sorted(kept) == sorted(k for k in PRIVATE if k != "countertransference")
+    assert sorted(kept["kept"]) == sorted(k for k in PRIVATE if k != "countertransference") and kept["empty"] == []
     assert _pending(vault, s["session"]) == 0
     assert s["session"] not in [r["session"] for r in store.list_sessions(vault, pending=True)]
-    assert store.keep_private(vault, s["session"]) == []  # nothing left to keep
+    assert store.keep_private(vault, s["session"]) == {"kept": [], "empty": []}  # nothing left to keep
 
     # Transcribed later: a confirmation ends the keeping; a reopening makes it wait again.
     store.confirm_field(vault, s["session"], "countertransference", value="protective urge toward client")
@@ -60,6 +60,17 @@ def test_a_kept_private_field_leaves_the_queue_and_stays_searchable_as_an_unveri
     store.reopen_field(vault, s["session"], "countertransference")
     assert field(vault, s["session"], "countertransference")["status"] == "pending"
     assert _pending(vault, s["session"]) == 1
+
+
+def test_keeping_all_private_notes_confirms_the_empty_ones_empty(vault):
+    """Kept, an empty note would send the next sheet to handwriting that is not there."""
+    s = add_session(vault, reads={"hypotheses": ("", 0.95, ["empty"]), "session_tasks": ("", 0.95, ["empty"])})
+    done = store.keep_private(vault, s["session"])
+    assert sorted(done["empty"]) == ["hypotheses", "session_tasks"]
+    assert sorted(done["kept"]) == sorted(k for k in PRIVATE if k not in ("hypotheses", "session_tasks"))
+    for key in ("hypotheses", "session_tasks"):
+        f = field(vault, s["session"], key)
+        assert f["status"] == "confirmed" and f["confirmed_value"] == ""
 
 
 def test_only_a_private_written_field_can_be_kept(vault):

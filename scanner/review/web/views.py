@@ -359,9 +359,9 @@ def keep_private(session: int) -> Response:
     """Keep every waiting private line/text field of the session as written."""
     with _state().holder.use() as vault:
         sheet = store.get_sheet(vault, session)
-        kept = store.keep_private(vault, sheet["id"])
+        done = store.keep_private(vault, sheet["id"])
         counts = _counts(vault, sheet["sheet_id"])
-    return jsonify({"ok": True, "kept": kept, **counts})
+    return jsonify({"ok": True, "kept": done["kept"], "empty": done["empty"], **counts})
 
 
 def reopen(session: int, key: str) -> Response:

@@ -222,16 +222,30 @@ def keep_field(vault: Vault, session: str | int, key: str) -> dict[str, Any]:
     return {"session": sheet["id"], "key": key, "status": "kept", "action": "keep" if not kept_at else "already-kept"}
 
 
-def keep_private(vault: Vault, session: str | int) -> list[str]:
-    """Keep every waiting private line/text field of a session as written; returns their keys."""
+def keep_private(vault: Vault, session: str | int) -> dict[str, list[str]]:
+    """Keep every waiting private line/text field of a session as written: {"kept": keys, "empty": keys}.
+
+    A field read empty (nothing written: no ink, flagged ``empty``) is confirmed
+    empty instead: kept, it would send the next sheet to handwriting that is
+    not there ("kept as handwritten on that sheet: see it there").
+    """
     sheet = get_sheet(vault, session)
     rows = vault.db.execute(
-        "SELECT id, key, value FROM fields WHERE sheet_id = ? AND privacy = 'private' AND status = 'pending' "
+        "SELECT id, key, value, flags FROM fields WHERE sheet_id = ? AND privacy = 'private' AND status = 'pending' "
         "AND kept_at IS NULL AND kind IN ('line', 'text') ORDER BY page, id", [sheet["sheet_id"]]).fetchall()
     at = now()
+    kept, empty = [], []
     with transaction(vault.db):
-        for field_id, _key, value in rows:
+        for field_id, key, value, flags in rows:
+            if "empty" in (loads(flags) or []) and not str(loads(value) or "").strip():
+                vault.db.execute("UPDATE fields SET status = 'confirmed', confirmed_value = ?, confirmed_at = ? "
+                                 "WHERE id = ?", [dumps(""), at, field_id])
+                vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
+                                 [field_id, at, "confirm", value, dumps("")])
+                empty.append(key)
+                continue
             vault.db.execute("UPDATE fields SET kept_at = ? WHERE id = ?", [at, field_id])
             vault.db.execute("INSERT INTO edits(field_id, at, action, old, new) VALUES (?,?,?,?,?)",
                              [field_id, at, "keep", value, None])
-    return [r[1] for r in rows]
+            kept.append(key)
+    return {"kept": kept, "empty": empty}

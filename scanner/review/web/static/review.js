@@ -211,7 +211,11 @@
     post(base + "/keep-private", {})
       .then(function (d) {
         var kept = new Set(d.kept || []);
-        targets.forEach(function (r) { if (kept.has(r.getAttribute("data-key"))) { markKept(r); } });
+        var empty = new Set(d.empty || []);  // nothing written: confirmed empty, not kept
+        targets.forEach(function (r) {
+          var key = r.getAttribute("data-key");
+          if (kept.has(key)) { markKept(r); } else if (empty.has(key)) { markConfirmed(r, ""); }
+        });
         counts(d);
         targets.forEach(function (r) { busy.delete(r); });
         if (current && isDone(current)) { goNext(current); }
