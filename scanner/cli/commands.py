@@ -145,7 +145,8 @@ def show(app: AppContext, session: str, as_json: bool) -> None:
 @click.option("--as-written", is_flag=True,
               help="Keep a private line/text field as its handwriting, unconfirmed (refused for a progress field).")
 @click.option("--keep-private", is_flag=True,
-              help="Keep every waiting private line/text field of the session as written (no FIELD).")
+              help="Keep every waiting private line/text field of the session as written (no FIELD); "
+                   "one with nothing written is confirmed empty.")
 @pass_app
 def confirm(app: AppContext, session: str, field_key: str | None, value: str | None, as_written: bool,
             keep_private: bool) -> None:
