@@ -133,6 +133,20 @@ def test_a_flagged_value_needs_a_second_deliberate_press(vault, served, browser,
     assert not problems, problems
 
 
+def test_a_value_typed_over_a_flagged_one_is_confirmed_at_once(vault, served, browser):
+    """The range check was about the value shown: what the clinician typed instead needs no second press."""
+    app, url, base = served
+    s = add_session(vault, reads={"phq9": ("24", 0.4, ["range_corrected", "low_confidence"])})
+    page, problems = _session_page(served, browser, s)
+    _walk_to(page, "phq9", "j")
+    page.keyboard.press("e")
+    page.keyboard.type("14")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#f-phq9').getAttribute('data-status') === 'confirmed'")
+    assert _statuses(app, s["session"])["phq9"]["confirmed_value"] == "14"
+    assert not problems, problems
+
+
 def test_a_value_the_server_refuses_leaves_the_focus_in_its_box_to_put_it_right(vault, served, browser):
     app, url, base = served
     s = add_session(vault)

@@ -29,6 +29,7 @@
     try { return window.localStorage.getItem(KEYS_PREF) !== "off"; } catch (err) { return true; }
   }
   var armed = null;  // a flagged value whose confirmation waits for a second, deliberate press
+  var flaggedAsShown = new WeakMap();  // each range-flagged row's value as first shown (see checkFirst)
   function textBox(row) { return row.querySelector(".text-in"); }
 
   function post(url, body) {
@@ -230,6 +231,8 @@
   // A value a range check flagged: the first press explains, only a second one confirms it as shown.
   function checkFirst(row, what) {
     if (!row.hasAttribute("data-check")) { return false; }
+    // What the clinician typed or chose instead is confirmed at once: the check was about the value shown.
+    if (flaggedAsShown.has(row) && typedOf(row) !== flaggedAsShown.get(row)) { return false; }
     if (armed && armed.row === row && armed.what === what) { armed = null; return false; }
     armed = { row: row, what: what };
     say(row, row.getAttribute("data-check-why"), true);
@@ -426,6 +429,7 @@
     if (current !== row) { select(row, !!t.closest("fieldset.ctl")); }
   });
 
+  rows().forEach(function (r) { if (r.hasAttribute("data-check")) { flaggedAsShown.set(r, typedOf(r)); } });
   var keepAllBtn = document.getElementById("keep-private");
   if (keepAllBtn) { keepAllBtn.addEventListener("click", function () { keepAllPrivate(); }); }
   var toggle = document.getElementById("keys-toggle");
