@@ -125,16 +125,28 @@ class Shorthand:
         """Replace whole-token abbreviations by their long forms (for progress notes).
 
         Only whole tokens are expanded, never parts of words: "MI" becomes
-        "motivational interviewing" but "Miami" and "mi" stay as they are.
+        "motivational interviewing" but "Miami" and "mi" stay as they are. Text
+        written all in capitals gets its long forms in capitals too ("ENGAGED
+        WELL WITH COGNITIVE BEHAVIORAL THERAPY", not "... WITH cognitive ...").
         """
+        def short(match: re.Match[str]) -> bool:
+            token = match.group(0)
+            core = _split_edges(token)[1]
+            return self.long_form(token) is not None or bool(core and self.long_form(core) is not None)
+
+        # Capitals: the words around the abbreviations (not the abbreviations alone) are all in capitals.
+        rest = "".join(m.group(0) for m in _TOKEN.finditer(text) if not short(m))
+        capitals = any(c.isalpha() for c in rest) and not any(c.islower() for c in rest)
 
         def one(match: re.Match[str]) -> str:
             token = match.group(0)
             whole = self.long_form(token)
             if whole is not None:
-                return whole
+                return whole.upper() if capitals else whole
             lead, core, trail = _split_edges(token)
             found = self.long_form(core) if core else None
+            if found is not None and capitals:
+                found = found.upper()
             return f"{lead}{found}{trail}" if found is not None else token
 
         return _TOKEN.sub(one, text)

@@ -229,6 +229,7 @@ def parse(kind: str, text: str, field: Any = None, multiple: bool | None = None)
         a = allowed(field)
         no_answer = t.lower() in NO_ANSWER and t not in a.options
         parts = [] if no_answer else [_option_value(p.strip(), a) for p in t.split(",") if p.strip()]
+        parts = list(dict.fromkeys(parts))  # "cbt,cbt" is one answer ("The clinician used CBT and CBT.")
         check_options(parts, field)
         if a.multiple if multiple is None else multiple:
             return parts

@@ -1023,6 +1023,9 @@ def test_a_choice_is_confirmed_by_its_printed_label_too():
     assert parse("choice", "IBCT", geometry) == "ibct"
     with pytest.raises(BadValue, match="choose from one_came, ibct"):
         parse("choice", "one", geometry)
+    # An answer given twice is one answer ("The clinician used CBT and CBT." otherwise).
+    geometry["multiple"] = True
+    assert parse("choice", "ibct, IBCT,one came", geometry) == ["ibct", "one_came"]
 
 
 def test_a_folder_with_no_scans_is_a_problem_not_zero_pages_read(cli, tmp_path):

@@ -157,6 +157,15 @@ def test_uses_confirmed_value_not_the_read(vault, tmp_path):
     assert "4/10" in text and "work stress and sleep" in text
 
 
+def test_interventions_printed_short_read_as_a_note_says_them(vault, tmp_path):
+    values = dict(SESSION_VALUES, interventions=["supportive", "behav_activation", "psychodynamic"])
+    session = add_session(vault, "session", values)
+    confirm_all(vault, session, "session", values)
+    text = notes.write_note(vault, session, "soap", tmp_path / "n.txt").read_text()
+    assert ("The clinician used supportive therapy, behavioral activation and psychodynamic exploration."
+            in " ".join(text.split()))
+
+
 def test_a_ticked_box_reads_as_the_session_not_as_today(vault, tmp_path):
     values = dict(SESSION_VALUES, risk_si="passive", safety_plan=True)
     session = add_session(vault, "session", values)

@@ -19,6 +19,12 @@ def test_expand_whole_tokens_keeps_punctuation():
     assert sh.expand("↑ anxiety w/o (SI)") == "increased anxiety without (suicidal ideation)"
 
 
+def test_text_in_capitals_gets_its_long_forms_in_capitals():
+    sh = Shorthand()
+    assert sh.expand("ENGAGED WELL WITH CBT, HW DONE") == "ENGAGED WELL WITH COGNITIVE BEHAVIORAL THERAPY, HOMEWORK DONE"
+    assert sh.expand("Engaged well with CBT") == "Engaged well with cognitive behavioral therapy"
+
+
 def test_all_caps_abbreviations_are_case_sensitive_and_never_inside_words():
     sh = Shorthand()
     assert sh.expand("mi casa in Miami, SIGN here") == "mi casa in Miami, SIGN here"

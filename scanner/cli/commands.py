@@ -172,11 +172,11 @@ def confirm(app: AppContext, session: str, field_key: str | None, value: str | N
     if keep_private:
         if field_key or value is not None or as_written:
             raise UsageError("--keep-private takes a session only, without a field, --value or --as-written.")
-        done = store.keep_private(vault, session)
+        keeping = store.keep_private(vault, session)
         sheet = store.get_sheet(vault, session)
-        click.echo(f"Session {sheet['id']}: {len(done['kept'])} private field(s) kept as written"
-                   + ("; each crop is the record, its reading a searchable draft" if done["kept"] else "")
-                   + (f"; {len(done['empty'])} with nothing written confirmed empty." if done["empty"] else "."))
+        click.echo(f"Session {sheet['id']}: {len(keeping['kept'])} private field(s) kept as written"
+                   + ("; each crop is the record, its reading a searchable draft" if keeping["kept"] else "")
+                   + (f"; {len(keeping['empty'])} with nothing written confirmed empty." if keeping["empty"] else "."))
         return
     if not field_key:
         raise UsageError("Name the field to confirm (or use --keep-private for the whole session).")

@@ -48,6 +48,9 @@ _HOMEWORK = {"done": "Client completed the homework set at the last session.",
              "partly": "Client partly completed the homework set at the last session.",
              "not done": "Client did not complete the homework set at the last session.",
              "none set": "No homework had been set at the last session."}
+# The session form's interventions as printed (short, to fit a box) and as a note says them.
+_INTERVENTION = {"supportive": "supportive therapy", "behav. activation": "behavioral activation",
+                 "psychodynamic": "psychodynamic exploration", "exposure": "exposure work"}
 _ORIENTATION = {"oriented": "Client was oriented.", "impaired": "Orientation was impaired."}
 _PARTICIPATION = {"active": "Client participated actively in the group.",
                   "moderate": "Client participated moderately in the group.",
@@ -309,7 +312,7 @@ def _known_choice(f, words: list[str], ctx: Context, fields) -> str | None:
             tail = f" ({scale_words(rating, ctx.values[rating.key])})"
         return f"Mood was reported as {join(words)}{tail}."
     if f.key == "interventions" and f.multiple:
-        return f"The clinician used {join(words)}."
+        return f"The clinician used {join([_INTERVENTION.get(w, w) for w in words])}."
     if f.key == "next_visit" and one:
         return ("The next session is planned as needed." if one == "as needed"
                 else f"The next session is planned in {one} {_unit('weeks', one)}." if one.isdigit() else None)
