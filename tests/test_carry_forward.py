@@ -103,6 +103,14 @@ def test_an_unconfirmed_value_is_not_carried(vault, tmp_path):
     assert "Session-related tasks" in private_page and "Draft task" not in private_page
 
 
+def test_printing_ahead_says_the_last_session_is_not_reviewed_yet_not_nothing_recorded(vault, tmp_path):
+    """Sheets printed for the coming weeks: the first session has not been held, let alone reviewed."""
+    add_sheet(vault, {"plan": "Draft plan words"}, date="2026-01-12", confirm=[])
+    progress_page, private_page = print_sheet(vault, tmp_path, "2026-01-19")
+    assert "From last time (Mon 12 Jan 2026): not reviewed yet" in progress_page
+    assert "nothing recorded" not in progress_page + private_page and "Draft" not in progress_page + private_page
+
+
 def test_a_private_item_kept_as_handwritten_is_pointed_to_not_read_onto_paper(vault, tmp_path):
     """Kept as written, the answer is on last time's sheet: the next one says so (not "nothing recorded")
     and prints none of its unverified reading."""

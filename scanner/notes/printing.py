@@ -90,7 +90,10 @@ def carry_values(vault: Vault, client: str, before: str | None, template) -> dic
     An empty confirmed answer there means the item was closed, so nothing is
     carried rather than an older answer. A private field kept as handwritten
     there (never transcribed) prints as such: its handwriting is not read onto
-    paper, and it is not "nothing recorded" either. Returns {key: (text, date)}.
+    paper, and it is not "nothing recorded" either. Nor is a field never confirmed
+    for the client while an earlier sheet exists (a session not yet held, scanned
+    or reviewed, when printing ahead): it prints as not reviewed yet, with the date
+    of the client's last sheet before ``before``. Returns {key: (text, date)}.
     """
     fields = {f.key: f for f in template.fields if f.carry_forward}
     if not fields:
@@ -98,8 +101,14 @@ def carry_values(vault: Vault, client: str, before: str | None, template) -> dic
     latest: dict[str, tuple[Any, str, bool]] = {}
     for row in store.confirmed_before(vault, client, fields, before):
         latest.setdefault(row["key"], (store.loads(row["confirmed_value"]), row["date"], bool(row["kept"])))
+    last = store.latest_date_before(vault, client, before)
     out = {}
-    for key, (value, when, kept) in latest.items():
+    for key in fields:
+        if key not in latest:
+            if last:
+                out[key] = (NOT_YET_REVIEWED, last)
+            continue
+        value, when, kept = latest[key]
         text = KEPT_AS_WRITTEN if kept else _carry_text(fields[key], value)
         if text and (kept or value not in (None, "", [], False)):
             out[key] = (text, when)
@@ -107,6 +116,9 @@ def carry_values(vault: Vault, client: str, before: str | None, template) -> dic
 
 
 KEPT_AS_WRITTEN = "kept as handwritten on that sheet (not transcribed): see it there."
+NOT_YET_REVIEWED = "not reviewed yet: see that sheet."
+# Carried texts that point to another sheet rather than carry its words onto paper.
+POINTERS = (KEPT_AS_WRITTEN, NOT_YET_REVIEWED)
 
 
 def _carry_text(field, value: Any) -> str:
@@ -292,7 +304,7 @@ def private_carry_warnings(specs) -> list[str]:
     sheets = 0
     for spec in specs:
         private = [f.key for f in spec.template.fields if f.privacy == "private" and f.key in spec.carry
-                   and spec.carry[f.key][0] != KEPT_AS_WRITTEN]
+                   and spec.carry[f.key][0] not in POINTERS]
         sheets += bool(private)
         keys.update(dict.fromkeys(private))
     if not sheets:

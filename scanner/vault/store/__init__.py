@@ -78,6 +78,7 @@ from scanner.vault.store.notes import (  # noqa: F401
     client_session_rows,
     confirmed_progress_rows,
     confirmed_before,
+    latest_date_before,
     save_progress_note,
     progress_note_rows,
     is_signed,

@@ -77,6 +77,17 @@ def confirmed_before(vault: Vault, client: str, keys: Iterable[str], before: str
     return list(vault.db.query(sql + " ORDER BY s.date DESC, s.id DESC", params))
 
 
+def latest_date_before(vault: Vault, client: str, before: str | None) -> str | None:
+    """The date of ``client``'s latest dated sheet strictly before ``before`` (any sheet: reviewed or not)."""
+    sql = "SELECT MAX(date) FROM sheets WHERE client = ? AND date IS NOT NULL"
+    params: list[Any] = [client]
+    if before:
+        sql += " AND date < ?"
+        params.append(before)
+    row = vault.db.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
 # -- the progress-note store -----------------------------------------------------------
 
 def save_progress_note(vault: Vault, *, session: int, sheet_id: str, client: str | None, date: str | None, fmt: str,
