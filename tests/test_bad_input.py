@@ -854,6 +854,7 @@ def bad_command_lines(tmp_path: Path) -> list[list[str]]:
             ["search", "sleep", "--until", v or "x"],
             ["search", "sleep", "--limit", v or "x"],
             ["search", "sleep", "--privacy", v or "x"],
+            ["search", "sleep", "--field", v or "x"],
             ["ingest", "--workers", v or "x", str(tmp_path)],
             ["sessions", "--frobnicate", v],
             ["restore", str(tmp_path / "none.bak"), "--frob", v],
@@ -865,6 +866,14 @@ def bad_command_lines(tmp_path: Path) -> list[list[str]]:
               ["backup", str(tmp_path)],
               ["restore", str(tmp_path / "none.bak")], ["init"], ["frobnicate"], ["--vault"]]
     return lines
+
+
+def test_a_search_filter_naming_no_client_or_field_says_so(stocked, cli):
+    r = cli("search", "sleep", "--field", "nosuch")
+    assert r.code == 4 and "No field 'nosuch'" in r.err and "focus" in r.err and r.err.count("\n") == 1
+    r = cli("search", "sleep", "--client", "Jane Doe")
+    assert r.code == 4 and "No client 'Jane Doe'" in r.err and r.err.count("\n") == 1
+    assert cli("search", "sleep", "--field", "focus").code == 0
 
 
 def test_bad_command_line_values_are_refused_and_change_nothing(stocked, cli, tmp_path):

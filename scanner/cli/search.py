@@ -11,6 +11,23 @@ from scanner.cli.context import AppContext, emit_json, pass_app
 _MARK = ("\ue000", "\ue001")
 
 
+def _check_known(vault, client: str | None, field_key: str | None) -> None:
+    """A filter naming no client or field of this vault is a typing slip, not "nothing found" (BadInput)."""
+    from scanner.errors import BadInput
+    from scanner.values import shown
+    from scanner.vault import store
+
+    if client is not None:
+        clients = store.list_clients(vault)
+        if client.casefold() not in {c.casefold() for c in clients}:
+            raise BadInput(f"No client '{shown(client)}' in this vault (--client takes a client code, "
+                           "as 'inklock sessions' shows them).")
+    if field_key is not None:
+        keys = store.field_keys(vault)
+        if field_key not in keys:
+            raise BadInput(f"No field '{shown(field_key)}' in this vault; its fields are: {', '.join(keys) or 'none yet'}.")
+
+
 @click.command()
 @click.argument("query")
 @click.option("--client", default=None, help="Only this client's sessions.")
@@ -39,6 +56,7 @@ def search(app: AppContext, query: str, client: str | None, since: str | None, u
 
     filters = Filters(client=client, since=since, until=until, field=field_key, privacy=privacy)
     vault = app.vault()
+    _check_known(vault, client, field_key)
     hand = partial(exemplars.search_by_hand, vault)
     if as_json:
         emit_json({"query": query, "results": Searcher(vault.db, hand=hand).search(query, filters, limit)})
