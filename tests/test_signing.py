@@ -241,6 +241,18 @@ def test_a_rescan_never_reopens_a_risk_answer_of_a_signed_note(vault):
     assert status(vault, session, "risk_si") == ("confirmed", "none")  # the signed record; an addendum corrects it
 
 
+def test_a_session_dated_after_today_is_not_signed(vault):
+    import datetime
+
+    later = (datetime.date.today() + datetime.timedelta(days=3)).isoformat()
+    session = add_session(vault, "session", SESSION_VALUES, date=later)
+    confirm_all(vault, session, "session", SESSION_VALUES)
+    clinician.set_clinician(vault, name="Dr Ada Example")
+    with pytest.raises(Refused, match="after today"):
+        notes.sign_note(vault, session, "soap")
+    assert notes.signed_note(vault, session) is None
+
+
 def test_an_addendum_is_dated_kept_and_shown_after_the_note(vault, run, tmp_path):
     session = confirmed(vault)
     r = run("addendum", session, "--text", "Too early.")

@@ -14,6 +14,7 @@ The separation from psychotherapy notes is structural:
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from dataclasses import replace
@@ -348,8 +349,8 @@ def sign_note(vault: Vault, session: str | int, fmt: str, confirm_code: bool = F
     """Sign the session's note with the clinician's name, credentials and the time; returns it as kept.
 
     Refused (exit 3): no clinician name set, the note already signed, a
-    blank sheet not yet given its client and date, or progress fields not
-    confirmed. ``confirm_code`` records that the clinician
+    blank sheet not yet given its client and date, a session dated after
+    today, or progress fields not confirmed. ``confirm_code`` records that the clinician
     confirmed the service code suggested from the duration. From then on the
     session's progress fields cannot change and every export gives this text.
     """
@@ -363,6 +364,10 @@ def sign_note(vault: Vault, session: str | int, fmt: str, confirm_code: bool = F
         # A signed note is kept as signed: a blank sheet given its client later would stay "(not assigned)".
         raise Refused(f"Session {number} is a sheet with no {'client' if not sheet['client'] else 'date'} yet; "
                       "choose them in review (inklock review, the sheet's 'Choose the client') before signing.")
+    today = datetime.date.today().isoformat()
+    if sheet["date"] > today:
+        raise Refused(f"Session {number} is dated {sheet['date']}, after today ({today}): a note is signed once "
+                      "the session has taken place; sign it on or after that day.")
     note = draft_note(vault, number, fmt)
     note = replace(note, clinician=who, signed_at=store.now(),
                    code_confirmed=bool(confirm_code and note.service_code))
