@@ -773,6 +773,7 @@ BAD_SCHEDULES = {
     "huge field": b"C-101," + b"9" * 200_000 + b",3\n",
     "formula": b"=HYPERLINK(\"x\"),2025-03-04,3\n",
     "pdf not csv": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n",
+    "a row twice": b"C-101,2025-03-04,\nC-102,2025-03-04,\nC-101,2025-03-04,\n",
 }
 
 

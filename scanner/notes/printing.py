@@ -59,6 +59,7 @@ def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest
         line = reader.line_num if reader is not None else 0
         raise BadInput(f"The schedule {path} cannot be read as CSV at line {line} ({exc}).") from None
     requests = []
+    seen: dict[tuple, int] = {}
     for number, row in enumerate(rows, start=1):
         cells = [c.strip() for c in row]
         if not any(cells) or cells[0].startswith("#"):
@@ -69,8 +70,14 @@ def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest
         if len(cells) < 2 or len(cells) > 4:
             raise BadInput(f"{where}expected client,date,session[,template] but found {len(cells)} column(s).")
         template = (cells[3] if len(cells) > 3 and cells[3] else default_template) or "session"
-        requests.append(SheetRequest(template, check_client(cells[0], where), check_date(cells[1], where),
-                                     check_session(cells[2] if len(cells) > 2 else None, where)))
+        request = SheetRequest(template, check_client(cells[0], where), check_date(cells[1], where),
+                               check_session(cells[2] if len(cells) > 2 else None, where))
+        key = (request.template, request.client, request.date, request.session)
+        if key in seen:
+            raise BadInput(f"{where}repeats line {seen[key]} (same client, date and form); remove one, or give "
+                           "each its session number if the client has two sessions that day.")
+        seen[key] = number
+        requests.append(request)
     if not requests:
         raise BadInput(f"The schedule {path} has no rows to print.")
     return requests
