@@ -797,6 +797,18 @@ def test_schedules_with_bad_rows_print_nothing(stocked, cli, tmp_path):
     check_schedule(cli, stocked, folder, out)
 
 
+def test_schedule_and_calendar_errors_say_what_is_wrong_in_words(stocked, cli, tmp_path):
+    (tmp_path / "h.csv").write_text("name,when\nC-101,2025-03-04\n")
+    (tmp_path / "b.csv").write_bytes(b"\x80\x81binary\xff")
+    (tmp_path / "c.ics").write_text("BEGIN:VCALENDAR\nthis is not ical\n")
+    said = {name: cli("print", "--schedule" if name.endswith(".csv") else "--calendar", tmp_path / name,
+                      "--out", tmp_path / "o.pdf").err for name in ("h.csv", "b.csv", "c.ics")}
+    assert "a header line starts with 'client'" in said["h.csv"]
+    assert "is not a text file" in said["b.csv"]
+    assert "not a readable calendar" in said["c.ics"]
+    assert not [e for e in said.values() if "Error)" in e or "Traceback" in e], said
+
+
 SCHEDULE_RANDOM_CASES = 160
 
 

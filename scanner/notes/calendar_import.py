@@ -84,8 +84,9 @@ def read_appointments(path: Path, first: Date, last: Date, pattern: re.Pattern) 
         if calendar.name != "VCALENDAR":
             raise ValueError("no VCALENDAR")
         events = recurring_ical_events.of(calendar).between(first, last + timedelta(days=1))
-    except Exception as exc:  # noqa: BLE001 -- a damaged file may fail the parser in many ways
-        raise BadInput(f"{path} is not a readable calendar (.ics) file ({type(exc).__name__}).") from None
+    except Exception:  # noqa: BLE001 -- a damaged file may fail the parser in many ways
+        raise BadInput(f"{path} is not a readable calendar (.ics) file: export the calendar again "
+                       "as iCalendar (.ics).") from None
     out = []
     for event in events:
         if event.name != "VEVENT" or event.get("DTSTART") is None:

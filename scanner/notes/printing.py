@@ -53,8 +53,11 @@ def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest
         with io.TextIOWrapper(open_regular(path, "schedule"), encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
             rows = list(reader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"The schedule {path} cannot be read as a CSV text file ({type(exc).__name__}).") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"The schedule {path} is not a text file (a CSV of client,date,session[,template] "
+                       "saved as UTF-8).") from None
+    except OSError as exc:
+        raise BadInput(f"The schedule {path} cannot be read ({exc.strerror or exc}).") from None
     except csv.Error as exc:  # e.g. a cell longer than the csv module allows
         line = reader.line_num if reader is not None else 0
         raise BadInput(f"The schedule {path} cannot be read as CSV at line {line} ({exc}).") from None
@@ -67,6 +70,9 @@ def read_schedule(path: Path, default_template: str | None) -> list[SheetRequest
         if number == 1 and cells and cells[0].lower() == "client":
             continue
         where = f"{path} line {number}: "
+        if number == 1 and len(cells) >= 2 and not any(ch.isdigit() for ch in cells[1]):
+            raise BadInput(f"{where}'{shown(cells[1])}' is not a date; if this is a header, its columns must be "
+                           "client,date,session[,template] (a header line starts with 'client').")
         if len(cells) < 2 or len(cells) > 4:
             raise BadInput(f"{where}expected client,date,session[,template] but found {len(cells)} column(s).")
         template = (cells[3] if len(cells) > 3 and cells[3] else default_template) or "session"
