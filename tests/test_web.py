@@ -503,10 +503,13 @@ def test_queue_lists_waiting_sessions_oldest_first_and_unmatched_pages(app, vaul
     later = add_session(vault, client="LATER1", date="2025-11-21")
     earlier = add_session(vault, client="EARLY1", date="2025-11-02")
     uid = add_unmatched(vault)
+    sha = vault.db.execute("SELECT source_sha256 FROM unmatched WHERE id = ?", [uid]).fetchone()[0]
+    store.record_source(vault, sha, "/scans/Monday/scan.pdf", 10, {})
     client = login(app)
     html = client.get("/", base_url=BASE).get_data(as_text=True)
     assert html.index("EARLY1") < html.index("LATER1")
     assert f"/unmatched/{uid}/thumb.jpg" in html
+    assert "scan.pdf, page 10" in html and "/scans/Monday" not in html  # which file, and where in it
     r = client.get(f"/unmatched/{uid}/thumb.jpg", base_url=BASE)
     assert r.status_code == 200 and r.mimetype == "image/jpeg" and r.data[:2] == b"\xff\xd8"
     assert client.get(f"/unmatched/{uid}", base_url=BASE).status_code == 200

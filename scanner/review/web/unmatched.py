@@ -7,6 +7,7 @@ once, as that sheet's page (``scanner.ingest.pipeline.reread_unmatched``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TYPE_CHECKING
 
 from scanner.vault import store
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 def open_pages(vault: Vault) -> list[dict[str, Any]]:
     """Unmatched pages still waiting for a decision, oldest first."""
-    return [dict(r, guess=store.loads(r["guess"]) or {}) for r in store.open_unmatched(vault)]
+    return [dict(r, guess=store.loads(r["guess"]) or {}, source=Path(r["source"]).name if r["source"] else None)
+            for r in store.open_unmatched(vault)]
 
 
 def get(vault: Vault, unmatched_id: int) -> dict[str, Any]:

@@ -68,9 +68,12 @@ def save_unmatched(vault: Vault, result, reason: str | None = None) -> int:
 
 
 def open_unmatched(vault: Vault) -> list[dict[str, Any]]:
-    """Unmatched pages still waiting for a decision, oldest first (``guess`` still JSON text)."""
+    """Unmatched pages still waiting for a decision, oldest first (``guess`` still JSON text), with the
+    ``source`` file's name (None until its ingest has ended) and ``source_page`` (1-based)."""
     return list(vault.db.query(
-        "SELECT id, thumb_file, reason, guess, created_at FROM unmatched WHERE status = 'open' ORDER BY id"))
+        "SELECT u.id, u.thumb_file, u.reason, u.guess, u.created_at, s.name AS source, "
+        "u.source_index + 1 AS source_page FROM unmatched u LEFT JOIN source_files s ON s.sha256 = u.source_sha256 "
+        "WHERE u.status = 'open' ORDER BY u.id"))
 
 
 def unmatched_row(vault: Vault, unmatched_id: int) -> dict[str, Any] | None:
