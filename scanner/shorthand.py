@@ -85,6 +85,39 @@ def _split_edges(token: str) -> tuple[str, str, str]:
     return token[:start], token[start:end], token[end:]
 
 
+# British spellings a clinician may type for the American ones the shorthand and the forms use.
+_BRITISH = [(re.compile(p, re.IGNORECASE), r) for p, r in (
+    (r"(?<=[bilmnv])our(?=(s|ed|ing|al|ally|ite|ites|ism)?\b)", "or"),  # behaviour, colour, labour, humour, tumour
+    (r"(?<=\w{3})is(e|es|ed|ing|ation|ations)\b", r"iz\1"),  # organise, minimise (see _ISE_WORDS)
+    (r"\bcounsell", "counsel"), (r"(?<=\w{2})tre\b", "ter"), (r"\bprogramme", "program"),
+    (r"\bpaed", "ped"), (r"\banaes", "anes"), (r"\boest", "est"), (r"\bhaem", "hem"),
+)]
+# Words ending in -ise that are spelt so in American English too.
+_ISE_WORDS = frozenset(
+    "advise exercise otherwise surprise compromise supervise televise revise devise promise premise expertise "
+    "franchise merchandise enterprise noise raise praise poise cruise bruise concise precise incise excise demise "
+    "disguise despise chastise circumcise improvise treatise reprise paradise likewise clockwise".split())
+
+
+def american_spelling(text: str) -> str:
+    """``text`` with common British spellings made American ("behavioural" -> "behavioral"); else unchanged."""
+    def word(match: re.Match[str]) -> str:
+        w = match.group(0)
+        stem = re.sub(r"(s|d|ing|ation|ations)$", "", w.lower())
+        if stem in _ISE_WORDS or stem + "e" in _ISE_WORDS:
+            return w
+        for pattern, repl in _BRITISH:
+            w = pattern.sub(repl, w)
+        return w
+
+    return re.sub(r"[A-Za-z]+", word, text)
+
+
+def _spelling_key(text: str) -> str:
+    """What two spellings of one phrase share: American spelling, case folded, no spaces or hyphens."""
+    return re.sub(r"[\s\-]+", "", american_spelling(text).casefold())
+
+
 class Shorthand:
     """Abbreviations known to one vault: defaults plus the clinician's own.
 
@@ -162,10 +195,13 @@ class Shorthand:
         long = self.long_form(q)
         if long is not None:
             out.append(long)
-        folded = q.casefold()
+        key = _spelling_key(q)
         for short, full in self.abbreviations.items():
-            if full.casefold() == folded:
+            if _spelling_key(full) == key:
                 out.append(short)
+        american = american_spelling(q)
+        if american != q:
+            out.append(american)
         expanded = self.expand(q)
         if expanded != q:
             out.append(expanded)

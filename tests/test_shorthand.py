@@ -56,3 +56,12 @@ def test_variants_both_ways():
     assert "SI" in sh.variants("Suicidal Ideation")
     assert sh.variants("sleep") == ["sleep"]
     assert "history of trauma" in sh.variants("hx of trauma")
+
+
+def test_british_spellings_and_spaced_forms_find_the_shorthand():
+    sh = Shorthand()
+    assert "CBT" in sh.variants("cognitive behavioural therapy")
+    assert "behavioral activation" in sh.variants("behavioural activation")
+    assert "f/u" in sh.variants("follow up") and "f/u" in sh.variants("followup")
+    # Words spelt -ise or -our in American English too stay as they are.
+    assert sh.variants("exercise") == ["exercise"] and sh.variants("hour") == ["hour"]
