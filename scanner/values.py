@@ -208,6 +208,10 @@ def check_options(parts: list[str], field: Any) -> None:
 # ---------------------------------------------------------------- parse and write back
 
 
+# The most a typed answer may hold: a printed line takes about 100 characters, a text area some lines of it.
+MAX_TYPED = {"line": 400, "text": 4000}
+
+
 def parse(kind: str, text: str, field: Any = None, multiple: bool | None = None) -> Any:
     """The value a person typed, checked against the field's kind, cells, range and options.
 
@@ -238,6 +242,11 @@ def parse(kind: str, text: str, field: Any = None, multiple: bool | None = None)
         return parts[0] if parts else None
     if kind == "digits":
         return check_digits(text, field)
+    if kind == "line" and "\n" in t:
+        raise BadValue("This field is one line on the sheet: type its answer on one line.")
+    if len(t) > MAX_TYPED.get(kind, MAX_TYPED["text"]):
+        raise BadValue(f"That is {len(t)} characters, more than this field holds on paper "
+                       f"({MAX_TYPED.get(kind, MAX_TYPED['text'])} at most).")
     return text
 
 

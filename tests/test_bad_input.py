@@ -1045,6 +1045,12 @@ def test_a_choice_is_confirmed_by_its_printed_label_too():
     assert parse("choice", "IBCT", geometry) == "ibct"
     with pytest.raises(BadValue, match="choose from one_came, ibct"):
         parse("choice", "one", geometry)
+    # A one-line field takes one line, and no answer runs to more than the sheet holds.
+    with pytest.raises(BadValue, match="one line"):
+        parse("line", "line1\nline2")
+    with pytest.raises(BadValue, match="more than this field holds"):
+        parse("line", "x" * 20_000)
+    assert parse("text", "line1\nline2") == "line1\nline2"
     # An answer given twice is one answer ("The clinician used CBT and CBT." otherwise).
     geometry["multiple"] = True
     assert parse("choice", "ibct, IBCT,one came", geometry) == ["ibct", "one_came"]
