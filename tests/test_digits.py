@@ -284,5 +284,5 @@ def test_out_of_range_reading_is_brought_into_range_and_flagged(reader, monkeypa
 def test_pages_read_digits_with_both_readers():
     from scanner.ingest.read import Reader
 
-    page_reader = Reader(registry=None)  # type: ignore[arg-type]  # only its engines are used here
+    page_reader = Reader(registry=None)  # only its engines are used here
     assert page_reader.digits.second == page_reader.ocr.digit_probabilities

@@ -39,11 +39,9 @@ _OPEN_BAND = re.compile(r"^\s*(\d{1,3})\s*\+\s*$")
 # one of these (a group sheet's 45-74 is not), a number when it falls in one.
 SERVICE_CODES = ((16, 37, "90832"), (38, 52, "90834"), (53, None, "90837"))
 # Published severity bands of two common measures (total score -> words).
-_SEVERITY = {
-    "phq-9": ((0, 4, "minimal"), (5, 9, "mild"), (10, 14, "moderate"), (15, 19, "moderately severe"),
-              (20, 27, "severe")),
-    "gad-7": ((0, 4, "minimal"), (5, 9, "mild"), (10, 14, "moderate"), (15, 21, "severe")),
-}
+_SEVERITY = {"phq-9": ((0, 4, "minimal"), (5, 9, "mild"), (10, 14, "moderate"), (15, 19, "moderately severe"),
+                       (20, 27, "severe")),
+             "gad-7": ((0, 4, "minimal"), (5, 9, "mild"), (10, 14, "moderate"), (15, 21, "severe"))}
 _HOMEWORK = {"done": "Client completed the homework set at the last session.",
              "partly": "Client partly completed the homework set at the last session.",
              "not done": "Client did not complete the homework set at the last session.",
