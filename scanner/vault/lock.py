@@ -31,26 +31,24 @@ def _open(vault_dir: Path, name: str) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o600)
 
 
-def share_in_use(vault_dir: Path) -> int | None:
-    """Mark the vault open in this process (a shared lock, kept until ``release``); None while a restore holds it."""
+def _try(vault_dir: Path, mode: int) -> int | None:
     fd = _open(vault_dir, IN_USE)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
     return fd
+
+
+def share_in_use(vault_dir: Path) -> int | None:
+    """Mark the vault open in this process (a shared lock, kept until ``release``); None while a restore holds it."""
+    return _try(vault_dir, fcntl.LOCK_SH)
 
 
 def take_unused(vault_dir: Path) -> int | None:
     """The vault's in-use lock, exclusively, if no process has the vault open (``release`` it after); else None."""
-    fd = _open(vault_dir, IN_USE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    return _try(vault_dir, fcntl.LOCK_EX)
 
 
 def release(fd: int | None) -> None:
