@@ -189,6 +189,13 @@ def test_a_confirmed_risk_answer_a_rescan_reads_otherwise_goes_back_to_review(da
                                  "WHERE f.sheet_id = ? AND f.key = 'risk_si' ORDER BY e.id DESC LIMIT 1",
                                  [sheet["sheet_id"]]).fetchone()
     assert trail[0] == "rescan-reopened-risk" and json.loads(trail[1]) == other
+    # Review says which answer had been confirmed, in the sheet's words.
+    from scanner.review.web.fields import build_views
+    from scanner.vault import store
+
+    rows = store.session_fields(day_vault, sheet["sheet_id"])
+    view = next(v for v in build_views(rows, None) if v.key == "risk_si")
+    assert f"otherwise than you confirmed ({other})" in " ".join(view.flag_words)
     # The risk list (queue, sessions, next sheet) goes by the new reading again, not by what was confirmed.
     listed = next(s for s in json.loads(cli("sessions", "--json").out)["sessions"] if s["session"] == session)
     assert any(w.startswith("suicidal ideation") for w in listed["risk"]) == (si["value"] not in (None, "none"))

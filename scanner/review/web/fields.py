@@ -79,6 +79,8 @@ class FieldView:
     alternative: str | None = None
     # A risk-screen answer other than "none", or an unticked safety plan beside one (scanner.review.risk)
     risk: bool = False
+    # The answer confirmed before a rescan read it otherwise (flag rescan_reopened), as words
+    was_confirmed: str | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -105,7 +107,11 @@ class FieldView:
 
     @property
     def flag_words(self) -> list[str]:
-        return [FLAG_WORDS.get(f, f.replace("_", " ")) for f in self.flags]
+        words = [FLAG_WORDS.get(f, f.replace("_", " ")) for f in self.flags]
+        if self.was_confirmed is not None and "rescan_reopened" in self.flags:
+            words[self.flags.index("rescan_reopened")] = (f"a rescan reads this risk answer otherwise than you "
+                                                          f"confirmed ({self.was_confirmed}): back for review")
+        return words
 
     @property
     def crop_width(self) -> int | None:
@@ -205,8 +211,16 @@ def build_views(fields: list[dict[str, Any]], layout: Any,
             suggestion_confidence=float(from_hand["confidence"]) if from_hand is not None else None,
             alternative=alternative if alternative and alternative != (suggestion or "").strip() else None,
             risk=at_risk,
+            was_confirmed=_words(g, f.get("rescan_was")) if f.get("rescan_was") is not None else None,
         ))
     return review_order(views)
+
+
+def _words(g, value: Any) -> str:
+    """A stored choice answer as its printed labels ("with plan", not "with_plan")."""
+    labels = {str(o.value): str(o.label) for o in (g.field.options or ())} if g is not None else {}
+    values = value if isinstance(value, list) else [value]
+    return ", ".join(labels.get(str(v), str(v).replace("_", " ")) for v in values) or "no answer"
 
 
 def review_order(views: list[FieldView]) -> list[FieldView]:

@@ -61,7 +61,10 @@ def session_fields(vault: Vault, sheet_id: str) -> list[dict[str, Any]]:
              "flags": loads(r["flags"]) or [], "status": field_status(r["status"], r["kept_at"]),
              "confirmed_value": loads(r["confirmed_value"]), "crop_file": r["crop_file"], "id": r["id"],
              "alternative": r["alternative"], "reopened": reopened,
-             "reopened_value": loads(r["last_old"]) if reopened else None})
+             "reopened_value": loads(r["last_old"]) if reopened else None,
+             # A confirmed risk answer a rescan read otherwise (store.save_page): what had been confirmed.
+             "rescan_was": (loads(r["last_old"]) if r["status"] == "pending"
+                            and r["last_action"] == "rescan-reopened-risk" else None)})
     return out
 
 
